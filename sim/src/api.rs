@@ -1,0 +1,774 @@
+//! The HTTP face of the simulated API server: parses Kubernetes REST paths and query
+//! parameters, dispatches to discovery or to the verb semantics in [`crate::ops`], and streams
+//! watches. It never panics on a request: every failure is a `Status` response.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State as AxumState};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::error::ApiError;
+use crate::ops::{self, DeleteOptions, Part, Propagation};
+use crate::registry::ResourceType;
+use crate::schema::FieldValidation;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::store::{Event, EventType, State};
+use crate::{discovery, openapi, patch, table};
+
+/// Largest request body accepted (the real API server's limit is 3 MiB per object; leave room).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Shared server state.
+pub struct Server {
+    pub state: Mutex<State>,
+    pub address: String,
+    pub bookmark_interval: Duration,
+}
+
+impl Server {
+    /// Locks the state. A panic elsewhere must not wedge the server, so poisoning is ignored:
+    /// every mutation leaves the state consistent before it can fail.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub fn json_response(code: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+fn ok(body: &Value) -> Response {
+    json_response(StatusCode::OK, body)
+}
+
+/// A request on a resource.
+struct Target {
+    rt: ResourceType,
+    namespace: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+enum Route {
+    Version,
+    OpenApiRoot,
+    OpenApi(String, String),
+    CoreVersions,
+    GroupList,
+    Group(String),
+    ResourceList(String, String),
+    Resource(Box<Target>),
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+}
+
+fn route(state: &State, path: &str) -> Result<Route, ApiError> {
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (group, version, rest) = match segs.as_slice() {
+        ["version"] => return Ok(Route::Version),
+        ["openapi", "v3"] => return Ok(Route::OpenApiRoot),
+        ["openapi", "v3", "api", v] => return Ok(Route::OpenApi(String::new(), v.to_string())),
+        ["openapi", "v3", "apis", g, v] => return Ok(Route::OpenApi(g.to_string(), v.to_string())),
+        ["api"] => return Ok(Route::CoreVersions),
+        ["apis"] => return Ok(Route::GroupList),
+        ["apis", g] => return Ok(Route::Group(g.to_string())),
+        ["api", v] => return Ok(Route::ResourceList(String::new(), v.to_string())),
+        ["apis", g, v] => return Ok(Route::ResourceList(g.to_string(), v.to_string())),
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return Err(not_found()),
+    };
+    let lookup = |plural: &str| state.registry.get(group, version, plural).cloned();
+    let namespaced_type = |plural: &str| lookup(plural).filter(|rt| rt.namespaced);
+    let target = |rt: ResourceType, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| {
+        Route::Resource(Box::new(Target {
+            rt,
+            namespace: ns.map(str::to_string),
+            name: name.map(str::to_string),
+            sub: sub.map(str::to_string),
+        }))
+    };
+    match rest {
+        ["namespaces", ns, plural, tail @ ..] if namespaced_type(plural).is_some() => {
+            let rt = namespaced_type(plural).ok_or_else(not_found)?;
+            match tail {
+                [] => Ok(target(rt, Some(ns), None, None)),
+                [name] => Ok(target(rt, Some(ns), Some(name), None)),
+                [name, sub] => Ok(target(rt, Some(ns), Some(name), Some(sub))),
+                _ => Err(not_found()),
+            }
+        }
+        [plural, tail @ ..] => {
+            let rt = lookup(plural).ok_or_else(not_found)?;
+            match (tail, rt.namespaced) {
+                ([], _) => Ok(target(rt, None, None, None)),
+                ([name], false) => Ok(target(rt, None, Some(name), None)),
+                ([name, sub], false) => Ok(target(rt, None, Some(name), Some(sub))),
+                _ => Err(not_found()),
+            }
+        }
+        [] => Err(not_found()),
+    }
+}
+
+/// The single entry point of every request.
+pub async fn handle(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let routed = {
+        let state = srv.lock();
+        route(&state, parts.uri.path())
+    };
+    let target = match routed {
+        Err(e) => return e.into_response(),
+        Ok(Route::Version) => return ok(&discovery::version()),
+        Ok(Route::OpenApiRoot) => return ok(&openapi::root(&srv.lock().registry)),
+        Ok(Route::OpenApi(g, v)) => {
+            return match openapi::group_version(&srv.lock().registry, &g, &v) {
+                Some(doc) => ok(&doc),
+                None => not_found().into_response(),
+            };
+        }
+        Ok(Route::CoreVersions) => return ok(&discovery::core_versions(&srv.address)),
+        Ok(Route::GroupList) => return ok(&discovery::group_list(&srv.lock().registry)),
+        Ok(Route::Group(g)) => {
+            return match discovery::group(&srv.lock().registry, &g) {
+                Some(doc) => ok(&doc),
+                None => not_found().into_response(),
+            };
+        }
+        Ok(Route::ResourceList(g, v)) => {
+            return match discovery::resource_list(&srv.lock().registry, &g, &v) {
+                Some(doc) => ok(&doc),
+                None => not_found().into_response(),
+            };
+        }
+        Ok(Route::Resource(t)) => *t,
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        return ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({content_type})"),
+        )
+        .into_response();
+    }
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                format!("reading the request body: {e}"),
+            )
+            .into_response();
+        }
+    };
+    let table = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(table::wanted);
+    let result = match (&parts.method, &target.name) {
+        (&Method::GET, None) if is_true(query.get("watch")) => {
+            return watch(srv, target, &query, table).await;
+        }
+        (&Method::GET, None) => list(&srv, &target, &query, table),
+        (&Method::GET, Some(name)) => get(&srv, &target, name, table),
+        (&Method::POST, None) => create(&srv, &target, &body, &query, &parts.headers),
+        (&Method::PUT, Some(name)) => update(&srv, &target, name, &body, &query, &parts.headers),
+        (&Method::PATCH, Some(name)) => {
+            patch_object(&srv, &target, name, &parts.headers, &body, &query)
+        }
+        (&Method::DELETE, Some(name)) => delete(&srv, &target, name, &body, &query),
+        (&Method::DELETE, None) => delete_collection(&srv, &target, &query),
+        (m, _) => Err(ApiError::method_not_allowed(format!(
+            "{m} is not supported on this path"
+        ))),
+    };
+    match result {
+        Ok((code, v)) => json_response(code, &v),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn is_true(v: Option<&String>) -> bool {
+    matches!(v.map(String::as_str), Some("true" | "1"))
+}
+
+fn dry_run(query: &HashMap<String, String>) -> bool {
+    query.get("dryRun").is_some_and(|v| v == "All")
+}
+
+/// The field manager of a write: `?fieldManager=`, else the client's name from its user agent
+/// (`kubectl/v1.32 ...` → `kubectl`), as the real API server derives it.
+fn manager(query: &HashMap<String, String>, headers: &HeaderMap) -> String {
+    if let Some(m) = query.get("fieldManager").filter(|m| !m.is_empty()) {
+        return m.clone();
+    }
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split('/').next())
+        .filter(|m| !m.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+fn write_options(
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<ops::WriteOptions, ApiError> {
+    Ok(ops::WriteOptions {
+        dry_run: dry_run(query),
+        validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?,
+        manager: Some(manager(query, headers)),
+    })
+}
+
+fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+fn part_of(t: &Target) -> Result<Part, ApiError> {
+    match t.sub.as_deref() {
+        None => Ok(Part::Main),
+        Some("status") if t.rt.status_subresource => Ok(Part::Status),
+        Some("scale") if t.rt.scale.is_some() => Ok(Part::Main),
+        Some(_) => Err(not_found()),
+    }
+}
+
+type Reply = Result<(StatusCode, Value), ApiError>;
+
+fn get(srv: &Server, t: &Target, name: &str, as_table: bool) -> Reply {
+    part_of(t)?;
+    let state = srv.lock();
+    let key = (t.namespace.clone().unwrap_or_default(), name.to_string());
+    let obj = state
+        .get(&t.rt.storage_key(), &key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&t.rt.plural, name))?;
+    let obj = with_version(&t.rt, obj);
+    if t.sub.as_deref() == Some("scale") {
+        return Ok((StatusCode::OK, crate::scale::to_scale(&t.rt, &obj)));
+    }
+    if as_table {
+        let rv = obj
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        return Ok((StatusCode::OK, table::render(&t.rt, &[obj], &rv)));
+    }
+    Ok((StatusCode::OK, obj))
+}
+
+/// Objects are stored once per group-resource; this sets the apiVersion the client asked for.
+fn with_version(rt: &ResourceType, mut obj: Value) -> Value {
+    obj["apiVersion"] = json!(rt.api_version());
+    obj
+}
+
+struct Filter {
+    namespace: Option<String>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    fn from_query(t: &Target, query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let labels = LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))
+            .map_err(ApiError::bad_request)?;
+        let fields = FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
+            .map_err(ApiError::bad_request)?;
+        Ok(Filter {
+            namespace: t.namespace.clone(),
+            labels,
+            fields,
+        })
+    }
+
+    fn matches(&self, obj: &Value) -> bool {
+        let ns_ok = self.namespace.as_deref().is_none_or(|ns| {
+            obj.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns)
+        });
+        ns_ok && self.labels.matches_object(obj) && self.fields.matches(obj)
+    }
+}
+
+fn list(srv: &Server, t: &Target, query: &HashMap<String, String>, as_table: bool) -> Reply {
+    if t.sub.is_some() {
+        return Err(not_found());
+    }
+    let filter = Filter::from_query(t, query)?;
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    let state = srv.lock();
+    let rv = state.resource_version();
+    // The continue token is the last key returned: `namespace/name`.
+    let after = query
+        .get("continue")
+        .filter(|c| !c.is_empty())
+        .map(|c| match c.split_once('/') {
+            Some((ns, name)) => (ns.to_string(), name.to_string()),
+            None => (String::new(), c.clone()),
+        });
+    let mut items: Vec<(crate::store::ObjectKey, Value)> = Vec::new();
+    let mut more = false;
+    for (key, obj) in state.list(&t.rt.storage_key()) {
+        if after.as_ref().is_some_and(|a| key <= a) || !filter.matches(obj) {
+            continue;
+        }
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        items.push((key.clone(), with_version(&t.rt, obj.clone())));
+    }
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if let Some(((ns, name), _)) = items.last().filter(|_| more) {
+        metadata["continue"] = json!(format!("{ns}/{name}"));
+    }
+    if as_table {
+        let objects: Vec<Value> = items.into_iter().map(|(_, o)| o).collect();
+        let mut doc = table::render(&t.rt, &objects, &rv.to_string());
+        doc["metadata"] = metadata;
+        return Ok((StatusCode::OK, doc));
+    }
+    Ok((
+        StatusCode::OK,
+        json!({
+            "kind": format!("{}List", t.rt.kind),
+            "apiVersion": t.rt.api_version(),
+            "metadata": metadata,
+            "items": items.into_iter().map(|(_, o)| o).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+fn create(
+    srv: &Server,
+    t: &Target,
+    body: &Bytes,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Reply {
+    if t.sub.is_some() {
+        return Err(ApiError::method_not_allowed(
+            "create is not supported on subresources",
+        ));
+    }
+    let obj = parse_json(body)?;
+    let mut state = srv.lock();
+    let created = ops::create(
+        &mut state,
+        &t.rt,
+        t.namespace.as_deref(),
+        obj,
+        &write_options(query, headers)?,
+    )?;
+    Ok((StatusCode::CREATED, with_version(&t.rt, created)))
+}
+
+fn update(
+    srv: &Server,
+    t: &Target,
+    name: &str,
+    body: &Bytes,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Reply {
+    let part = part_of(t)?;
+    let obj = parse_json(body)?;
+    let mut state = srv.lock();
+    if t.sub.as_deref() == Some("scale") {
+        let updated = crate::scale::apply_scale(
+            &mut state,
+            &t.rt,
+            t.namespace.as_deref(),
+            name,
+            &obj,
+            &write_options(query, headers)?,
+        )?;
+        return Ok((StatusCode::OK, crate::scale::to_scale(&t.rt, &updated)));
+    }
+    let updated = ops::update(
+        &mut state,
+        &t.rt,
+        t.namespace.as_deref(),
+        name,
+        obj,
+        part,
+        &write_options(query, headers)?,
+    )?;
+    Ok((StatusCode::OK, with_version(&t.rt, updated)))
+}
+
+fn patch_object(
+    srv: &Server,
+    t: &Target,
+    name: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+    query: &HashMap<String, String>,
+) -> Reply {
+    let part = part_of(t)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let kind = patch::PatchKind::from_content_type(content_type)?;
+    let opts = write_options(query, headers)?;
+    let mut state = srv.lock();
+    if kind == patch::PatchKind::Apply {
+        if t.sub.as_deref() == Some("scale") {
+            return Err(ApiError::method_not_allowed(
+                "apply is not supported on the scale subresource",
+            ));
+        }
+        let Some(field_manager) = query.get("fieldManager").filter(|m| !m.is_empty()) else {
+            return Err(ApiError::bad_request(
+                "PATCH with apply-patch requires the fieldManager query parameter",
+            ));
+        };
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::bad_request("the apply patch is not UTF-8"))?;
+        let mut applied: Value = serde_saphyr::from_str(text).map_err(|e| {
+            ApiError::bad_request(format!("the apply patch is not valid YAML: {e}"))
+        })?;
+        if let Some(m) = applied.as_object_mut() {
+            // kind/apiVersion are checked like any write; an apply names its object in the URL.
+            if let Some(kind) = m.get("kind").and_then(Value::as_str)
+                && kind != t.rt.kind
+            {
+                return Err(ApiError::bad_request(format!(
+                    "the kind of the applied object ({kind}) does not match the resource ({})",
+                    t.rt.kind
+                )));
+            }
+        }
+        let force = is_true(query.get("force"));
+        let opts = ops::WriteOptions {
+            manager: None,
+            ..opts
+        };
+        let result = crate::ssa::apply(
+            &mut state,
+            &t.rt,
+            t.namespace.as_deref(),
+            name,
+            applied,
+            field_manager,
+            force,
+            part,
+            &opts,
+        )?;
+        return Ok((StatusCode::OK, with_version(&t.rt, result)));
+    }
+    let key = (t.namespace.clone().unwrap_or_default(), name.to_string());
+    let existing = state.get(&t.rt.storage_key(), &key).cloned();
+    let Some(existing) = existing else {
+        return Err(ApiError::not_found(&t.rt.plural, name));
+    };
+    if t.sub.as_deref() == Some("scale") {
+        let scale = crate::scale::to_scale(&t.rt, &existing);
+        let patched = patch::apply(kind, &t.rt, scale, body)?;
+        let updated = crate::scale::apply_scale(
+            &mut state,
+            &t.rt,
+            t.namespace.as_deref(),
+            name,
+            &patched,
+            &opts,
+        )?;
+        return Ok((StatusCode::OK, crate::scale::to_scale(&t.rt, &updated)));
+    }
+    // The patched document starts from the stored object, so it carries the current
+    // resourceVersion: only a patch that sets another one meets a conflict.
+    let patched = patch::apply(kind, &t.rt, existing, body)?;
+    let updated = ops::update(
+        &mut state,
+        &t.rt,
+        t.namespace.as_deref(),
+        name,
+        patched,
+        part,
+        &opts,
+    )?;
+    Ok((StatusCode::OK, with_version(&t.rt, updated)))
+}
+
+fn delete_options(
+    body: &Bytes,
+    query: &HashMap<String, String>,
+) -> Result<DeleteOptions, ApiError> {
+    let opts: Value = if body.is_empty() {
+        json!({})
+    } else {
+        parse_json(body)?
+    };
+    let policy = opts
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .or_else(|| query.get("propagationPolicy").map(String::as_str));
+    let propagation = match policy {
+        None => None,
+        Some("Background") => Some(Propagation::Background),
+        Some("Foreground") => Some(Propagation::Foreground),
+        Some("Orphan") => Some(Propagation::Orphan),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown propagationPolicy {other:?}"
+            )));
+        }
+    };
+    let propagation = match (
+        propagation,
+        opts.get("orphanDependents").and_then(Value::as_bool),
+    ) {
+        (None, Some(true)) => Some(Propagation::Orphan),
+        (p, _) => p,
+    };
+    let pre = |f: &str| {
+        opts.pointer(&format!("/preconditions/{f}"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    Ok(DeleteOptions {
+        propagation,
+        precondition_uid: pre("uid"),
+        precondition_rv: pre("resourceVersion"),
+    })
+}
+
+fn delete(
+    srv: &Server,
+    t: &Target,
+    name: &str,
+    body: &Bytes,
+    query: &HashMap<String, String>,
+) -> Reply {
+    if t.sub.is_some() {
+        return Err(ApiError::method_not_allowed(
+            "delete is not supported on subresources",
+        ));
+    }
+    let opts = delete_options(body, query)?;
+    let mut state = srv.lock();
+    let obj = ops::delete(
+        &mut state,
+        &t.rt,
+        t.namespace.as_deref(),
+        name,
+        &opts,
+        dry_run(query),
+    )?;
+    Ok((StatusCode::OK, with_version(&t.rt, obj)))
+}
+
+fn delete_collection(srv: &Server, t: &Target, query: &HashMap<String, String>) -> Reply {
+    let filter = Filter::from_query(t, query)?;
+    let mut state = srv.lock();
+    let names: Vec<(String, String)> = state
+        .list(&t.rt.storage_key())
+        .filter(|(_, o)| filter.matches(o))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut items = Vec::new();
+    for (ns, name) in names {
+        let ns = (!ns.is_empty()).then_some(ns);
+        if let Ok(o) = ops::delete(
+            &mut state,
+            &t.rt,
+            ns.as_deref(),
+            &name,
+            &DeleteOptions::default(),
+            dry_run(query),
+        ) {
+            items.push(with_version(&t.rt, o));
+        }
+    }
+    let rv = state.resource_version().to_string();
+    Ok((
+        StatusCode::OK,
+        json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(), "metadata": {"resourceVersion": rv}, "items": items}),
+    ))
+}
+
+fn watch_line(kind: &str, object: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// Streams watch events: history after `resourceVersion` (or the current objects as ADDED when
+/// it is empty or 0), then live events, bookmarks when asked, until the timeout or disconnect.
+async fn watch(
+    srv: Arc<Server>,
+    t: Target,
+    query: &HashMap<String, String>,
+    as_table: bool,
+) -> Response {
+    let filter = match Filter::from_query(&t, query) {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let bookmarks = is_true(query.get("allowWatchBookmarks"));
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(1800));
+    let from: Option<u64> = query
+        .get("resourceVersion")
+        .filter(|rv| !rv.is_empty() && *rv != "0")
+        .and_then(|rv| rv.parse().ok());
+    let storage = t.rt.storage_key();
+    let rt = t.rt.clone();
+
+    let (initial, mut live, start_rv) = {
+        let state = srv.lock();
+        let live = state.subscribe();
+        let initial: Vec<Bytes> = match from {
+            Some(rv) => match state.events_since(rv) {
+                None => {
+                    let err = ApiError::gone(format!(
+                        "too old resource version: {rv} ({})",
+                        state.resource_version()
+                    ));
+                    vec![watch_line("ERROR", &err.status())]
+                }
+                Some(events) => events
+                    .iter()
+                    .filter(|e| e.storage_key == storage)
+                    .filter_map(|e| event_line(&rt, &filter, e, as_table))
+                    .collect(),
+            },
+            None => state
+                .list(&storage)
+                .filter(|(_, o)| filter.matches(o))
+                .map(|(_, o)| watch_line("ADDED", &watch_object(&rt, o.clone(), as_table)))
+                .collect(),
+        };
+        (initial, live, state.resource_version())
+    };
+
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
+    let interval = srv.bookmark_interval;
+    let kind = rt.kind.clone();
+    let api_version = rt.api_version();
+    tokio::spawn(async move {
+        let mut last_rv = start_rv;
+        for line in initial {
+            if tx.send(Ok(line)).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = tx.closed() => return,
+                _ = ticker.tick(), if bookmarks => {
+                    let bookmark = json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": last_rv.to_string()}});
+                    if tx.send(Ok(watch_line("BOOKMARK", &bookmark))).await.is_err() {
+                        return;
+                    }
+                }
+                event = live.recv() => match event {
+                    Ok(e) => {
+                        if e.rv <= start_rv {
+                            continue;
+                        }
+                        last_rv = e.rv;
+                        if e.storage_key != storage {
+                            continue;
+                        }
+                        if let Some(line) = event_line(&rt, &filter, &e, as_table)
+                            && tx.send(Ok(line)).await.is_err() {
+                                return;
+                            }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // This watcher fell behind the event log: tell it to start over, as
+                        // the real API server does when a watch cache expires.
+                        let err = ApiError::gone("watch fell behind; relist and watch again");
+                        let _ = tx.send(Ok(watch_line("ERROR", &err.status()))).await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(ReceiverStream::new(rx)))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The watch line for an event, with label-selector transitions: an object that stops matching
+/// is reported DELETED, one that starts matching ADDED.
+fn event_line(rt: &ResourceType, filter: &Filter, e: &Event, as_table: bool) -> Option<Bytes> {
+    let now = filter.matches(&e.object);
+    let before = e.old.as_ref().is_some_and(|o| filter.matches(o));
+    let kind = match (e.kind, before, now) {
+        (EventType::Deleted, _, true) => "DELETED",
+        (EventType::Added, _, true) => "ADDED",
+        (EventType::Modified, true, true) => "MODIFIED",
+        (EventType::Modified, false, true) => "ADDED",
+        (EventType::Modified, true, false) => "DELETED",
+        _ => return None,
+    };
+    Some(watch_line(
+        kind,
+        &watch_object(rt, e.object.clone(), as_table),
+    ))
+}
+
+/// The object of a watch event: the object itself, or a one-row Table for `kubectl get -w`.
+fn watch_object(rt: &ResourceType, obj: Value, as_table: bool) -> Value {
+    let obj = with_version(rt, obj);
+    if !as_table {
+        return obj;
+    }
+    let rv = obj
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    table::render(rt, &[obj], &rv)
+}

@@ -1,0 +1,62 @@
+//! `rollout-rs-sim`: runs only the simulated cluster, until interrupted.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    name = "rollout-rs-sim",
+    version,
+    about = "Simulated Kubernetes control plane (plain HTTP on 127.0.0.1)"
+)]
+struct Args {
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Where to write a kubeconfig pointing at the simulator.
+    #[arg(long)]
+    kubeconfig_out: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = rollout_rs_sim::Config {
+        port: args.port,
+        ..Default::default()
+    };
+    let sim = match rollout_rs_sim::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rollout-rs-sim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "rollout-rs-sim listening on {} (port {})",
+        sim.url(),
+        sim.port()
+    );
+    if let Some(path) = &args.kubeconfig_out {
+        if let Err(e) = sim.write_kubeconfig(path) {
+            eprintln!("rollout-rs-sim: writing kubeconfig {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!(
+            "kubeconfig written to {}\n  export KUBECONFIG={}",
+            path.display(),
+            path.display()
+        );
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("rollout-rs-sim: waiting for Ctrl-C: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,158 @@
+//! Object storage: every object as JSON, one global resourceVersion counter, and a bounded log
+//! of changes from which watches resume. Mutations go through [`State::commit`] so the log,
+//! the counter and the watchers never disagree.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use crate::registry::Registry;
+
+/// Kind of a watch event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One committed change.
+#[derive(Debug)]
+pub struct Event {
+    pub rv: u64,
+    /// `group/plural` of the object.
+    pub storage_key: String,
+    pub kind: EventType,
+    /// The object before the change (for label-selector transitions in watches).
+    pub old: Option<Value>,
+    /// The object after the change (the last state, for deletions).
+    pub object: Value,
+}
+
+/// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
+pub type ObjectKey = (String, String);
+
+/// Everything the API server holds.
+pub struct State {
+    pub registry: Registry,
+    objects: BTreeMap<String, BTreeMap<ObjectKey, Value>>,
+    rv: u64,
+    log: VecDeque<Arc<Event>>,
+    log_capacity: usize,
+    next_uid: u64,
+    events: broadcast::Sender<Arc<Event>>,
+}
+
+impl State {
+    pub fn new(log_capacity: usize, events: broadcast::Sender<Arc<Event>>) -> Self {
+        State {
+            registry: Registry::default(),
+            objects: BTreeMap::new(),
+            rv: 1,
+            log: VecDeque::new(),
+            log_capacity: log_capacity.max(1),
+            next_uid: 1,
+            events,
+        }
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.rv
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.events.subscribe()
+    }
+
+    /// Events after `rv`, or `None` when `rv` is older than the log keeps (410 Gone).
+    pub fn events_since(&self, rv: u64) -> Option<Vec<Arc<Event>>> {
+        let oldest = self.log.front().map_or(self.rv, |e| e.rv);
+        if rv + 1 < oldest && rv < self.rv {
+            return None;
+        }
+        Some(self.log.iter().filter(|e| e.rv > rv).cloned().collect())
+    }
+
+    pub fn get(&self, storage_key: &str, key: &ObjectKey) -> Option<&Value> {
+        self.objects.get(storage_key)?.get(key)
+    }
+
+    /// Every object of a resource, in (namespace, name) order.
+    pub fn list(&self, storage_key: &str) -> impl Iterator<Item = (&ObjectKey, &Value)> {
+        self.objects.get(storage_key).into_iter().flatten()
+    }
+
+    /// Storage keys that hold at least one object.
+    pub fn storage_keys(&self) -> Vec<String> {
+        self.objects.keys().cloned().collect()
+    }
+
+    pub fn new_uid(&mut self) -> String {
+        self.next_uid += 1;
+        let n = self.next_uid;
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            n.wrapping_mul(0x9e37_79b9) as u32,
+            (n >> 32) as u16,
+            n & 0xfff,
+            (n >> 12) & 0xfff,
+            n
+        )
+    }
+
+    /// Stores `object` (or deletes the key when `None`), bumps the resourceVersion, records and
+    /// broadcasts the event. Returns the stored object (with its new resourceVersion).
+    pub fn commit(
+        &mut self,
+        storage_key: &str,
+        key: ObjectKey,
+        object: Option<Value>,
+    ) -> Option<Value> {
+        self.rv += 1;
+        let rv = self.rv;
+        let bucket = self.objects.entry(storage_key.to_string()).or_default();
+        let old = bucket.get(&key).cloned();
+        let (kind, stored) = match object {
+            Some(mut obj) => {
+                set_rv(&mut obj, rv);
+                let kind = if old.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                };
+                bucket.insert(key, obj.clone());
+                (kind, obj)
+            }
+            None => {
+                let mut last = bucket.remove(&key)?;
+                set_rv(&mut last, rv);
+                (EventType::Deleted, last)
+            }
+        };
+        if bucket.is_empty() {
+            self.objects.remove(storage_key);
+        }
+        let event = Arc::new(Event {
+            rv,
+            storage_key: storage_key.to_string(),
+            kind,
+            old,
+            object: stored.clone(),
+        });
+        if self.log.len() >= self.log_capacity {
+            self.log.pop_front();
+        }
+        self.log.push_back(event.clone());
+        // No receivers is fine: nobody is watching.
+        let _ = self.events.send(event);
+        Some(stored)
+    }
+}
+
+fn set_rv(obj: &mut Value, rv: u64) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), json!(rv.to_string()));
+    }
+}

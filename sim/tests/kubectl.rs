@@ -1,0 +1,442 @@
+//! kubectl 1.32 (a client nobody here wrote) against the simulator, with kubectl's default
+//! flags: server-side and client-side apply, printer columns, watch, patches, the status and
+//! scale subresources, deletion and waiting on conditions.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Cluster;
+
+const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n";
+
+async fn with_crds_and_examples() -> Cluster {
+    let c = Cluster::start().await;
+    let out = c
+        .kubectl_ok(
+            &["apply", "--server-side", "-f", &Cluster::repo("crds/yaml")],
+            None,
+        )
+        .await;
+    assert_eq!(out.matches("serverside-applied").count(), 5, "{out}");
+    c.kubectl_ok(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=10s",
+            "crd/rollouts.rollout-rs.io",
+        ],
+        None,
+    )
+    .await;
+    c.kubectl_ok(&["apply", "-f", "-"], Some(NAMESPACE)).await;
+    let out = c
+        .kubectl_ok(
+            &[
+                "apply",
+                "-f",
+                &Cluster::repo("examples/rollouts/canary-basic.yaml"),
+                "-f",
+                &Cluster::repo("examples/analysis/success-rate.yaml"),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        out.contains("rollout.rollout-rs.io/checkout created"),
+        "{out}"
+    );
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_get_patch_scale_delete() {
+    let c = with_crds_and_examples().await;
+
+    // Printer columns, with the Rollout's own names.
+    let out = c.kubectl_ok(&["get", "rollouts", "-n", "shop"], None).await;
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "PHASE",
+            "STEP",
+            "AGE"
+        ]
+    );
+    assert!(
+        out.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("checkout") && l.contains(" 10 ")),
+        "{out}"
+    );
+
+    // Re-applying an unchanged manifest writes nothing.
+    let rv = c
+        .kubectl_ok(
+            &[
+                "get",
+                "ro",
+                "checkout",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.metadata.resourceVersion}",
+            ],
+            None,
+        )
+        .await;
+    let out = c
+        .kubectl_ok(
+            &[
+                "apply",
+                "-f",
+                &Cluster::repo("examples/rollouts/canary-basic.yaml"),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        out.contains("rollout.rollout-rs.io/checkout unchanged"),
+        "{out}"
+    );
+    let rv2 = c
+        .kubectl_ok(
+            &[
+                "get",
+                "ro",
+                "checkout",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.metadata.resourceVersion}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(rv, rv2);
+
+    // Merge patch bumps generation; a status patch does not, and does not touch spec.
+    c.kubectl_ok(
+        &[
+            "patch",
+            "ro",
+            "checkout",
+            "-n",
+            "shop",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"paused":true}}"#,
+        ],
+        None,
+    )
+    .await;
+    c.kubectl_ok(
+        &[
+            "patch",
+            "ro",
+            "checkout",
+            "-n",
+            "shop",
+            "--subresource",
+            "status",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"status":{"phase":"Paused","currentStepIndex":1},"spec":{"paused":false}}"#,
+        ],
+        None,
+    )
+    .await;
+    let out = c
+        .kubectl_ok(&["get", "ro", "checkout", "-n", "shop", "-o", "jsonpath={.metadata.generation} {.spec.paused} {.status.phase} {.status.currentStepIndex}"], None)
+        .await;
+    assert_eq!(out, "2 true Paused 1");
+    // The main resource ignores status.
+    c.kubectl_ok(
+        &[
+            "patch",
+            "ro",
+            "checkout",
+            "-n",
+            "shop",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"status":{"phase":"Healthy"}}"#,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        c.kubectl_ok(
+            &[
+                "get",
+                "ro",
+                "checkout",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.status.phase}"
+            ],
+            None
+        )
+        .await,
+        "Paused"
+    );
+
+    // Scale subresource.
+    c.kubectl_ok(
+        &["scale", "rollout", "checkout", "-n", "shop", "--replicas=3"],
+        None,
+    )
+    .await;
+    assert_eq!(
+        c.kubectl_ok(
+            &[
+                "get",
+                "ro",
+                "checkout",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.spec.replicas}"
+            ],
+            None
+        )
+        .await,
+        "3"
+    );
+
+    // JSON patch with a failing test operation changes nothing.
+    let (ok, _, err) = c
+        .kubectl(&["patch", "ro", "checkout", "-n", "shop", "--type", "json", "-p", r#"[{"op":"test","path":"/spec/replicas","value":7},{"op":"replace","path":"/spec/replicas","value":9}]"#], None)
+        .await;
+    assert!(!ok && err.contains("could not be applied"), "{err}");
+    assert_eq!(
+        c.kubectl_ok(
+            &[
+                "get",
+                "ro",
+                "checkout",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.spec.replicas}"
+            ],
+            None
+        )
+        .await,
+        "3"
+    );
+
+    c.kubectl_ok(&["delete", "ro", "checkout", "-n", "shop", "--wait"], None)
+        .await;
+    let (ok, _, err) = c
+        .kubectl(&["get", "ro", "checkout", "-n", "shop"], None)
+        .await;
+    assert!(!ok && err.contains("not found"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_conflicts_and_force() {
+    let c = with_crds_and_examples().await;
+    let rollout = Cluster::repo("examples/rollouts/canary-basic.yaml");
+    // Start from an object only server-side apply has written (client-side apply would co-own
+    // every field and keep them all).
+    c.kubectl_ok(&["delete", "ro", "checkout", "-n", "shop"], None)
+        .await;
+    c.kubectl_ok(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "gitops",
+            "-f",
+            &rollout,
+        ],
+        None,
+    )
+    .await;
+    c.kubectl_ok(
+        &["scale", "ro", "checkout", "-n", "shop", "--replicas=4"],
+        None,
+    )
+    .await;
+    let (ok, _, err) = c
+        .kubectl(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager",
+                "gitops",
+                "-f",
+                &rollout,
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        !ok,
+        "apply over a field another manager changed must conflict"
+    );
+    assert!(
+        err.contains("Apply failed with 1 conflict") && err.contains(".spec.replicas"),
+        "{err}"
+    );
+    c.kubectl_ok(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager",
+            "gitops",
+            "-f",
+            &rollout,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        c.kubectl_ok(
+            &[
+                "get",
+                "ro",
+                "checkout",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.spec.replicas}"
+            ],
+            None
+        )
+        .await,
+        "10"
+    );
+
+    // A field the manager stops applying is removed.
+    let text = std::fs::read_to_string(&rollout)
+        .expect("read example")
+        .replace("  revisionHistoryLimit: 3\n", "");
+    c.kubectl_ok(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "gitops",
+            "-f",
+            "-",
+        ],
+        Some(&text),
+    )
+    .await;
+    assert_eq!(
+        c.kubectl_ok(
+            &[
+                "get",
+                "ro",
+                "checkout",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.spec.revisionHistoryLimit}"
+            ],
+            None
+        )
+        .await,
+        ""
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_receives_events() {
+    use std::io::BufRead;
+    let c = with_crds_and_examples().await;
+    let mut child = std::process::Command::new("kubectl")
+        .args([
+            "get",
+            "ro",
+            "-n",
+            "shop",
+            "-w",
+            "--output-watch-events",
+            "--request-timeout=30s",
+        ])
+        .env("KUBECONFIG", c.dir.join("kubeconfig"))
+        .env("HOME", &c.dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl get -w runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut expect = async |event: &str| {
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(line) = rx.recv().await {
+                if line.starts_with(event) && line.contains("checkout") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(found, Ok(true), "no {event} event for checkout");
+    };
+    expect("ADDED").await;
+    c.kubectl_ok(
+        &["annotate", "ro", "checkout", "-n", "shop", "touched=yes"],
+        None,
+    )
+    .await;
+    expect("MODIFIED").await;
+    c.kubectl_ok(&["delete", "ro", "checkout", "-n", "shop"], None)
+        .await;
+    expect("DELETED").await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_rejected_naming_the_field() {
+    let c = with_crds_and_examples().await;
+    let unknown = "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {name: bad, namespace: shop}\nspec:\n  replicaz: 3\n  selector: {matchLabels: {app: x}}\n  template: {metadata: {labels: {app: x}}, spec: {containers: [{name: x, image: x}]}}\n  strategy: {canary: {}}\n";
+    let (ok, _, err) = c.kubectl(&["apply", "-f", "-"], Some(unknown)).await;
+    assert!(
+        !ok && err.contains("unknown field \"spec.replicaz\""),
+        "{err}"
+    );
+
+    let wrong_type = unknown.replace("replicaz: 3", "replicas: three");
+    let (ok, _, err) = c.kubectl(&["apply", "-f", "-"], Some(&wrong_type)).await;
+    assert!(
+        !ok && err.contains("spec.replicas in body must be of type integer"),
+        "{err}"
+    );
+
+    let missing = unknown.replace("  template: {metadata: {labels: {app: x}}, spec: {containers: [{name: x, image: x}]}}\n", "").replace("replicaz", "replicas");
+    let (ok, _, err) = c.kubectl(&["apply", "-f", "-"], Some(&missing)).await;
+    assert!(
+        !ok && err.contains("spec.template: Required value"),
+        "{err}"
+    );
+}
