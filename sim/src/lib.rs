@@ -20,6 +20,7 @@ mod selector;
 mod ssa;
 mod store;
 mod table;
+mod workloads;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -61,6 +62,7 @@ pub enum StartError {
 pub struct Handle {
     addr: SocketAddr,
     task: JoinHandle<()>,
+    controllers: JoinHandle<()>,
 }
 
 impl Handle {
@@ -89,12 +91,13 @@ impl Handle {
     /// Stops the server and closes every connection, watches included.
     pub fn stop(&self) {
         self.task.abort();
+        self.controllers.abort();
     }
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.task.abort();
+        self.stop();
     }
 }
 
@@ -118,11 +121,18 @@ pub async fn start(config: Config) -> Result<Handle, StartError> {
         address: addr.to_string(),
         bookmark_interval: config.bookmark_interval,
     });
-    let app = axum::Router::new().fallback(api::handle).with_state(server);
+    let app = axum::Router::new()
+        .fallback(api::handle)
+        .with_state(server.clone());
+    let controllers = tokio::spawn(workloads::run(server));
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("simulated API server stopped: {e}");
         }
     });
-    Ok(Handle { addr, task })
+    Ok(Handle {
+        addr,
+        task,
+        controllers,
+    })
 }

@@ -100,7 +100,7 @@ fn spec_part(obj: &Value) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-fn random_suffix(state: &mut State) -> String {
+pub(crate) fn random_suffix(state: &mut State) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let uid = state.new_uid();
     let mut n: u64 = uid.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {

@@ -1,0 +1,356 @@
+//! Simulated workloads: what the ReplicaSet controller and the kubelet would do. A ReplicaSet
+//! gets owned Pods (named and labelled like the real controller's) up and down to
+//! `spec.replicas`; a Pod turns Ready after `sim.rollout-rs.io/ready-after-ms` (default 200)
+//! unless `sim.rollout-rs.io/never-ready: "true"`; ReplicaSet status (replicas, readyReplicas,
+//! availableReplicas honouring minReadySeconds, observedGeneration) is kept true.
+//!
+//! It reacts to the store's change events and to readiness timers; it never polls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::api::Server;
+use crate::ops::{self, DeleteOptions, Part, WriteOptions, meta_str};
+use crate::registry::ResourceType;
+use crate::store::State;
+
+const READY_AFTER: &str = "sim.rollout-rs.io/ready-after-ms";
+const NEVER_READY: &str = "sim.rollout-rs.io/never-ready";
+const DEFAULT_READY_AFTER_MS: u64 = 200;
+
+/// Runs the simulated controllers until the server goes away.
+pub async fn run(srv: Arc<Server>) {
+    let mut events = srv.lock().subscribe();
+    loop {
+        let event = match events.recv().await {
+            Ok(e) => e,
+            Err(RecvError::Lagged(_)) => {
+                // Missed changes: look at every ReplicaSet again.
+                resync(&srv);
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let owner = match event.storage_key.as_str() {
+            "apps/replicasets" => Some(key_of(&event.object)),
+            "/pods" => controller_of(&event.object),
+            _ => None,
+        };
+        if let Some((ns, name)) = owner {
+            reconcile(&srv, &ns, &name);
+        }
+    }
+}
+
+fn key_of(obj: &Value) -> (String, String) {
+    (
+        meta_str(obj, "namespace").unwrap_or_default().into(),
+        meta_str(obj, "name").unwrap_or_default().into(),
+    )
+}
+
+/// The ReplicaSet that controls a Pod, if any.
+fn controller_of(pod: &Value) -> Option<(String, String)> {
+    let refs = pod.pointer("/metadata/ownerReferences")?.as_array()?;
+    let owner = refs.iter().find(|r| {
+        r.get("kind").and_then(Value::as_str) == Some("ReplicaSet")
+            && r.get("controller").and_then(Value::as_bool) == Some(true)
+    })?;
+    Some((
+        meta_str(pod, "namespace").unwrap_or_default().into(),
+        owner.get("name")?.as_str()?.into(),
+    ))
+}
+
+fn resync(srv: &Arc<Server>) {
+    let keys: Vec<(String, String)> = srv
+        .lock()
+        .list("apps/replicasets")
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (ns, name) in keys {
+        reconcile(srv, &ns, &name);
+    }
+}
+
+fn types(state: &State) -> Option<(ResourceType, ResourceType)> {
+    Some((
+        state.registry.get("apps", "v1", "replicasets")?.clone(),
+        state.registry.get("", "v1", "pods")?.clone(),
+    ))
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+}
+
+/// Seconds since the pod became Ready, if it is.
+fn ready_for(pod: &Value) -> Option<i64> {
+    let cond = pod
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready" && c["status"] == "True")?;
+    let since: jiff::Timestamp = cond.get("lastTransitionTime")?.as_str()?.parse().ok()?;
+    Some(jiff::Timestamp::now().as_second() - since.as_second())
+}
+
+fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj.pointer("/metadata/annotations")?.get(key)?.as_str()
+}
+
+fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
+    let mut timers = Vec::new();
+    {
+        let mut state = srv.lock();
+        let Some((rs_type, pod_type)) = types(&state) else {
+            return;
+        };
+        let key = (ns.to_string(), name.to_string());
+        let Some(rs) = state.get("apps/replicasets", &key).cloned() else {
+            return;
+        };
+        if rs.pointer("/metadata/deletionTimestamp").is_some() {
+            return;
+        }
+        let uid = meta_str(&rs, "uid").unwrap_or_default().to_string();
+        let owned = |state: &State| -> Vec<Value> {
+            state
+                .list("/pods")
+                .filter(|((pns, _), p)| {
+                    pns == ns
+                        && p.pointer("/metadata/deletionTimestamp").is_none()
+                        && p.pointer("/metadata/ownerReferences")
+                            .and_then(Value::as_array)
+                            .is_some_and(|refs| {
+                                refs.iter().any(|r| {
+                                    r.get("uid").and_then(Value::as_str) == Some(uid.as_str())
+                                })
+                            })
+                })
+                .map(|(_, p)| p.clone())
+                .collect()
+        };
+        let desired = rs
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(0) as usize;
+        let mut pods = owned(&state);
+
+        if pods.len() < desired {
+            let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+            for _ in pods.len()..desired {
+                if let Some(pod) = create_pod(&mut state, &pod_type, &rs, &template) {
+                    timers.push(readiness_timer(&pod));
+                }
+            }
+        } else if pods.len() > desired {
+            // The real controller removes the least useful pods first: not ready, then newest.
+            pods.sort_by_key(|p| {
+                (
+                    is_ready(p),
+                    std::cmp::Reverse(
+                        meta_str(p, "creationTimestamp")
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
+                )
+            });
+            for pod in pods.iter().take(pods.len() - desired) {
+                let pname = meta_str(pod, "name").unwrap_or_default().to_string();
+                let _ = ops::delete(
+                    &mut state,
+                    &pod_type,
+                    Some(ns),
+                    &pname,
+                    &DeleteOptions::default(),
+                    false,
+                );
+            }
+        }
+
+        let pods = owned(&state);
+        let min_ready = rs
+            .pointer("/spec/minReadySeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let ready = pods.iter().filter(|p| is_ready(p)).count();
+        let mut available = 0;
+        for p in &pods {
+            match ready_for(p) {
+                Some(age) if age >= min_ready => available += 1,
+                Some(age) => timers.push(Some((
+                    Duration::from_secs((min_ready - age).max(0) as u64 + 1),
+                    None,
+                ))),
+                None => {}
+            }
+        }
+        let mut status = json!({
+            "replicas": pods.len(),
+            "fullyLabeledReplicas": pods.len(),
+            "readyReplicas": ready,
+            "availableReplicas": available,
+            "observedGeneration": rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+        });
+        if let Some(sel) = rs
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object)
+        {
+            let s: Vec<String> = sel
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect();
+            status["selector"] = json!(s.join(","));
+        }
+        if rs.get("status") != Some(&status) {
+            let mut updated = rs.clone();
+            updated["status"] = status;
+            let _ = ops::update(
+                &mut state,
+                &rs_type,
+                Some(ns),
+                name,
+                updated,
+                Part::Status,
+                &WriteOptions::default(),
+            );
+        }
+    }
+    for (delay, pod) in timers.into_iter().flatten() {
+        let srv = srv.clone();
+        let (ns, name) = (ns.to_string(), name.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(pod_name) = pod {
+                mark_ready(&srv, &ns, &pod_name);
+            }
+            reconcile(&srv, &ns, &name);
+        });
+    }
+}
+
+/// When (and which pod) to mark Ready; `None` for a pod that never becomes ready.
+fn readiness_timer(pod: &Value) -> Option<(Duration, Option<String>)> {
+    let name = meta_str(pod, "name")?.to_string();
+    if annotation(pod, NEVER_READY) == Some("true") {
+        return None;
+    }
+    let ms = annotation(pod, READY_AFTER)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_READY_AFTER_MS);
+    Some((Duration::from_millis(ms), Some(name)))
+}
+
+fn create_pod(
+    state: &mut State,
+    pod_type: &ResourceType,
+    rs: &Value,
+    template: &Value,
+) -> Option<Value> {
+    let rs_name = meta_str(rs, "name")?.to_string();
+    let ns = meta_str(rs, "namespace")?.to_string();
+    let name = format!("{rs_name}-{}", ops::random_suffix(state));
+    let mut metadata = template.get("metadata").cloned().unwrap_or(json!({}));
+    metadata["name"] = json!(name);
+    metadata["namespace"] = json!(ns);
+    metadata["ownerReferences"] = json!([{
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": rs_name,
+        "uid": meta_str(rs, "uid"),
+        "controller": true,
+        "blockOwnerDeletion": true,
+    }]);
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": template.get("spec").cloned().unwrap_or(json!({})),
+    });
+    let created = ops::create(state, pod_type, Some(&ns), pod, &WriteOptions::default()).ok()?;
+    let mut running = created.clone();
+    running["status"] = pod_status(template, false);
+    ops::update(
+        state,
+        pod_type,
+        Some(&ns),
+        &name,
+        running,
+        Part::Status,
+        &WriteOptions::default(),
+    )
+    .ok()
+}
+
+fn pod_status(template: &Value, ready: bool) -> Value {
+    let now = ops::now();
+    let flag = if ready { "True" } else { "False" };
+    let containers: Vec<Value> = template
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    json!({
+                        "name": c.get("name"),
+                        "image": c.get("image"),
+                        "ready": ready,
+                        "restartCount": 0,
+                        "started": true,
+                        "state": {"running": {"startedAt": now}},
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "phase": "Running",
+        "podIP": "10.0.0.1",
+        "startTime": now,
+        "conditions": [
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+            {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": flag, "lastTransitionTime": now},
+            {"type": "Ready", "status": flag, "lastTransitionTime": now},
+        ],
+        "containerStatuses": containers,
+    })
+}
+
+fn mark_ready(srv: &Arc<Server>, ns: &str, name: &str) {
+    let mut state = srv.lock();
+    let Some(pod_type) = state.registry.get("", "v1", "pods").cloned() else {
+        return;
+    };
+    let Some(pod) = state
+        .get("/pods", &(ns.to_string(), name.to_string()))
+        .cloned()
+    else {
+        return;
+    };
+    if is_ready(&pod) || pod.pointer("/metadata/deletionTimestamp").is_some() {
+        return;
+    }
+    let mut updated = pod.clone();
+    let template = json!({"spec": pod.get("spec").cloned().unwrap_or(json!({}))});
+    updated["status"] = pod_status(&template, true);
+    let _ = ops::update(
+        &mut state,
+        &pod_type,
+        Some(ns),
+        name,
+        updated,
+        Part::Status,
+        &WriteOptions::default(),
+    );
+}

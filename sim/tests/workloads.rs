@@ -1,0 +1,139 @@
+//! Simulated workloads seen through kubectl: ReplicaSets get Pods that become Ready after the
+//! annotated delay (or never), status counts honour minReadySeconds, scaling removes pods, and
+//! deleting the ReplicaSet garbage-collects its Pods.
+
+mod common;
+
+use common::Cluster;
+
+fn replica_set(name: &str, replicas: u32, annotations: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  replicas: {replicas}\n  minReadySeconds: 1\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}, annotations: {{{annotations}}}}}\n    spec: {{containers: [{{name: app, image: \"app:1\"}}]}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_sets_get_pods_that_become_ready() {
+    let c = Cluster::start().await;
+    c.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&replica_set(
+            "web",
+            3,
+            "sim.rollout-rs.io/ready-after-ms: \"100\"",
+        )),
+    )
+    .await;
+    c.kubectl_ok(
+        &[
+            "wait",
+            "--for=jsonpath={.status.availableReplicas}=3",
+            "rs/web",
+            "--timeout=15s",
+        ],
+        None,
+    )
+    .await;
+    let pods = c.kubectl_ok(&["get", "pods", "-l", "app=web", "-o", "jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.metadata.ownerReferences[0].kind}{\"\\n\"}{end}"], None).await;
+    let lines: Vec<&str> = pods.lines().collect();
+    assert_eq!(lines.len(), 3, "{pods}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("web-") && l.ends_with(" Running ReplicaSet")),
+        "{pods}"
+    );
+    c.kubectl_ok(
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "pod",
+            "-l",
+            "app=web",
+            "--timeout=10s",
+        ],
+        None,
+    )
+    .await;
+
+    c.kubectl_ok(&["scale", "rs", "web", "--replicas=1"], None)
+        .await;
+    c.kubectl_ok(
+        &[
+            "wait",
+            "--for=jsonpath={.status.replicas}=1",
+            "rs/web",
+            "--timeout=10s",
+        ],
+        None,
+    )
+    .await;
+    let pods = c
+        .kubectl_ok(&["get", "pods", "-l", "app=web", "-o", "name"], None)
+        .await;
+    assert_eq!(pods.lines().count(), 1, "{pods}");
+
+    c.kubectl_ok(&["delete", "rs", "web", "--wait"], None).await;
+    let pods = c
+        .kubectl_ok(&["get", "pods", "-l", "app=web", "-o", "name"], None)
+        .await;
+    assert_eq!(pods, "", "pods are garbage-collected with their ReplicaSet");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_ready_pods_stay_unavailable() {
+    let c = Cluster::start().await;
+    c.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&replica_set(
+            "bad",
+            2,
+            "sim.rollout-rs.io/never-ready: \"true\"",
+        )),
+    )
+    .await;
+    c.kubectl_ok(
+        &[
+            "wait",
+            "--for=jsonpath={.status.replicas}=2",
+            "rs/bad",
+            "--timeout=10s",
+        ],
+        None,
+    )
+    .await;
+    // A healthy ReplicaSet created after it becomes available: the simulator has had every
+    // chance to mark the bad pods ready, and did not.
+    c.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&replica_set(
+            "good",
+            1,
+            "sim.rollout-rs.io/ready-after-ms: \"100\"",
+        )),
+    )
+    .await;
+    c.kubectl_ok(
+        &[
+            "wait",
+            "--for=jsonpath={.status.availableReplicas}=1",
+            "rs/good",
+            "--timeout=15s",
+        ],
+        None,
+    )
+    .await;
+    let status = c
+        .kubectl_ok(
+            &[
+                "get",
+                "rs",
+                "bad",
+                "-o",
+                "jsonpath={.status.replicas} {.status.readyReplicas} {.status.availableReplicas}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, "2 0 0");
+}
