@@ -1,4 +1,295 @@
-//! End-to-end harness (arrives with the rollout controller issue): starts the simulated cluster
-//! (or uses `KUBECONFIG` when `ROLLOUT_RS_E2E_REAL=1`), installs the CRDs, runs the controller,
-//! and offers helpers to apply manifests and wait on conditions with timeouts. The scenarios of
-//! `shared/scenarios.md` live under `e2e/tests/`.
+//! End-to-end harness: a cluster to test against and helpers to drive it.
+//!
+//! By default every [`Cluster`] is a fresh simulated control plane (`rollout-rs-sim`) in this
+//! process. With `ROLLOUT_RS_E2E_REAL=1` it is the cluster of `KUBECONFIG` instead, and tests
+//! isolate themselves in namespaces of their own ([`Cluster::namespace`]). Helpers wait on
+//! conditions through watches with a timeout: no sleeps, no polling.
+//!
+//! The scenarios of `shared/scenarios.md` live under `e2e/tests/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{self, Scope};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+
+/// Field manager of everything the harness applies.
+pub const MANAGER: &str = "rollout-rs-e2e";
+
+/// Why the harness could not do what a test asked.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("starting the simulated cluster: {0}")]
+    Sim(#[from] rollout_rs_sim::StartError),
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(String),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("manifest: {0}")]
+    Manifest(String),
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(Duration, String),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
+
+/// A cluster under test.
+pub struct Cluster {
+    pub client: Client,
+    kubeconfig: PathBuf,
+    dir: PathBuf,
+    real: bool,
+    namespaces: Vec<String>,
+    // Kept last: dropping it stops the simulator after everything else is gone.
+    sim: Option<rollout_rs_sim::Handle>,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether tests run against the real cluster of `KUBECONFIG`.
+pub fn real_cluster() -> bool {
+    std::env::var("ROLLOUT_RS_E2E_REAL").is_ok_and(|v| v == "1")
+}
+
+impl Cluster {
+    /// A fresh simulated cluster, or the real one when `ROLLOUT_RS_E2E_REAL=1`.
+    pub async fn start() -> Result<Cluster> {
+        Self::start_with(rollout_rs_sim::Config::default()).await
+    }
+
+    /// Like [`Cluster::start`], with simulator settings (ignored for a real cluster).
+    pub async fn start_with(config: rollout_rs_sim::Config) -> Result<Cluster> {
+        // One crypto provider for the whole process; a second install is a harmless no-op.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("rollout-rs-e2e-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        if real_cluster() {
+            let kubeconfig = std::env::var_os("KUBECONFIG")
+                .map(PathBuf::from)
+                .ok_or_else(|| {
+                    HarnessError::Kubeconfig("ROLLOUT_RS_E2E_REAL=1 needs KUBECONFIG".into())
+                })?;
+            let client = Client::try_default().await?;
+            return Ok(Cluster {
+                client,
+                kubeconfig,
+                dir,
+                real: true,
+                namespaces: vec![],
+                sim: None,
+            });
+        }
+        let sim = rollout_rs_sim::start(config).await?;
+        let kubeconfig = dir.join("kubeconfig");
+        sim.write_kubeconfig(&kubeconfig)?;
+        let kc = kube::config::Kubeconfig::read_from(&kubeconfig)
+            .map_err(|e| HarnessError::Kubeconfig(e.to_string()))?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .map_err(|e| HarnessError::Kubeconfig(e.to_string()))?;
+        let client = Client::try_from(config)?;
+        Ok(Cluster {
+            client,
+            kubeconfig,
+            dir,
+            real: false,
+            namespaces: vec![],
+            sim: Some(sim),
+        })
+    }
+
+    /// Path of a kubeconfig for this cluster (for kubectl and child processes).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// A scratch directory removed with the cluster.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn is_real(&self) -> bool {
+        self.real
+    }
+
+    /// The simulator behind this cluster, when it is simulated.
+    pub fn sim(&self) -> Option<&rollout_rs_sim::Handle> {
+        self.sim.as_ref()
+    }
+
+    /// Creates a namespace of this test's own (`<prefix>-<n>`), deleted with the cluster when
+    /// the cluster is real.
+    pub async fn namespace(&mut self, prefix: &str) -> Result<String> {
+        let name = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
+            .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+        api.create(&PostParams::default(), &ns).await?;
+        self.namespaces.push(name.clone());
+        Ok(name)
+    }
+
+    /// Installs (server-side applies) every rollout-rs CRD and waits until each is Established.
+    pub async fn install_crds(&self) -> Result<()> {
+        let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let params = PatchParams::apply(MANAGER).force();
+        for crd in rollout_rs_crds::crd::all() {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            api.patch(&name, &params, &Patch::Apply(&crd)).await?;
+            self.wait(
+                &api,
+                &name,
+                Duration::from_secs(30),
+                "CRD Established",
+                conditions::is_crd_established(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Server-side applies every document of a YAML stream into `namespace` (for namespaced
+    /// kinds without one) and returns what the API server stored.
+    pub async fn apply_yaml(&self, yaml: &str, namespace: &str) -> Result<Vec<DynamicObject>> {
+        let docs = rollout_rs_crds::manifest::documents(yaml)
+            .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+        let mut out = Vec::new();
+        for doc in docs {
+            let obj: DynamicObject =
+                serde_json::from_value(doc).map_err(|e| HarnessError::Manifest(e.to_string()))?;
+            let tm = obj.types.clone().ok_or_else(|| {
+                HarnessError::Manifest("a document has no apiVersion/kind".into())
+            })?;
+            let gvk = GroupVersionKind::try_from(&tm)
+                .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+            let (ar, caps) = discovery::pinned_kind(&self.client, &gvk).await?;
+            let name = obj
+                .metadata
+                .name
+                .clone()
+                .ok_or_else(|| HarnessError::Manifest(format!("a {} has no name", tm.kind)))?;
+            let api: Api<DynamicObject> = match caps.scope {
+                Scope::Namespaced => Api::namespaced_with(
+                    self.client.clone(),
+                    obj.metadata.namespace.as_deref().unwrap_or(namespace),
+                    &ar,
+                ),
+                Scope::Cluster => Api::all_with(self.client.clone(), &ar),
+            };
+            let mut obj = obj;
+            if caps.scope == Scope::Namespaced {
+                obj.metadata.namespace = Some(
+                    obj.metadata
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| namespace.to_string()),
+                );
+            }
+            out.push(
+                api.patch(
+                    &name,
+                    &PatchParams::apply(MANAGER).force(),
+                    &Patch::Apply(&obj),
+                )
+                .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Waits, through a watch, until `cond` holds for the named object; returns the object.
+    pub async fn wait<K>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        cond: impl kube::runtime::wait::Condition<K>,
+    ) -> Result<K>
+    where
+        K: Resource + Clone + std::fmt::Debug + DeserializeOwned + Send + 'static,
+    {
+        match tokio::time::timeout(timeout, await_condition(api.clone(), name, cond)).await {
+            Ok(Ok(Some(obj))) => Ok(obj),
+            Ok(Ok(None)) => Err(HarnessError::Timeout(
+                timeout,
+                format!("{what} ({name} was deleted)"),
+            )),
+            Ok(Err(e)) => Err(HarnessError::Manifest(format!("watching {name}: {e}"))),
+            Err(_) => Err(HarnessError::Timeout(timeout, format!("{what} on {name}"))),
+        }
+    }
+
+    /// Waits until the named object no longer exists.
+    pub async fn wait_deleted<K>(&self, api: &Api<K>, name: &str, timeout: Duration) -> Result<()>
+    where
+        K: Resource + Clone + std::fmt::Debug + DeserializeOwned + Send + 'static,
+    {
+        let uid = match api.get_opt(name).await? {
+            None => return Ok(()),
+            Some(obj) => obj.meta().uid.clone().unwrap_or_default(),
+        };
+        match tokio::time::timeout(
+            timeout,
+            await_condition(api.clone(), name, conditions::is_deleted(&uid)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(HarnessError::Manifest(format!("watching {name}: {e}"))),
+            Err(_) => Err(HarnessError::Timeout(
+                timeout,
+                format!("deletion of {name}"),
+            )),
+        }
+    }
+
+    /// Collects `n` events of a watch stream, or fails after `timeout`.
+    pub async fn collect<S, T, E>(stream: S, n: usize, timeout: Duration) -> Result<Vec<T>>
+    where
+        S: futures::Stream<Item = std::result::Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        let fut = stream
+            .map_err(|e| HarnessError::Manifest(e.to_string()))
+            .take(n)
+            .try_collect::<Vec<T>>();
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| HarnessError::Timeout(timeout, format!("{n} watch events")))?
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.real && !self.namespaces.is_empty() {
+            // Best effort: a real cluster keeps no test namespaces behind.
+            let client = self.client.clone();
+            let names = std::mem::take(&mut self.namespaces);
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    let api: Api<Namespace> = Api::all(client);
+                    for n in names {
+                        let _ = api.delete(&n, &Default::default()).await;
+                    }
+                });
+            }
+        }
+    }
+}
