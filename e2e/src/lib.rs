@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
@@ -33,6 +32,8 @@ pub enum HarnessError {
     Kubeconfig(String),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Install(#[from] rollout_rs_controller::install::InstallError),
     #[error("manifest: {0}")]
     Manifest(String),
     #[error("timed out after {0:?} waiting for {1}")]
@@ -146,21 +147,10 @@ impl Cluster {
 
     /// Installs (server-side applies) every rollout-rs CRD and waits until each is Established.
     pub async fn install_crds(&self) -> Result<()> {
-        let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        let params = PatchParams::apply(MANAGER).force();
-        for crd in rollout_rs_crds::crd::all() {
-            let name = crd.metadata.name.clone().unwrap_or_default();
-            api.patch(&name, &params, &Patch::Apply(&crd)).await?;
-            self.wait(
-                &api,
-                &name,
-                Duration::from_secs(30),
-                "CRD Established",
-                conditions::is_crd_established(),
-            )
-            .await?;
-        }
-        Ok(())
+        Ok(
+            rollout_rs_controller::install::install_crds(&self.client, Duration::from_secs(30))
+                .await?,
+        )
     }
 
     /// Server-side applies every document of a YAML stream into `namespace` (for namespaced

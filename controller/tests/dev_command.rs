@@ -1,0 +1,68 @@
+//! `rollout-rs dev` as a user runs it: it prints the `export KUBECONFIG=...` line, kubectl then
+//! sees the rollout-rs CRDs, and Ctrl-C stops it cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+#[test]
+fn dev_serves_a_cluster_with_the_crds_until_interrupted() {
+    let dir = std::env::temp_dir().join(format!("rollout-rs-dev-test-{}", std::process::id()));
+    let kubeconfig = dir.join("kubeconfig");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollout-rs"))
+        .args(["dev", "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rollout-rs dev");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| -> String {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("rollout-rs dev never printed {needle:?}: {e}"),
+            }
+        }
+    };
+    let export = wait_for("export KUBECONFIG=");
+    assert!(
+        export.trim().ends_with(&kubeconfig.display().to_string()),
+        "{export}"
+    );
+
+    let out = Command::new("kubectl")
+        .args(["get", "crds", "-o", "name"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", &dir)
+        .output()
+        .expect("kubectl runs");
+    let crds = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        crds.lines()
+            .filter(|l| l.ends_with(".rollout-rs.io"))
+            .count(),
+        5,
+        "{crds}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    wait_for("rollout-rs dev: stopped");
+    let exit = child.wait().expect("rollout-rs dev exits");
+    assert!(exit.success(), "{exit:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
