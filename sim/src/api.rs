@@ -16,6 +16,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::ApiError;
+use crate::faults::{FaultState, Faults, RequestRecord};
 use crate::ops::{self, DeleteOptions, Part, Propagation};
 use crate::registry::ResourceType;
 use crate::schema::FieldValidation;
@@ -29,6 +30,7 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Shared server state.
 pub struct Server {
     pub state: Mutex<State>,
+    pub faults: Mutex<FaultState>,
     pub address: String,
     pub bookmark_interval: Duration,
 }
@@ -38,6 +40,10 @@ impl Server {
     /// every mutation leaves the state consistent before it can fail.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn faults(&self) -> MutexGuard<'_, FaultState> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -51,6 +57,7 @@ fn ok(body: &Value) -> Response {
 }
 
 /// A request on a resource.
+#[derive(Clone)]
 struct Target {
     rt: ResourceType,
     namespace: Option<String>,
@@ -62,6 +69,8 @@ enum Route {
     Version,
     OpenApiRoot,
     OpenApi(String, String),
+    /// `/sim/faults` and `/sim/requests`: the simulator's own admin endpoints.
+    Admin(String),
     CoreVersions,
     GroupList,
     Group(String),
@@ -85,6 +94,7 @@ fn route(state: &State, path: &str) -> Result<Route, ApiError> {
         .collect();
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return Ok(Route::Version),
+        ["sim", what @ ("faults" | "requests")] => return Ok(Route::Admin(what.to_string())),
         ["openapi", "v3"] => return Ok(Route::OpenApiRoot),
         ["openapi", "v3", "api", v] => return Ok(Route::OpenApi(String::new(), v.to_string())),
         ["openapi", "v3", "apis", g, v] => return Ok(Route::OpenApi(g.to_string(), v.to_string())),
@@ -164,8 +174,71 @@ pub async fn handle(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> Res
                 None => not_found().into_response(),
             };
         }
+        Ok(Route::Admin(what)) => return admin(&srv, &what, &parts.method, body).await,
         Ok(Route::Resource(t)) => *t,
     };
+    let verb = match (&parts.method, &target.name) {
+        (&Method::GET, None) if is_true(query.get("watch")) => "watch",
+        (&Method::GET, None) => "list",
+        (&Method::GET, Some(_)) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, None) => "deletecollection",
+        (&Method::DELETE, Some(_)) => "delete",
+        _ => "unknown",
+    };
+    let record = |code: StatusCode| RequestRecord {
+        verb: verb.to_string(),
+        group: target.rt.group.clone(),
+        version: target.rt.version.clone(),
+        resource: target.rt.plural.clone(),
+        subresource: target.sub.clone(),
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        code: code.as_u16(),
+    };
+    let (latency, injected) = srv.faults().draw(verb);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(code) = injected {
+        let reason = match code {
+            429 => "TooManyRequests",
+            503 => "ServiceUnavailable",
+            504 => "Timeout",
+            _ => "InternalError",
+        };
+        let err = ApiError::new(
+            code,
+            reason,
+            format!("injected fault: {verb} {}", target.rt.plural),
+        );
+        let response = err.into_response();
+        let rec = record(response.status());
+        srv.faults().record(rec);
+        return response;
+    }
+    let response = serve(&srv, target.clone(), &parts, body, &query).await;
+    let rec = record(response.status());
+    srv.faults().record(rec);
+    response
+}
+
+/// Serves a request on a resource, after fault injection.
+async fn serve(
+    srv: &Arc<Server>,
+    target: Target,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    query: &HashMap<String, String>,
+) -> Response {
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -197,17 +270,17 @@ pub async fn handle(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> Res
         .is_some_and(table::wanted);
     let result = match (&parts.method, &target.name) {
         (&Method::GET, None) if is_true(query.get("watch")) => {
-            return watch(srv, target, &query, table).await;
+            return watch(srv.clone(), target, query, table).await;
         }
-        (&Method::GET, None) => list(&srv, &target, &query, table),
-        (&Method::GET, Some(name)) => get(&srv, &target, name, table),
-        (&Method::POST, None) => create(&srv, &target, &body, &query, &parts.headers),
-        (&Method::PUT, Some(name)) => update(&srv, &target, name, &body, &query, &parts.headers),
+        (&Method::GET, None) => list(srv, &target, query, table),
+        (&Method::GET, Some(name)) => get(srv, &target, name, table),
+        (&Method::POST, None) => create(srv, &target, &body, query, &parts.headers),
+        (&Method::PUT, Some(name)) => update(srv, &target, name, &body, query, &parts.headers),
         (&Method::PATCH, Some(name)) => {
-            patch_object(&srv, &target, name, &parts.headers, &body, &query)
+            patch_object(srv, &target, name, &parts.headers, &body, query)
         }
-        (&Method::DELETE, Some(name)) => delete(&srv, &target, name, &body, &query),
-        (&Method::DELETE, None) => delete_collection(&srv, &target, &query),
+        (&Method::DELETE, Some(name)) => delete(srv, &target, name, &body, query),
+        (&Method::DELETE, None) => delete_collection(srv, &target, query),
         (m, _) => Err(ApiError::method_not_allowed(format!(
             "{m} is not supported on this path"
         ))),
@@ -645,11 +718,16 @@ async fn watch(
         Err(e) => return e.into_response(),
     };
     let bookmarks = is_true(query.get("allowWatchBookmarks"));
-    let timeout = query
+    let requested = query
         .get("timeoutSeconds")
         .and_then(|s| s.parse::<u64>().ok())
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(1800));
+    // An injected cut ends the stream early, as a dropped connection would.
+    let timeout = srv
+        .faults()
+        .watch_cut()
+        .map_or(requested, |cut| cut.min(requested));
     let from: Option<u64> = query
         .get("resourceVersion")
         .filter(|rv| !rv.is_empty() && *rv != "0")
@@ -771,4 +849,39 @@ fn watch_object(rt: &ResourceType, obj: Value, as_table: bool) -> Value {
         .unwrap_or_default()
         .to_string();
     table::render(rt, &[obj], &rv)
+}
+
+/// The simulator's admin endpoints: fault settings and the request log.
+async fn admin(srv: &Server, what: &str, method: &Method, body: Body) -> Response {
+    match (what, method) {
+        ("faults", &Method::GET) => {
+            ok(&serde_json::to_value(srv.faults().faults()).unwrap_or_default())
+        }
+        ("faults", &Method::PUT) => {
+            let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+                Ok(b) => b,
+                Err(e) => {
+                    return ApiError::bad_request(format!("reading the body: {e}")).into_response();
+                }
+            };
+            let faults: Faults = match serde_json::from_slice(&bytes) {
+                Ok(f) => f,
+                Err(e) => {
+                    return ApiError::bad_request(format!("invalid faults: {e}")).into_response();
+                }
+            };
+            if let Err(e) = faults.validate() {
+                return ApiError::bad_request(format!("invalid faults: {e}")).into_response();
+            }
+            srv.faults().set(faults.clone());
+            ok(&serde_json::to_value(&faults).unwrap_or_default())
+        }
+        ("requests", &Method::GET) => ok(&json!({"items": srv.faults().requests()})),
+        ("requests", &Method::DELETE) => {
+            srv.faults().clear_requests();
+            ok(&json!({"items": []}))
+        }
+        _ => ApiError::method_not_allowed(format!("{method} is not supported on /sim/{what}"))
+            .into_response(),
+    }
 }

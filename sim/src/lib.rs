@@ -10,6 +10,7 @@ mod api;
 mod crd;
 mod discovery;
 mod error;
+mod faults;
 mod openapi;
 mod ops;
 mod patch;
@@ -30,6 +31,8 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+pub use faults::{Faults, VerbFaults};
+
 /// How to run the simulator.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -39,6 +42,8 @@ pub struct Config {
     pub bookmark_interval: Duration,
     /// Changes kept for watches that resume from a resourceVersion; older ones get 410 Gone.
     pub event_log_capacity: usize,
+    /// Injected faults (also settable at run time: `PUT /sim/faults`).
+    pub faults: Faults,
 }
 
 impl Default for Config {
@@ -47,6 +52,7 @@ impl Default for Config {
             port: 0,
             bookmark_interval: Duration::from_secs(10),
             event_log_capacity: 50_000,
+            faults: Faults::default(),
         }
     }
 }
@@ -56,6 +62,8 @@ impl Default for Config {
 pub enum StartError {
     #[error("binding 127.0.0.1:{port}: {source}")]
     Bind { port: u16, source: std::io::Error },
+    #[error("invalid faults: {0}")]
+    Faults(String),
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -103,6 +111,7 @@ impl Drop for Handle {
 
 /// Starts a simulator on 127.0.0.1 with the initial namespaces.
 pub async fn start(config: Config) -> Result<Handle, StartError> {
+    config.faults.validate().map_err(StartError::Faults)?;
     let listener = TcpListener::bind(("127.0.0.1", config.port))
         .await
         .map_err(|source| StartError::Bind {
@@ -118,6 +127,7 @@ pub async fn start(config: Config) -> Result<Handle, StartError> {
     ops::bootstrap(&mut state);
     let server = Arc::new(api::Server {
         state: Mutex::new(state),
+        faults: Mutex::new(faults::FaultState::new(config.faults.clone())),
         address: addr.to_string(),
         bookmark_interval: config.bookmark_interval,
     });

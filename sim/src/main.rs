@@ -18,6 +18,10 @@ struct Args {
     /// Where to write a kubeconfig pointing at the simulator.
     #[arg(long)]
     kubeconfig_out: Option<PathBuf>,
+    /// Injected faults as JSON, e.g. '{"verbs":{"patch":{"errorRate":0.1,"latencyMs":50}},"watchCutSeconds":30}'
+    /// (also settable at run time with PUT /sim/faults).
+    #[arg(long)]
+    faults: Option<String>,
 }
 
 #[tokio::main]

@@ -161,3 +161,107 @@ async fn malformed_bodies_never_break_the_server() {
         .await;
     assert_eq!(code, 200, "the server still answers");
 }
+
+#[tokio::test]
+async fn injected_faults_and_request_log() {
+    let c = Cluster::start().await;
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}"#;
+    let (code, _) = c
+        .http(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            cm,
+        )
+        .await;
+    assert_eq!(code, 201);
+
+    let (code, body) = c
+        .http(
+            "PUT",
+            "/sim/faults",
+            "application/json",
+            r#"{"verbs":{"patch":{"errorRate":1.0,"code":500}}}"#,
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = c
+        .http(
+            "PATCH",
+            "/api/v1/namespaces/default/configmaps/a",
+            "application/merge-patch+json",
+            "{}",
+        )
+        .await;
+    assert_eq!(code, 500, "{body}");
+    assert!(body.contains("injected fault"), "{body}");
+    let (code, _) = c
+        .http(
+            "GET",
+            "/api/v1/namespaces/default/configmaps/a",
+            "application/json",
+            "",
+        )
+        .await;
+    assert_eq!(code, 200, "other verbs are untouched");
+
+    let (code, body) = c
+        .http(
+            "PUT",
+            "/sim/faults",
+            "application/json",
+            r#"{"verbs":{"teleport":{"errorRate":1}}}"#,
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+
+    let (code, body) = c.http("GET", "/sim/requests", "application/json", "").await;
+    assert_eq!(code, 200);
+    let log: serde_json::Value = serde_json::from_str(&body).expect("JSON log");
+    let items = log["items"].as_array().expect("items");
+    let verbs: Vec<(&str, u64)> = items
+        .iter()
+        .map(|r| {
+            (
+                r["verb"].as_str().unwrap_or_default(),
+                r["code"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(verbs, [("create", 201), ("patch", 500), ("get", 200)]);
+    assert_eq!(items[1]["resource"], "configmaps");
+    assert_eq!(items[1]["namespace"], "default");
+    assert_eq!(items[1]["name"], "a");
+
+    let (code, _) = c
+        .http("DELETE", "/sim/requests", "application/json", "")
+        .await;
+    assert_eq!(code, 200);
+    let (_, body) = c.http("GET", "/sim/requests", "application/json", "").await;
+    assert_eq!(body, r#"{"items":[]}"#);
+}
+
+#[tokio::test]
+async fn watch_streams_are_cut_when_asked() {
+    let c = Cluster::start().await;
+    let (code, _) = c
+        .http(
+            "PUT",
+            "/sim/faults",
+            "application/json",
+            r#"{"watchCutSeconds":1}"#,
+        )
+        .await;
+    assert_eq!(code, 200);
+    // Without the cut this watch would run for 30 minutes; the request must end by itself.
+    let watch = c.http(
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=true",
+        "application/json",
+        "",
+    );
+    let (code, _) = tokio::time::timeout(std::time::Duration::from_secs(10), watch)
+        .await
+        .expect("the watch was cut");
+    assert_eq!(code, 200);
+}
