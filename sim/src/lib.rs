@@ -7,6 +7,7 @@
 //! talking to it. `docs/sim.md` lists what is faithful, approximated and missing.
 
 mod api;
+mod builtin_schemas;
 mod crd;
 mod discovery;
 mod error;

@@ -248,7 +248,7 @@ impl Default for Registry {
                     label_selector_path: Some(".status.selector".into()),
                 }),
                 generation: bi.status,
-                schema: None,
+                schema: crate::builtin_schemas::schema(bi.group, bi.version, bi.kind),
                 printer_columns: vec![],
                 crd: None,
             };

@@ -215,7 +215,7 @@ fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
         if rs.get("status") != Some(&status) {
             let mut updated = rs.clone();
             updated["status"] = status;
-            let _ = ops::update(
+            let written = ops::update(
                 &mut state,
                 &rs_type,
                 Some(ns),
@@ -224,6 +224,12 @@ fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
                 Part::Status,
                 &WriteOptions::default(),
             );
+            if let Err(e) = written {
+                tracing::warn!(
+                    "simulated ReplicaSet controller: status of {ns}/{name}: {}",
+                    e.message
+                );
+            }
         }
     }
     for (delay, pod) in timers.into_iter().flatten() {
@@ -277,7 +283,14 @@ fn create_pod(
         "metadata": metadata,
         "spec": template.get("spec").cloned().unwrap_or(json!({})),
     });
-    let created = ops::create(state, pod_type, Some(&ns), pod, &WriteOptions::default()).ok()?;
+    let created = ops::create(state, pod_type, Some(&ns), pod, &WriteOptions::default())
+        .map_err(|e| {
+            tracing::warn!(
+                "simulated ReplicaSet controller: creating pod {name}: {}",
+                e.message
+            )
+        })
+        .ok()?;
     let mut running = created.clone();
     running["status"] = pod_status(template, false);
     ops::update(
@@ -289,6 +302,7 @@ fn create_pod(
         Part::Status,
         &WriteOptions::default(),
     )
+    .map_err(|e| tracing::warn!("simulated kubelet: starting pod {name}: {}", e.message))
     .ok()
 }
 
@@ -304,6 +318,7 @@ fn pod_status(template: &Value, ready: bool) -> Value {
                     json!({
                         "name": c.get("name"),
                         "image": c.get("image"),
+                        "imageID": format!("sim://{}", c.get("image").and_then(Value::as_str).unwrap_or_default()),
                         "ready": ready,
                         "restartCount": 0,
                         "started": true,
@@ -344,7 +359,7 @@ fn mark_ready(srv: &Arc<Server>, ns: &str, name: &str) {
     let mut updated = pod.clone();
     let template = json!({"spec": pod.get("spec").cloned().unwrap_or(json!({}))});
     updated["status"] = pod_status(&template, true);
-    let _ = ops::update(
+    let written = ops::update(
         &mut state,
         &pod_type,
         Some(ns),
@@ -353,4 +368,10 @@ fn mark_ready(srv: &Arc<Server>, ns: &str, name: &str) {
         Part::Status,
         &WriteOptions::default(),
     );
+    if let Err(e) = written {
+        tracing::warn!(
+            "simulated kubelet: marking pod {ns}/{name} ready: {}",
+            e.message
+        );
+    }
 }
