@@ -9,6 +9,7 @@
 mod api;
 mod builtin_schemas;
 mod crd;
+mod deployments;
 mod discovery;
 mod error;
 mod faults;

@@ -28,19 +28,30 @@ pub async fn run(srv: Arc<Server>) {
         let event = match events.recv().await {
             Ok(e) => e,
             Err(RecvError::Lagged(_)) => {
-                // Missed changes: look at every ReplicaSet again.
+                // Missed changes: look at every workload again.
                 resync(&srv);
                 continue;
             }
             Err(RecvError::Closed) => return,
         };
-        let owner = match event.storage_key.as_str() {
-            "apps/replicasets" => Some(key_of(&event.object)),
-            "/pods" => controller_of(&event.object),
-            _ => None,
-        };
-        if let Some((ns, name)) = owner {
-            reconcile(&srv, &ns, &name);
+        match event.storage_key.as_str() {
+            "apps/deployments" => {
+                let (ns, name) = key_of(&event.object);
+                crate::deployments::reconcile(&srv, &ns, &name);
+            }
+            "apps/replicasets" => {
+                let (ns, name) = key_of(&event.object);
+                reconcile(&srv, &ns, &name);
+                if let Some((ns, d)) = controller_of(&event.object, "Deployment") {
+                    crate::deployments::reconcile(&srv, &ns, &d);
+                }
+            }
+            "/pods" => {
+                if let Some((ns, name)) = controller_of(&event.object, "ReplicaSet") {
+                    reconcile(&srv, &ns, &name);
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -52,15 +63,15 @@ fn key_of(obj: &Value) -> (String, String) {
     )
 }
 
-/// The ReplicaSet that controls a Pod, if any.
-fn controller_of(pod: &Value) -> Option<(String, String)> {
-    let refs = pod.pointer("/metadata/ownerReferences")?.as_array()?;
+/// The controller of `kind` that owns an object, if any.
+fn controller_of(obj: &Value, kind: &str) -> Option<(String, String)> {
+    let refs = obj.pointer("/metadata/ownerReferences")?.as_array()?;
     let owner = refs.iter().find(|r| {
-        r.get("kind").and_then(Value::as_str) == Some("ReplicaSet")
+        r.get("kind").and_then(Value::as_str) == Some(kind)
             && r.get("controller").and_then(Value::as_bool) == Some(true)
     })?;
     Some((
-        meta_str(pod, "namespace").unwrap_or_default().into(),
+        meta_str(obj, "namespace").unwrap_or_default().into(),
         owner.get("name")?.as_str()?.into(),
     ))
 }
@@ -73,6 +84,14 @@ fn resync(srv: &Arc<Server>) {
         .collect();
     for (ns, name) in keys {
         reconcile(srv, &ns, &name);
+    }
+    let deployments: Vec<(String, String)> = srv
+        .lock()
+        .list("apps/deployments")
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (ns, name) in deployments {
+        crate::deployments::reconcile(srv, &ns, &name);
     }
 }
 

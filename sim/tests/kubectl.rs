@@ -439,7 +439,10 @@ async fn bad_input_is_rejected_naming_the_field() {
     assert!(!ok && err.contains("unknown field \"spec.portz\""), "{err}");
     let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web, imagePullPolice: Always}]}\n";
     let (ok, _, err) = c.kubectl(&["apply", "-f", "-"], Some(deployment)).await;
-    assert!(!ok && err.contains("unknown field \"spec.template.spec.containers[0].imagePullPolice\""), "{err}");
+    assert!(
+        !ok && err.contains("unknown field \"spec.template.spec.containers[0].imagePullPolice\""),
+        "{err}"
+    );
 
     let missing = unknown.replace("  template: {metadata: {labels: {app: x}}, spec: {containers: [{name: x, image: x}]}}\n", "").replace("replicaz", "replicas");
     let (ok, _, err) = c.kubectl(&["apply", "-f", "-"], Some(&missing)).await;

@@ -137,3 +137,46 @@ async fn never_ready_pods_stay_unavailable() {
         .await;
     assert_eq!(status, "2 0 0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_get_a_replica_set_per_template() {
+    let c = Cluster::start().await;
+    let deployment = |image: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: api, namespace: default}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: api}}}}\n  template:\n    metadata: {{labels: {{app: api}}, annotations: {{sim.rollout-rs.io/ready-after-ms: \"50\"}}}}\n    spec: {{containers: [{{name: api, image: \"{image}\"}}]}}\n"
+        )
+    };
+    c.kubectl_ok(&["apply", "-f", "-"], Some(&deployment("api:1")))
+        .await;
+    c.kubectl_ok(
+        &["rollout", "status", "deployment/api", "--timeout=20s"],
+        None,
+    )
+    .await;
+    c.kubectl_ok(&["apply", "-f", "-"], Some(&deployment("api:2")))
+        .await;
+    c.kubectl_ok(
+        &["rollout", "status", "deployment/api", "--timeout=20s"],
+        None,
+    )
+    .await;
+    let rs = c
+        .kubectl_ok(&["get", "rs", "-l", "app=api", "-o", "jsonpath={range .items[*]}{.spec.template.spec.containers[0].image}={.spec.replicas} {end}"], None)
+        .await;
+    let mut sets: Vec<&str> = rs.split_whitespace().collect();
+    sets.sort();
+    assert_eq!(sets, ["api:1=0", "api:2=2"], "{rs}");
+    let status = c
+        .kubectl_ok(
+            &[
+                "get",
+                "deploy",
+                "api",
+                "-o",
+                "jsonpath={.status.updatedReplicas} {.status.availableReplicas}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, "2 2");
+}
