@@ -140,8 +140,25 @@ fn route(state: &State, path: &str) -> Result<Route, ApiError> {
     }
 }
 
-/// The single entry point of every request.
-pub async fn handle(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> Response {
+/// The single entry point of every request. A panic in a handler is a simulator bug: it is
+/// answered with 500 (which the tests treat as a failure) instead of dropping the connection.
+pub async fn handle(srv: AxumState<Arc<Server>>, req: Request) -> Response {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(handle_inner(srv, req))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            500,
+            "InternalError",
+            "the simulated API server failed on this request",
+        )
+        .into_response(),
+    }
+}
+
+async fn handle_inner(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
         .map(|q| q.0)

@@ -25,7 +25,11 @@ fn meta(obj: &Value) -> Option<&Map<String, Value>> {
     obj.get("metadata").and_then(Value::as_object)
 }
 
-fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+/// `metadata` as a mutable map, made an (empty) object first when it is missing or malformed.
+pub(crate) fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = json!({});
+    }
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }

@@ -581,7 +581,7 @@ pub fn apply(
             return Err(ApiError::not_found(&rt.plural, name));
         }
         let mut obj = applied;
-        obj["metadata"]["name"] = json!(name);
+        ops::meta_mut(&mut obj).insert("name".into(), json!(name));
         store_entries(&mut obj, &[own(new_set)]);
         return ops::create(state, rt, ns, obj, opts);
     };
