@@ -850,7 +850,7 @@ fn event_line(rt: &ResourceType, filter: &Filter, e: &Event, as_table: bool) -> 
     };
     Some(watch_line(
         kind,
-        &watch_object(rt, e.object.clone(), as_table),
+        &watch_object(rt, Value::clone(&e.object), as_table),
     ))
 }
 

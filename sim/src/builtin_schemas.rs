@@ -4,7 +4,7 @@
 //! Descriptions are dropped: they would multiply the memory of every simulator by megabytes.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::{
     apps, autoscaling, batch, coordination, core, events, networking, policy, rbac,
@@ -42,16 +42,15 @@ fn strip(v: &mut serde_json::Value) {
 
 /// The schema of a built-in kind, keyed by (group, version, kind). CustomResourceDefinition is
 /// absent on purpose: its schema is recursive, and CRDs are checked by `crd.rs`.
-pub fn schema(group: &str, version: &str, kind: &str) -> Option<JSONSchemaProps> {
-    static SCHEMAS: OnceLock<
-        BTreeMap<(&'static str, &'static str, &'static str), JSONSchemaProps>,
-    > = OnceLock::new();
+pub fn schema(group: &str, version: &str, kind: &str) -> Option<Arc<JSONSchemaProps>> {
+    type Schemas = BTreeMap<(&'static str, &'static str, &'static str), Arc<JSONSchemaProps>>;
+    static SCHEMAS: OnceLock<Schemas> = OnceLock::new();
     SCHEMAS
         .get_or_init(|| {
             let mut m = BTreeMap::new();
             let mut add = |g, v, k, s: Option<JSONSchemaProps>| {
                 if let Some(s) = s {
-                    m.insert((g, v, k), s);
+                    m.insert((g, v, k), Arc::new(s));
                 }
             };
             add("", "v1", "Namespace", generate::<core::v1::Namespace>());

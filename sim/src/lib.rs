@@ -53,7 +53,7 @@ impl Default for Config {
         Config {
             port: 0,
             bookmark_interval: Duration::from_secs(10),
-            event_log_capacity: 50_000,
+            event_log_capacity: 10_000,
             faults: Faults::default(),
         }
     }

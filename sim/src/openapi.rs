@@ -114,7 +114,7 @@ pub fn group_version(registry: &Registry, group: &str, version: &str) -> Option<
         );
         let mut schema = rt
             .schema
-            .as_ref()
+            .as_deref()
             .and_then(|s| serde_json::to_value(s).ok())
             .unwrap_or_else(
                 || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),

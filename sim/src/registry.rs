@@ -2,6 +2,7 @@
 //! and Helm charts commonly hold, plus every kind registered by a CustomResourceDefinition.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceColumnDefinition, CustomResourceDefinition, JSONSchemaProps,
@@ -24,8 +25,8 @@ pub struct ResourceType {
     pub scale: Option<Scale>,
     /// Whether writes bump `metadata.generation` when anything but metadata and status changes.
     pub generation: bool,
-    /// For CRD kinds: the validation schema and printer columns of this version.
-    pub schema: Option<JSONSchemaProps>,
+    /// The validation schema (shared: a request clones its ResourceType, never the schema).
+    pub schema: Option<Arc<JSONSchemaProps>>,
     pub printer_columns: Vec<CustomResourceColumnDefinition>,
     /// Name of the CRD that registered this type, if any.
     pub crd: Option<String>,
@@ -320,7 +321,11 @@ impl Registry {
                     label_selector_path: s.label_selector_path.clone(),
                 }),
                 generation: true,
-                schema: v.schema.as_ref().and_then(|s| s.open_api_v3_schema.clone()),
+                schema: v
+                    .schema
+                    .as_ref()
+                    .and_then(|s| s.open_api_v3_schema.clone())
+                    .map(Arc::new),
                 printer_columns: v.additional_printer_columns.clone().unwrap_or_default(),
                 crd: crd.metadata.name.clone(),
             };

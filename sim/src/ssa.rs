@@ -473,7 +473,7 @@ fn subresource(part: Part) -> Option<String> {
 fn walker(rt: &ResourceType) -> Walker<'_> {
     Walker {
         builtin: rt.crd.is_none(),
-        root: rt.schema.as_ref(),
+        root: rt.schema.as_deref(),
     }
 }
 
@@ -643,7 +643,7 @@ pub fn apply(
         m.remove("managedFields");
         m.remove("resourceVersion");
     }
-    w.merge(&mut merged, &body, rt.schema.as_ref(), "");
+    w.merge(&mut merged, &body, rt.schema.as_deref(), "");
     list.retain(|e| !is_own(e));
     list.push(own(new_set));
     store_entries(&mut merged, &list);

@@ -26,9 +26,10 @@ pub struct Event {
     pub storage_key: String,
     pub kind: EventType,
     /// The object before the change (for label-selector transitions in watches).
-    pub old: Option<Value>,
-    /// The object after the change (the last state, for deletions).
-    pub object: Value,
+    pub old: Option<Arc<Value>>,
+    /// The object after the change (the last state, for deletions). Shared with the store:
+    /// the event log costs no copies.
+    pub object: Arc<Value>,
 }
 
 /// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
@@ -37,7 +38,7 @@ pub type ObjectKey = (String, String);
 /// Everything the API server holds.
 pub struct State {
     pub registry: Registry,
-    objects: BTreeMap<String, BTreeMap<ObjectKey, Value>>,
+    objects: BTreeMap<String, BTreeMap<ObjectKey, Arc<Value>>>,
     rv: u64,
     log: VecDeque<Arc<Event>>,
     log_capacity: usize,
@@ -76,12 +77,16 @@ impl State {
     }
 
     pub fn get(&self, storage_key: &str, key: &ObjectKey) -> Option<&Value> {
-        self.objects.get(storage_key)?.get(key)
+        self.objects.get(storage_key)?.get(key).map(Arc::as_ref)
     }
 
     /// Every object of a resource, in (namespace, name) order.
     pub fn list(&self, storage_key: &str) -> impl Iterator<Item = (&ObjectKey, &Value)> {
-        self.objects.get(storage_key).into_iter().flatten()
+        self.objects
+            .get(storage_key)
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k, v.as_ref()))
     }
 
     /// Storage keys that hold at least one object.
@@ -122,13 +127,15 @@ impl State {
                 } else {
                     EventType::Added
                 };
+                let obj = Arc::new(obj);
                 bucket.insert(key, obj.clone());
                 (kind, obj)
             }
             None => {
-                let mut last = bucket.remove(&key)?;
+                let removed = bucket.remove(&key)?;
+                let mut last = Arc::unwrap_or_clone(removed);
                 set_rv(&mut last, rv);
-                (EventType::Deleted, last)
+                (EventType::Deleted, Arc::new(last))
             }
         };
         if bucket.is_empty() {
@@ -141,6 +148,7 @@ impl State {
             old,
             object: stored.clone(),
         });
+        let stored = Value::clone(&stored);
         if self.log.len() >= self.log_capacity {
             self.log.pop_front();
         }
