@@ -655,10 +655,16 @@ fn delete_options(
             .and_then(Value::as_str)
             .map(str::to_string)
     };
+    // kubectl sends `dryRun` in the DeleteOptions body; other clients use the query.
+    let body_dry_run = opts
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|d| d.iter().any(|v| v == "All"));
     Ok(DeleteOptions {
         propagation,
         precondition_uid: pre("uid"),
         precondition_rv: pre("resourceVersion"),
+        dry_run: body_dry_run || dry_run(query),
     })
 }
 
@@ -676,14 +682,7 @@ fn delete(
     }
     let opts = delete_options(body, query)?;
     let mut state = srv.lock();
-    let obj = ops::delete(
-        &mut state,
-        &t.rt,
-        t.namespace.as_deref(),
-        name,
-        &opts,
-        dry_run(query),
-    )?;
+    let obj = ops::delete(&mut state, &t.rt, t.namespace.as_deref(), name, &opts)?;
     Ok((StatusCode::OK, with_version(&t.rt, obj)))
 }
 
@@ -698,14 +697,11 @@ fn delete_collection(srv: &Server, t: &Target, query: &HashMap<String, String>) 
     let mut items = Vec::new();
     for (ns, name) in names {
         let ns = (!ns.is_empty()).then_some(ns);
-        if let Ok(o) = ops::delete(
-            &mut state,
-            &t.rt,
-            ns.as_deref(),
-            &name,
-            &DeleteOptions::default(),
-            dry_run(query),
-        ) {
+        let opts = DeleteOptions {
+            dry_run: dry_run(query),
+            ..DeleteOptions::default()
+        };
+        if let Ok(o) = ops::delete(&mut state, &t.rt, ns.as_deref(), &name, &opts) {
             items.push(with_version(&t.rt, o));
         }
     }

@@ -377,6 +377,8 @@ pub struct DeleteOptions {
     pub propagation: Option<Propagation>,
     pub precondition_uid: Option<String>,
     pub precondition_rv: Option<String>,
+    /// `dryRun=All`: report what would happen, change nothing.
+    pub dry_run: bool,
 }
 
 /// DELETE: removes an object, or marks it for deletion while finalizers remain.
@@ -386,8 +388,8 @@ pub fn delete(
     ns: Option<&str>,
     name: &str,
     opts: &DeleteOptions,
-    dry_run: bool,
 ) -> Result<Value, ApiError> {
+    let dry_run = opts.dry_run;
     let key: ObjectKey = (
         if rt.namespaced {
             ns.unwrap_or_default().to_string()
@@ -508,7 +510,7 @@ fn delete_dependents(state: &mut State, owner: &Value) {
     for (rt, key, obj) in everything(state) {
         if owner_uids(&obj).contains(&uid.as_str()) {
             let ns = (!key.0.is_empty()).then_some(key.0.as_str());
-            let _ = delete(state, &rt, ns, &key.1, &DeleteOptions::default(), false);
+            let _ = delete(state, &rt, ns, &key.1, &DeleteOptions::default());
         }
     }
 }

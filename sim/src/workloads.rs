@@ -192,7 +192,6 @@ fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
                     Some(ns),
                     &pname,
                     &DeleteOptions::default(),
-                    false,
                 );
             }
         }

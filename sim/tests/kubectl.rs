@@ -249,6 +249,103 @@ async fn apply_get_patch_scale_delete() {
     assert!(!ok && err.contains("not found"), "{err}");
 }
 
+/// Every example that needs no third-party CRD applies with kubectl's default (strict)
+/// validation: the examples are valid against the generated CRDs and the built-in schemas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_apply_and_dry_run_stores_nothing() {
+    let c = with_crds_and_examples().await;
+    let mut args = vec![
+        "apply".to_string(),
+        "-f".into(),
+        Cluster::repo("examples/namespaces.yaml"),
+    ];
+    for f in [
+        "rollouts/canary-nginx.yaml",
+        "rollouts/canary-smi.yaml",
+        "rollouts/bluegreen-analysis.yaml",
+        "analysis/latency-web.yaml",
+    ] {
+        args.push("-f".into());
+        args.push(Cluster::repo(&format!("examples/{f}")));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.kubectl_ok(&args, None).await;
+    for created in [
+        "rollout.rollout-rs.io/storefront created",
+        "ingress.networking.k8s.io/storefront created",
+        "rollout.rollout-rs.io/api created",
+        "rollout.rollout-rs.io/catalog created",
+        "clusteranalysistemplate.rollout-rs.io/loadtest-latency created",
+    ] {
+        assert!(out.contains(created), "missing {created:?} in:\n{out}");
+    }
+
+    // Server-side dry runs change nothing.
+    let rv = c
+        .kubectl_ok(
+            &[
+                "get",
+                "ro",
+                "checkout",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.metadata.resourceVersion}",
+            ],
+            None,
+        )
+        .await;
+    c.kubectl_ok(
+        &[
+            "scale",
+            "ro",
+            "checkout",
+            "-n",
+            "shop",
+            "--replicas=1",
+            "--dry-run=server",
+        ],
+        None,
+    )
+    .await;
+    c.kubectl_ok(
+        &[
+            "patch",
+            "ro",
+            "checkout",
+            "-n",
+            "shop",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"paused":true}}"#,
+            "--dry-run=server",
+        ],
+        None,
+    )
+    .await;
+    c.kubectl_ok(
+        &["delete", "ro", "checkout", "-n", "shop", "--dry-run=server"],
+        None,
+    )
+    .await;
+    let after = c
+        .kubectl_ok(
+            &[
+                "get",
+                "ro",
+                "checkout",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.metadata.resourceVersion} {.spec.replicas} {.spec.paused}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(after, format!("{rv} 10 "));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_apply_conflicts_and_force() {
     let c = with_crds_and_examples().await;
@@ -450,4 +547,40 @@ async fn bad_input_is_rejected_naming_the_field() {
         !ok && err.contains("spec.template: Required value"),
         "{err}"
     );
+}
+
+/// kubectl's default patch type for built-in kinds is a strategic merge: containers merge by
+/// name, so patching one container's image keeps the other container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategic_merge_patch_merges_containers_by_name() {
+    let c = Cluster::start().await;
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: two, namespace: default}\nspec:\n  replicas: 0\n  selector: {matchLabels: {app: two}}\n  template:\n    metadata: {labels: {app: two}}\n    spec:\n      containers:\n      - {name: web, image: \"web:1\", env: [{name: A, value: \"1\"}]}\n      - {name: sidecar, image: \"proxy:1\"}\n";
+    c.kubectl_ok(&["apply", "-f", "-"], Some(deployment)).await;
+    c.kubectl_ok(
+        &["patch", "deployment", "two", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"web:2","env":[{"name":"B","value":"2"}]}]}}}}"#],
+        None,
+    )
+    .await;
+    let out = c
+        .kubectl_ok(
+            &["get", "deployment", "two", "-o", "jsonpath={range .spec.template.spec.containers[*]}{.name}={.image} {end}|{.spec.template.spec.containers[0].env[*].name}"],
+            None,
+        )
+        .await;
+    assert_eq!(out, "web=web:2 sidecar=proxy:1 |A B");
+    // Deleting one container by directive.
+    c.kubectl_ok(&["patch", "deployment", "two", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","$patch":"delete"}]}}}}"#], None).await;
+    let out = c
+        .kubectl_ok(
+            &[
+                "get",
+                "deployment",
+                "two",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[*].name}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(out, "web");
 }
