@@ -175,20 +175,14 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
     if strip(d.get("status")) != strip(Some(&status)) {
         let mut updated_d = d.clone();
         updated_d["status"] = status;
-        if let Err(e) = ops::update(
+        crate::workloads::write_status(
             &mut state,
             &d_type,
-            Some(ns),
+            ns,
             name,
             updated_d,
-            Part::Status,
-            &opts,
-        ) {
-            tracing::warn!(
-                "simulated Deployment controller: status of {ns}/{name}: {}",
-                e.message
-            );
-        }
+            "simulated Deployment controller",
+        );
     }
 }
 

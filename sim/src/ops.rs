@@ -213,11 +213,16 @@ pub fn create(
     if dry_run {
         return Ok(obj);
     }
+    Ok(store(state, rt, key, obj))
+}
+
+/// Stores a checked write and runs what follows a stored write (CRD registration).
+fn store(state: &mut State, rt: &ResourceType, key: ObjectKey, obj: Value) -> Value {
     let stored = state
-        .commit(&storage, key, Some(obj))
+        .commit(&rt.storage_key(), key, Some(obj))
         .unwrap_or(Value::Null);
     crate::crd::after_commit(state, rt, &stored);
-    Ok(stored)
+    stored
 }
 
 /// Which part of an object a write may change.
@@ -356,11 +361,7 @@ pub fn update(
     if dry_run {
         return Ok(new);
     }
-    let stored = state
-        .commit(&storage, key, Some(new))
-        .unwrap_or(Value::Null);
-    crate::crd::after_commit(state, rt, &stored);
-    Ok(stored)
+    Ok(store(state, rt, key, new))
 }
 
 /// How dependents are treated when their owner is deleted.

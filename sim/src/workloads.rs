@@ -233,21 +233,14 @@ fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
         if rs.get("status") != Some(&status) {
             let mut updated = rs.clone();
             updated["status"] = status;
-            let written = ops::update(
+            write_status(
                 &mut state,
                 &rs_type,
-                Some(ns),
+                ns,
                 name,
                 updated,
-                Part::Status,
-                &WriteOptions::default(),
+                "simulated ReplicaSet controller",
             );
-            if let Err(e) = written {
-                tracing::warn!(
-                    "simulated ReplicaSet controller: status of {ns}/{name}: {}",
-                    e.message
-                );
-            }
         }
     }
     for (delay, pod) in timers.into_iter().flatten() {
@@ -377,19 +370,35 @@ fn mark_ready(srv: &Arc<Server>, ns: &str, name: &str) {
     let mut updated = pod.clone();
     let template = json!({"spec": pod.get("spec").cloned().unwrap_or(json!({}))});
     updated["status"] = pod_status(&template, true);
-    let written = ops::update(
+    write_status(
         &mut state,
         &pod_type,
-        Some(ns),
+        ns,
         name,
         updated,
+        "simulated kubelet",
+    );
+}
+
+/// Writes an object's status as the simulated controllers do: a failure is logged (the next
+/// event or timer tries again), never fatal.
+pub(crate) fn write_status(
+    state: &mut State,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    obj: Value,
+    who: &str,
+) {
+    if let Err(e) = ops::update(
+        state,
+        rt,
+        Some(ns),
+        name,
+        obj,
         Part::Status,
         &WriteOptions::default(),
-    );
-    if let Err(e) = written {
-        tracing::warn!(
-            "simulated kubelet: marking pod {ns}/{name} ready: {}",
-            e.message
-        );
+    ) {
+        tracing::warn!("{who}: status of {} {ns}/{name}: {}", rt.kind, e.message);
     }
 }

@@ -83,18 +83,7 @@ async fn apply_get_patch_scale_delete() {
 
     // Re-applying an unchanged manifest writes nothing.
     let rv = c
-        .kubectl_ok(
-            &[
-                "get",
-                "ro",
-                "checkout",
-                "-n",
-                "shop",
-                "-o",
-                "jsonpath={.metadata.resourceVersion}",
-            ],
-            None,
-        )
+        .jsonpath("ro/checkout", "shop", "{.metadata.resourceVersion}")
         .await;
     let out = c
         .kubectl_ok(
@@ -111,18 +100,7 @@ async fn apply_get_patch_scale_delete() {
         "{out}"
     );
     let rv2 = c
-        .kubectl_ok(
-            &[
-                "get",
-                "ro",
-                "checkout",
-                "-n",
-                "shop",
-                "-o",
-                "jsonpath={.metadata.resourceVersion}",
-            ],
-            None,
-        )
+        .jsonpath("ro/checkout", "shop", "{.metadata.resourceVersion}")
         .await;
     assert_eq!(rv, rv2);
 
@@ -160,7 +138,11 @@ async fn apply_get_patch_scale_delete() {
     )
     .await;
     let out = c
-        .kubectl_ok(&["get", "ro", "checkout", "-n", "shop", "-o", "jsonpath={.metadata.generation} {.spec.paused} {.status.phase} {.status.currentStepIndex}"], None)
+        .jsonpath(
+            "ro/checkout",
+            "shop",
+            "{.metadata.generation} {.spec.paused} {.status.phase} {.status.currentStepIndex}",
+        )
         .await;
     assert_eq!(out, "2 true Paused 1");
     // The main resource ignores status.
@@ -180,19 +162,7 @@ async fn apply_get_patch_scale_delete() {
     )
     .await;
     assert_eq!(
-        c.kubectl_ok(
-            &[
-                "get",
-                "ro",
-                "checkout",
-                "-n",
-                "shop",
-                "-o",
-                "jsonpath={.status.phase}"
-            ],
-            None
-        )
-        .await,
+        c.jsonpath("ro/checkout", "shop", "{.status.phase}").await,
         "Paused"
     );
 
@@ -203,19 +173,7 @@ async fn apply_get_patch_scale_delete() {
     )
     .await;
     assert_eq!(
-        c.kubectl_ok(
-            &[
-                "get",
-                "ro",
-                "checkout",
-                "-n",
-                "shop",
-                "-o",
-                "jsonpath={.spec.replicas}"
-            ],
-            None
-        )
-        .await,
+        c.jsonpath("ro/checkout", "shop", "{.spec.replicas}").await,
         "3"
     );
 
@@ -225,19 +183,7 @@ async fn apply_get_patch_scale_delete() {
         .await;
     assert!(!ok && err.contains("could not be applied"), "{err}");
     assert_eq!(
-        c.kubectl_ok(
-            &[
-                "get",
-                "ro",
-                "checkout",
-                "-n",
-                "shop",
-                "-o",
-                "jsonpath={.spec.replicas}"
-            ],
-            None
-        )
-        .await,
+        c.jsonpath("ro/checkout", "shop", "{.spec.replicas}").await,
         "3"
     );
 
@@ -282,18 +228,7 @@ async fn examples_apply_and_dry_run_stores_nothing() {
 
     // Server-side dry runs change nothing.
     let rv = c
-        .kubectl_ok(
-            &[
-                "get",
-                "ro",
-                "checkout",
-                "-n",
-                "shop",
-                "-o",
-                "jsonpath={.metadata.resourceVersion}",
-            ],
-            None,
-        )
+        .jsonpath("ro/checkout", "shop", "{.metadata.resourceVersion}")
         .await;
     c.kubectl_ok(
         &[
@@ -330,17 +265,10 @@ async fn examples_apply_and_dry_run_stores_nothing() {
     )
     .await;
     let after = c
-        .kubectl_ok(
-            &[
-                "get",
-                "ro",
-                "checkout",
-                "-n",
-                "shop",
-                "-o",
-                "jsonpath={.metadata.resourceVersion} {.spec.replicas} {.spec.paused}",
-            ],
-            None,
+        .jsonpath(
+            "ro/checkout",
+            "shop",
+            "{.metadata.resourceVersion} {.spec.replicas} {.spec.paused}",
         )
         .await;
     assert_eq!(after, format!("{rv} 10 "));
@@ -406,19 +334,7 @@ async fn server_side_apply_conflicts_and_force() {
     )
     .await;
     assert_eq!(
-        c.kubectl_ok(
-            &[
-                "get",
-                "ro",
-                "checkout",
-                "-n",
-                "shop",
-                "-o",
-                "jsonpath={.spec.replicas}"
-            ],
-            None
-        )
-        .await,
+        c.jsonpath("ro/checkout", "shop", "{.spec.replicas}").await,
         "10"
     );
 
@@ -439,19 +355,8 @@ async fn server_side_apply_conflicts_and_force() {
     )
     .await;
     assert_eq!(
-        c.kubectl_ok(
-            &[
-                "get",
-                "ro",
-                "checkout",
-                "-n",
-                "shop",
-                "-o",
-                "jsonpath={.spec.revisionHistoryLimit}"
-            ],
-            None
-        )
-        .await,
+        c.jsonpath("ro/checkout", "shop", "{.spec.revisionHistoryLimit}")
+            .await,
         ""
     );
 }

@@ -76,6 +76,13 @@ impl Cluster {
         out
     }
 
+    /// `kubectl get RESOURCE -n NAMESPACE -o jsonpath=TEMPLATE`.
+    pub async fn jsonpath(&self, resource: &str, namespace: &str, template: &str) -> String {
+        let output = format!("jsonpath={template}");
+        self.kubectl_ok(&["get", resource, "-n", namespace, "-o", &output], None)
+            .await
+    }
+
     /// One HTTP/1.1 request; returns (status code, body).
     pub async fn http(
         &self,
