@@ -7,3 +7,4 @@
 
 pub mod dev;
 pub mod install;
+pub mod rollout;

@@ -1,0 +1,478 @@
+//! Table tests of `decide`: one observed situation each, and the plan it must produce.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use rollout_rs_crds::rollout::{PauseCondition, PauseReason, Rollout, RolloutPhase, RolloutStatus};
+
+use super::*;
+
+const NOW: &str = "2026-11-26T12:00:00Z";
+
+fn now() -> Timestamp {
+    NOW.parse().expect("valid time")
+}
+
+fn ago(secs: i64) -> Time {
+    Time(now() - jiff::SignedDuration::from_secs(secs))
+}
+
+/// A canary Rollout (10 replicas, steps setWeight 20 / pause {} / setWeight 50 / pause 30s)
+/// running `image`.
+fn rollout(image: &str) -> Rollout {
+    let yaml = format!(
+        "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {{name: web, namespace: default, generation: 1}}\nspec:\n  replicas: 10\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n  strategy:\n    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{{setWeight: 20}}, {{pause: {{}}}}, {{setWeight: 50}}, {{pause: {{duration: 30s}}}}]\n"
+    );
+    match rollout_rs_crds::manifest::parse_all(&yaml)
+        .expect("YAML")
+        .remove(0)
+    {
+        Ok(rollout_rs_crds::manifest::Object::Rollout(r)) => r,
+        other => panic!("not a rollout: {other:?}"),
+    }
+}
+
+fn hash_of(image: &str) -> String {
+    pod_template_hash(&rollout(image).spec.template)
+}
+
+fn rs(image: &str, revision: u64, desired: i32, available: i32) -> ReplicaSetView {
+    let hash = hash_of(image);
+    ReplicaSetView {
+        name: format!("web-{hash}"),
+        hash,
+        revision,
+        desired,
+        replicas: desired,
+        ready: available,
+        available,
+    }
+}
+
+/// A rollout whose stable is `web:1` (10 pods), now updated to `image`, with `status`.
+fn updating(image: &str, status: impl FnOnce(&mut RolloutStatus)) -> Rollout {
+    let mut r = rollout(image);
+    let mut st = RolloutStatus {
+        stable_rs: Some(hash_of("web:1")),
+        current_pod_hash: Some(hash_of(image)),
+        current_step_index: Some(0),
+        ..Default::default()
+    };
+    st.current_step_hash = Some(steps_hash(
+        &r.spec.strategy.canary.as_ref().expect("canary").steps,
+    ));
+    status(&mut st);
+    r.status = Some(st);
+    r
+}
+
+fn plan(rollout: Rollout, rss: Vec<ReplicaSetView>) -> Plan {
+    decide(&Observed {
+        rollout,
+        replica_sets: rss,
+        now: now(),
+    })
+}
+
+fn scaled(p: &Plan, image: &str) -> Option<i32> {
+    let name = format!("web-{}", hash_of(image));
+    p.scale.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+}
+
+fn reasons(p: &Plan) -> Vec<&'static str> {
+    p.events.iter().map(|e| e.reason).collect()
+}
+
+#[test]
+fn initial_deploy_skips_steps_and_goes_to_full_size() {
+    let p = plan(rollout("web:1"), vec![]);
+    let create = p.create.as_ref().expect("a ReplicaSet is created");
+    assert_eq!((create.replicas, create.revision), (10, 1));
+    assert_eq!(
+        p.status.current_step_index,
+        Some(4),
+        "the initial deploy skips steps"
+    );
+    assert_eq!(p.status.phase, Some(RolloutPhase::Progressing));
+    // Once available, the template becomes stable and the rollout Healthy.
+    let mut r = rollout("web:1");
+    r.status = Some(p.status.clone());
+    let p = plan(r, vec![rs("web:1", 1, 10, 10)]);
+    assert_eq!(p.status.stable_rs, Some(hash_of("web:1")));
+    assert_eq!(p.status.phase, Some(RolloutPhase::Healthy));
+    assert!(reasons(&p).contains(&"RolloutCompleted"));
+    assert_eq!(
+        p.selectors,
+        vec![
+            ("web-canary".into(), hash_of("web:1")),
+            ("web-stable".into(), hash_of("web:1"))
+        ]
+    );
+}
+
+#[test]
+fn update_creates_the_canary_at_the_first_weight() {
+    let mut r = rollout("web:2");
+    r.status = Some(RolloutStatus {
+        stable_rs: Some(hash_of("web:1")),
+        current_pod_hash: Some(hash_of("web:1")),
+        current_step_index: Some(4),
+        ..Default::default()
+    });
+    let p = plan(r, vec![rs("web:1", 1, 10, 10)]);
+    assert_eq!(
+        p.create.as_ref().map(|c| (c.replicas, c.revision)),
+        Some((2, 2))
+    );
+    assert_eq!(scaled(&p, "web:1"), Some(8));
+    assert_eq!(p.status.current_step_index, Some(0));
+    assert!(reasons(&p).contains(&"RolloutUpdated"));
+    // Traffic safety: the stable Service stays on stable, the canary Service on the canary.
+    assert_eq!(
+        p.selectors,
+        vec![
+            ("web-canary".into(), hash_of("web:2")),
+            ("web-stable".into(), hash_of("web:1"))
+        ]
+    );
+}
+
+#[test]
+fn set_weight_completes_when_counts_are_reached_then_pauses() {
+    let r = updating("web:2", |_| {});
+    let p = plan(r, vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)]);
+    assert_eq!(p.status.current_step_index, Some(1));
+    assert_eq!(p.status.pause_conditions.len(), 1);
+    assert!(p.status.controller_pause);
+    assert_eq!(p.status.phase, Some(RolloutPhase::Paused));
+    assert_eq!(p.status.message.as_deref(), Some("CanaryPauseStep"));
+    assert!(p.scale.is_empty(), "{:?}", p.scale);
+    assert_eq!(reasons(&p), ["RolloutStepCompleted", "RolloutPaused"]);
+
+    // Canary pods not yet available: the step waits.
+    let p = plan(
+        updating("web:2", |_| {}),
+        vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 1)],
+    );
+    assert_eq!(p.status.current_step_index, Some(0));
+}
+
+#[test]
+fn indefinite_pause_holds_until_promoted() {
+    let paused = |s: &mut RolloutStatus| {
+        s.current_step_index = Some(1);
+        s.controller_pause = true;
+        s.pause_conditions = vec![PauseCondition {
+            reason: PauseReason::CanaryPauseStep,
+            start_time: ago(3600),
+        }];
+    };
+    let rss = || vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)];
+    let p = plan(updating("web:2", paused), rss());
+    assert_eq!(p.status.current_step_index, Some(1));
+    assert_eq!(p.requeue_after, None, "an indefinite pause needs no timer");
+    // Promote: a user cleared the pause conditions.
+    let p = plan(
+        updating("web:2", |s| {
+            paused(s);
+            s.pause_conditions.clear();
+        }),
+        rss(),
+    );
+    assert_eq!(p.status.current_step_index, Some(2));
+    assert!(!p.status.controller_pause);
+    assert_eq!(scaled(&p, "web:2"), Some(5), "setWeight 50 follows at once");
+    assert!(reasons(&p).contains(&"RolloutResumed"));
+}
+
+#[test]
+fn timed_pause_requeues_at_its_end_and_then_completes() {
+    let at = |since: i64| {
+        move |s: &mut RolloutStatus| {
+            s.current_step_index = Some(3);
+            s.controller_pause = true;
+            s.pause_conditions = vec![PauseCondition {
+                reason: PauseReason::CanaryPauseStep,
+                start_time: ago(since),
+            }];
+        }
+    };
+    let rss = || vec![rs("web:1", 1, 5, 5), rs("web:2", 2, 5, 5)];
+    let p = plan(updating("web:2", at(10)), rss());
+    assert_eq!(p.status.current_step_index, Some(3));
+    assert_eq!(
+        p.requeue_after,
+        Some(Duration::from_secs(20)),
+        "exactly at the pause's end"
+    );
+    let p = plan(updating("web:2", at(30)), rss());
+    assert_eq!(p.status.current_step_index, Some(4));
+    assert!(p.status.pause_conditions.is_empty());
+    assert_eq!(
+        scaled(&p, "web:2"),
+        Some(8),
+        "full promotion starts, within surge"
+    );
+}
+
+#[test]
+fn entering_a_timed_pause_sets_the_timer() {
+    let p = plan(
+        updating("web:2", |s| s.current_step_index = Some(2)),
+        vec![rs("web:1", 1, 5, 5), rs("web:2", 2, 5, 5)],
+    );
+    assert_eq!(p.status.current_step_index, Some(3));
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn promote_full_skips_remaining_steps() {
+    let p = plan(
+        updating("web:2", |s| s.promote_full = true),
+        vec![rs("web:1", 1, 10, 10)],
+    );
+    assert_eq!(p.status.current_step_index, Some(4));
+    assert_eq!(
+        p.create.as_ref().map(|c| c.replicas),
+        Some(3),
+        "full size within maxSurge 3"
+    );
+    // Once fully available: stable, promoteFull cleared.
+    let p = plan(
+        updating("web:2", |s| {
+            s.promote_full = true;
+            s.current_step_index = Some(4)
+        }),
+        vec![rs("web:1", 1, 0, 0), rs("web:2", 2, 10, 10)],
+    );
+    assert_eq!(p.status.stable_rs, Some(hash_of("web:2")));
+    assert!(!p.status.promote_full);
+}
+
+#[test]
+fn abort_scales_the_canary_to_zero_and_points_the_canary_service_at_stable() {
+    let p = plan(
+        updating("web:2", |s| {
+            s.abort = true;
+            s.current_step_index = Some(2)
+        }),
+        vec![rs("web:1", 1, 5, 5), rs("web:2", 2, 5, 5)],
+    );
+    assert_eq!(scaled(&p, "web:2"), Some(0));
+    assert_eq!(scaled(&p, "web:1"), Some(10));
+    assert_eq!(
+        p.selectors,
+        vec![
+            ("web-canary".into(), hash_of("web:1")),
+            ("web-stable".into(), hash_of("web:1"))
+        ]
+    );
+    assert_eq!(p.status.current_step_index, Some(0));
+    assert!(p.status.aborted_at.is_some());
+    assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));
+    assert!(
+        p.status
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("RolloutAborted"))
+    );
+    assert!(reasons(&p).contains(&"RolloutAborted"));
+}
+
+#[test]
+fn retry_restarts_from_step_zero() {
+    let p = plan(
+        updating("web:2", |s| {
+            s.abort = false;
+            s.aborted_at = Some(ago(60));
+            s.current_step_index = Some(0)
+        }),
+        vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 0, 0)],
+    );
+    assert!(p.status.aborted_at.is_none());
+    assert_eq!(p.status.current_step_index, Some(0));
+    assert_eq!(scaled(&p, "web:2"), Some(2));
+    assert!(reasons(&p).contains(&"RolloutRetried"));
+}
+
+#[test]
+fn manual_pause_stops_steps() {
+    let mut r = updating("web:2", |s| s.current_step_index = Some(1));
+    r.spec.paused = true;
+    let p = plan(r, vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)]);
+    assert_eq!(p.status.current_step_index, Some(1));
+    assert!(
+        p.status.pause_conditions.is_empty(),
+        "a manual pause adds no step pause"
+    );
+    assert_eq!(p.status.phase, Some(RolloutPhase::Paused));
+    assert_eq!(p.status.message.as_deref(), Some("manually paused"));
+}
+
+#[test]
+fn update_mid_rollout_replaces_the_canary() {
+    // web:2 is the canary at 20%; web:3 arrives.
+    let mut r = rollout("web:3");
+    r.status = Some(RolloutStatus {
+        stable_rs: Some(hash_of("web:1")),
+        current_pod_hash: Some(hash_of("web:2")),
+        current_step_index: Some(1),
+        ..Default::default()
+    });
+    let p = plan(r, vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)]);
+    assert_eq!(
+        scaled(&p, "web:2"),
+        Some(0),
+        "the superseded canary is scaled down"
+    );
+    assert_eq!(p.create.as_ref().map(|c| c.revision), Some(3));
+    assert_eq!(p.status.current_step_index, Some(0));
+    assert_eq!(scaled(&p, "web:1"), None, "stable keeps serving");
+}
+
+#[test]
+fn rollback_to_the_stable_template_runs_no_steps() {
+    // web:2 is the canary; the template goes back to web:1 (the stable).
+    let mut r = rollout("web:1");
+    r.status = Some(RolloutStatus {
+        stable_rs: Some(hash_of("web:1")),
+        current_pod_hash: Some(hash_of("web:2")),
+        current_step_index: Some(1),
+        ..Default::default()
+    });
+    let p = plan(r, vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)]);
+    assert_eq!(scaled(&p, "web:2"), Some(0));
+    assert_eq!(scaled(&p, "web:1"), Some(10));
+    assert_eq!(p.status.current_step_index, Some(4));
+    assert!(p.status.pause_conditions.is_empty());
+    assert!(p.create.is_none());
+}
+
+#[test]
+fn invalid_spec_moves_nothing_and_heals() {
+    let mut r = updating("web:2", |_| {});
+    r.spec.strategy.canary.as_mut().expect("canary").steps[0].set_weight = Some(150);
+    let p = plan(r, vec![rs("web:1", 1, 10, 10)]);
+    assert!(p.create.is_none() && p.scale.is_empty() && p.selectors.is_empty());
+    assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));
+    let c = p
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "InvalidSpec")
+        .expect("InvalidSpec condition");
+    assert_eq!(
+        c.message.as_deref(),
+        Some("spec.strategy.canary.steps[0].setWeight: must be <= 100, got 150")
+    );
+    // Fixed: the condition goes and the rollout proceeds.
+    let mut fixed = updating("web:2", |_| {});
+    fixed.status.as_mut().expect("status").conditions = p.status.conditions.clone();
+    let p = plan(fixed, vec![rs("web:1", 1, 10, 10)]);
+    assert!(p.status.conditions.iter().all(|c| c.type_ != "InvalidSpec"));
+    assert!(p.create.is_some());
+}
+
+#[test]
+fn progress_deadline_degrades_and_may_abort() {
+    let stuck = |abort: bool| {
+        let mut r = updating("web:2", |s| {
+            s.replicas = Some(10);
+            s.updated_replicas = Some(2);
+            s.available_replicas = Some(8);
+            s.ready_replicas = Some(8);
+            s.conditions = vec![rollout_rs_crds::Condition {
+                type_: "Progressing".into(),
+                status: "True".into(),
+                reason: Some("ReplicaSetUpdated".into()),
+                message: None,
+                last_update_time: Some(ago(11)),
+                last_transition_time: Some(ago(11)),
+            }];
+        });
+        r.spec.progress_deadline_seconds = Some(10);
+        r.spec.progress_deadline_abort = abort;
+        plan(r, vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 0)])
+    };
+    let p = stuck(false);
+    assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));
+    let c = p
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .expect("Progressing");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_deref()),
+        ("False", Some("ProgressDeadlineExceeded"))
+    );
+    assert!(!p.status.abort);
+    let p = stuck(true);
+    assert!(p.status.abort, "progressDeadlineAbort aborts");
+}
+
+#[test]
+fn history_limit_deletes_the_oldest_idle_replica_sets() {
+    let mut r = rollout("web:9");
+    r.spec.revision_history_limit = Some(1);
+    let hash = hash_of("web:9");
+    r.status = Some(RolloutStatus {
+        stable_rs: Some(hash.clone()),
+        current_pod_hash: Some(hash),
+        current_step_index: Some(4),
+        ..Default::default()
+    });
+    let p = plan(
+        r,
+        vec![
+            rs("web:1", 1, 0, 0),
+            rs("web:2", 2, 0, 0),
+            rs("web:3", 3, 0, 0),
+            rs("web:9", 4, 10, 10),
+        ],
+    );
+    let mut deleted = p.delete.clone();
+    deleted.sort();
+    let mut want = vec![
+        format!("web-{}", hash_of("web:1")),
+        format!("web-{}", hash_of("web:2")),
+    ];
+    want.sort();
+    assert_eq!(deleted, want);
+    assert_eq!(p.status.phase, Some(RolloutPhase::Healthy));
+}
+
+#[test]
+fn unsupported_steps_hold_the_rollout() {
+    let mut r = updating("web:2", |_| {});
+    r.spec
+        .strategy
+        .canary
+        .as_mut()
+        .expect("canary")
+        .steps
+        .insert(
+            0,
+            serde_json::from_value(
+                serde_json::json!({"analysis": {"templates": [{"templateName": "t"}]}}),
+            )
+            .expect("step"),
+        );
+    r.status.as_mut().expect("status").current_step_hash = None;
+    let p = plan(r, vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 0, 0)]);
+    assert_eq!(p.status.current_step_index, Some(0));
+    assert!(
+        p.status
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("analysis steps")),
+        "{:?}",
+        p.status.message
+    );
+    assert_eq!(
+        scaled(&p, "web:2"),
+        None,
+        "no weight before the first setWeight"
+    );
+}
