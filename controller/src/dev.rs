@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kube::Client;
-
 use crate::install;
 
 /// Why the developer cluster could not start.
@@ -51,25 +49,23 @@ pub async fn run(port: u16, kubeconfig: &Path) -> Result<(), DevError> {
     sim.write_kubeconfig(kubeconfig).map_err(write_err)?;
     let kubeconfig = std::path::absolute(kubeconfig).unwrap_or_else(|_| kubeconfig.to_path_buf());
 
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&kubeconfig)
-            .map_err(|e| DevError::Client(e.to_string()))?,
-        &Default::default(),
-    )
-    .await
-    .map_err(|e| DevError::Client(e.to_string()))?;
-    let client = Client::try_from(config).map_err(|e| DevError::Client(e.to_string()))?;
+    let client = crate::client(Some(&kubeconfig))
+        .await
+        .map_err(|e| DevError::Client(e.to_string()))?;
     install::install_crds(&client, Duration::from_secs(30)).await?;
+    let controllers = tokio::spawn(crate::rollout::reconcile::run(client, None));
 
     println!(
-        "rollout-rs dev: simulated cluster at {} with the rollout-rs CRDs installed",
+        "rollout-rs dev: simulated cluster at {} with the rollout-rs CRDs installed and the rollout controller running",
         sim.url()
     );
     println!("Point kubectl at it:");
     println!("  export KUBECONFIG={}", kubeconfig.display());
     println!("  kubectl apply -f examples/namespaces.yaml -f examples/rollouts/canary-basic.yaml");
     println!("Ctrl-C stops it.");
-    tokio::signal::ctrl_c().await.map_err(DevError::Signal)?;
+    let stopped = tokio::signal::ctrl_c().await;
+    controllers.abort();
+    stopped.map_err(DevError::Signal)?;
     println!("rollout-rs dev: stopped");
     Ok(())
 }

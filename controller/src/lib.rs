@@ -8,3 +8,49 @@
 pub mod dev;
 pub mod install;
 pub mod rollout;
+
+use std::path::PathBuf;
+
+/// Why the controllers could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("loading the kubeconfig: {0}")]
+    Config(String),
+    #[error("connecting to the cluster: {0}")]
+    Client(#[from] kube::Error),
+    #[error("waiting for Ctrl-C: {0}")]
+    Signal(std::io::Error),
+}
+
+/// A client from `kubeconfig`, or from the environment (KUBECONFIG, in-cluster) when `None`.
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, RunError> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| RunError::Config(format!("{}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .map_err(|e| RunError::Config(e.to_string()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| RunError::Config(e.to_string()))?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// `rollout-rs controller`: every controller, until Ctrl-C.
+pub async fn run_controllers(
+    kubeconfig: Option<PathBuf>,
+    namespace: Option<String>,
+) -> Result<(), RunError> {
+    let client = client(kubeconfig.as_deref()).await?;
+    tracing::info!(
+        namespace = namespace.as_deref().unwrap_or("<all>"),
+        "rollout-rs controller starting"
+    );
+    tokio::select! {
+        () = rollout::reconcile::run(client, namespace) => Ok(()),
+        signal = tokio::signal::ctrl_c() => signal.map_err(RunError::Signal),
+    }
+}

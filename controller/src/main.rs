@@ -23,6 +23,15 @@ struct Cli {
 enum Command {
     /// Print every rollout-rs CustomResourceDefinition as YAML (the bytes of crds/yaml/).
     Crds,
+    /// Run the controllers against a cluster (in-cluster config, KUBECONFIG, or --kubeconfig).
+    Controller {
+        /// Path of a kubeconfig file.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Watch only this namespace (default: all namespaces).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
     /// Start a simulated cluster with the CRDs installed and the controllers running, until Ctrl-C.
     Dev {
         /// Port of the simulated API server on 127.0.0.1; 0 picks a free one.
@@ -45,6 +54,16 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Controller {
+            kubeconfig,
+            namespace,
+        } => {
+            init_tracing();
+            block_on(
+                rollout_rs_controller::run_controllers(kubeconfig, namespace),
+                "rollout-rs controller",
+            )
+        }
         Command::Dev {
             port,
             kubeconfig_out,
@@ -52,20 +71,31 @@ fn main() -> ExitCode {
             init_tracing();
             let kubeconfig =
                 kubeconfig_out.unwrap_or_else(rollout_rs_controller::dev::default_kubeconfig_path);
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("rollout-rs dev: starting the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(rollout_rs_controller::dev::run(port, &kubeconfig)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("rollout-rs dev: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            block_on(
+                rollout_rs_controller::dev::run(port, &kubeconfig),
+                "rollout-rs dev",
+            )
+        }
+    }
+}
+
+/// Runs `fut` on a fresh runtime; its error is printed under `who`.
+fn block_on<E: std::fmt::Display>(
+    fut: impl std::future::Future<Output = Result<(), E>>,
+    who: &str,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{who}: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{who}: {e}");
+            ExitCode::FAILURE
         }
     }
 }

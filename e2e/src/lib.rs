@@ -47,6 +47,7 @@ pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
 /// A cluster under test.
 pub struct Cluster {
     pub client: Client,
+    controller: Option<tokio::task::JoinHandle<()>>,
     kubeconfig: PathBuf,
     dir: PathBuf,
     real: bool,
@@ -84,6 +85,7 @@ impl Cluster {
             let client = Client::try_default().await?;
             return Ok(Cluster {
                 client,
+                controller: None,
                 kubeconfig,
                 dir,
                 real: true,
@@ -102,12 +104,29 @@ impl Cluster {
         let client = Client::try_from(config)?;
         Ok(Cluster {
             client,
+            controller: None,
             kubeconfig,
             dir,
             real: false,
             namespaces: vec![],
             sim: Some(sim),
         })
+    }
+
+    /// Starts the rollout-rs controllers in this process (stopping any running ones first).
+    pub fn start_controller(&mut self) {
+        self.stop_controller();
+        let client = self.client.clone();
+        self.controller = Some(tokio::spawn(
+            rollout_rs_controller::rollout::reconcile::run(client, None),
+        ));
+    }
+
+    /// Stops the in-process controllers, as a crash would: nothing is flushed or handed over.
+    pub fn stop_controller(&mut self) {
+        if let Some(task) = self.controller.take() {
+            task.abort();
+        }
     }
 
     /// Path of a kubeconfig for this cluster (for kubectl and child processes).
@@ -267,6 +286,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        self.stop_controller();
         let _ = std::fs::remove_dir_all(&self.dir);
         if self.real && !self.namespaces.is_empty() {
             // Best effort: a real cluster keeps no test namespaces behind.

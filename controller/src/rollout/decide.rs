@@ -294,7 +294,8 @@ pub fn decide(obs: &Observed) -> Plan {
         }
         let new_counts = counts(new_rs);
         let stable_counts = counts(stable_rs);
-        while index < n_steps {
+        // A manual pause freezes the steps where they are (the current weight still holds).
+        while index < n_steps && !spec.paused {
             let step = &steps[index as usize];
             if let Some(w) = step.set_weight {
                 let (want_new, want_stable) = weighted_counts(replicas, w, limits);
@@ -314,9 +315,6 @@ pub fn decide(obs: &Observed) -> Plan {
                 ));
                 index += 1;
             } else if let Some(pause) = &step.pause {
-                if spec.paused {
-                    break;
-                }
                 let held = st
                     .pause_conditions
                     .iter()

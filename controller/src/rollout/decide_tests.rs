@@ -311,6 +311,19 @@ fn manual_pause_stops_steps() {
 }
 
 #[test]
+fn manual_pause_holds_the_current_weight_without_advancing() {
+    let mut r = updating("web:2", |_| {});
+    r.spec.paused = true;
+    let p = plan(r, vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)]);
+    assert_eq!(
+        p.status.current_step_index,
+        Some(0),
+        "a reached setWeight does not complete while paused"
+    );
+    assert!(p.scale.is_empty());
+}
+
+#[test]
 fn update_mid_rollout_replaces_the_canary() {
     // web:2 is the canary at 20%; web:3 arrives.
     let mut r = rollout("web:3");

@@ -4,4 +4,5 @@
 
 pub mod decide;
 pub mod hash;
+pub mod reconcile;
 pub mod replicas;

@@ -1,0 +1,380 @@
+//! Observe and execute around [`decide`]: reflector caches of Rollouts, their ReplicaSets and
+//! Services (stripped of what is never read), the plan applied with one field manager, Events
+//! recorded, and the next reconcile scheduled at the plan's exact deadline.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
+use serde_json::json;
+
+use super::decide::{Observed, Plan, ReplicaSetView, decide};
+
+/// Field manager of every write this controller makes.
+pub const MANAGER: &str = "rollout-rs";
+/// Annotation carrying a ReplicaSet's revision number.
+pub const REVISION_ANNOTATION: &str = "rollout-rs.io/revision";
+
+/// Why a reconcile failed; it is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("{action} {kind} {name}: {source}")]
+    Api {
+        action: &'static str,
+        kind: &'static str,
+        name: String,
+        source: kube::Error,
+    },
+    #[error("the Rollout has no namespace")]
+    NoNamespace,
+}
+
+struct Context {
+    client: Client,
+    replica_sets: Store<ReplicaSet>,
+    services: Store<Service>,
+    recorder: Recorder,
+}
+
+/// Drops what the controller never reads, so the caches stay small.
+fn strip_meta<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// Runs the rollout controller until the stream ends (on shutdown).
+pub async fn run(client: Client, namespace: Option<String>) {
+    let api = |c: &Client| -> (Api<Rollout>, Api<ReplicaSet>, Api<Service>) {
+        match &namespace {
+            Some(ns) => (
+                Api::namespaced(c.clone(), ns),
+                Api::namespaced(c.clone(), ns),
+                Api::namespaced(c.clone(), ns),
+            ),
+            None => (
+                Api::all(c.clone()),
+                Api::all(c.clone()),
+                Api::all(c.clone()),
+            ),
+        }
+    };
+    let (rollouts, replica_sets, services) = api(&client);
+
+    let (ro_reader, ro_writer) = reflector::store();
+    let ro_stream = watcher(rollouts, watcher::Config::default())
+        .default_backoff()
+        .modify(strip_meta)
+        .reflect(ro_writer)
+        .applied_objects();
+
+    // Only ReplicaSets carrying our hash label: Deployments' ReplicaSets are not cached.
+    let (rs_reader, rs_writer) = reflector::store();
+    let rs_stream = watcher(
+        replica_sets,
+        watcher::Config::default().labels(POD_TEMPLATE_HASH_LABEL),
+    )
+    .default_backoff()
+    .modify(|rs: &mut ReplicaSet| {
+        strip_meta(rs);
+        // The template is never read back: the Rollout holds it.
+        if let Some(spec) = rs.spec.as_mut() {
+            spec.template = None;
+        }
+    })
+    .reflect(rs_writer)
+    .touched_objects();
+
+    // Services are only read for their selector.
+    let (svc_reader, svc_writer) = reflector::store();
+    let svc_stream = watcher(services, watcher::Config::default())
+        .default_backoff()
+        .modify(|svc: &mut Service| {
+            strip_meta(svc);
+            svc.metadata.annotations = None;
+            svc.metadata.labels = None;
+            svc.status = None;
+            if let Some(spec) = svc.spec.as_mut() {
+                *spec = k8s_openapi::api::core::v1::ServiceSpec {
+                    selector: spec.selector.take(),
+                    ..Default::default()
+                };
+            }
+        })
+        .reflect(svc_writer)
+        .touched_objects();
+    // A Service change matters to the Rollouts naming it.
+    let svc_readers = ro_reader.clone();
+    let svc_trigger = svc_stream.filter_map(move |svc| {
+        let rollouts = svc_readers.state();
+        async move {
+            let svc = svc.ok()?;
+            let ns = svc.namespace();
+            let name = svc.name_any();
+            let owner = rollouts.iter().find(|r| {
+                r.namespace() == ns
+                    && r.spec.strategy.canary.as_ref().is_some_and(|c| {
+                        c.canary_service.as_deref() == Some(name.as_str())
+                            || c.stable_service.as_deref() == Some(name.as_str())
+                    })
+            })?;
+            Some(ObjectRef::from_obj(owner.as_ref()))
+        }
+    });
+
+    let reporter = Reporter {
+        controller: MANAGER.into(),
+        instance: None,
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        replica_sets: rs_reader,
+        services: svc_reader,
+        recorder: Recorder::new(client, reporter),
+    });
+    Controller::for_stream(ro_stream, ro_reader)
+        .owns_stream(rs_stream)
+        .reconcile_on(svc_trigger)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!("reconcile: {e}");
+            }
+        })
+        .await;
+}
+
+fn error_policy(ro: Arc<Rollout>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(rollout = %ro.name_any(), "reconcile failed, retrying in 5s: {err}");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// ReplicaSets controlled by this Rollout, from the cache.
+fn owned_replica_sets(ro: &Rollout, store: &Store<ReplicaSet>) -> Vec<ReplicaSetView> {
+    let uid = ro.uid().unwrap_or_default();
+    let ns = ro.namespace();
+    store
+        .state()
+        .iter()
+        .filter(|rs| {
+            rs.namespace() == ns
+                && rs
+                    .owner_references()
+                    .iter()
+                    .any(|o| o.uid == uid && o.controller == Some(true))
+        })
+        .filter(|rs| rs.metadata.deletion_timestamp.is_none())
+        .map(|rs| {
+            let status = rs.status.as_ref();
+            ReplicaSetView {
+                name: rs.name_any(),
+                hash: rs
+                    .labels()
+                    .get(POD_TEMPLATE_HASH_LABEL)
+                    .cloned()
+                    .unwrap_or_default(),
+                revision: rs
+                    .annotations()
+                    .get(REVISION_ANNOTATION)
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(0),
+                desired: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                replicas: status.map_or(0, |s| s.replicas),
+                ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                available: status.and_then(|s| s.available_replicas).unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    if ro.metadata.deletion_timestamp.is_some() {
+        // Owner references let the garbage collector remove the ReplicaSets.
+        return Ok(Action::await_change());
+    }
+    let ns = ro.namespace().ok_or(ReconcileError::NoNamespace)?;
+    let observed = Observed {
+        rollout: (*ro).clone(),
+        replica_sets: owned_replica_sets(&ro, &ctx.replica_sets),
+        now: jiff::Timestamp::now(),
+    };
+    let plan = decide(&observed);
+    execute(&ro, &ns, &plan, &ctx).await?;
+    Ok(match plan.requeue_after {
+        Some(d) => Action::requeue(d),
+        None => Action::await_change(),
+    })
+}
+
+fn api_err(
+    action: &'static str,
+    kind: &'static str,
+    name: &str,
+) -> impl FnOnce(kube::Error) -> ReconcileError {
+    let name = name.to_string();
+    move |source| ReconcileError::Api {
+        action,
+        kind,
+        name,
+        source,
+    }
+}
+
+async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
+    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), ns);
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+
+    if let Some(new) = &plan.create {
+        let rs = new_replica_set(ro, new.hash.as_str(), new.revision, new.replicas, &new.name);
+        match rs_api
+            .create(
+                &PostParams {
+                    field_manager: Some(MANAGER.into()),
+                    ..Default::default()
+                },
+                &rs,
+            )
+            .await
+        {
+            Ok(_) => {}
+            // Created by an earlier reconcile whose cache had not caught up yet.
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(api_err("creating", "ReplicaSet", &new.name)(e)),
+        }
+    }
+    for (name, replicas) in &plan.scale {
+        rs_api
+            .patch(
+                name,
+                &params,
+                &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+            )
+            .await
+            .map_err(api_err("scaling", "ReplicaSet", name))?;
+    }
+    for name in &plan.delete {
+        match rs_api.delete(name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(api_err("deleting", "ReplicaSet", name)(e)),
+        }
+    }
+    let svc_api: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
+    let mut missing = Vec::new();
+    for (svc, hash) in &plan.selectors {
+        let cached = ctx.services.get(&ObjectRef::new(svc).within(ns));
+        let Some(cached) = cached else {
+            missing.push(svc.clone());
+            continue;
+        };
+        let current = cached
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL));
+        if current != Some(hash) {
+            svc_api
+                .patch(
+                    svc,
+                    &params,
+                    &Patch::Merge(json!({"spec": {"selector": {POD_TEMPLATE_HASH_LABEL: hash}}})),
+                )
+                .await
+                .map_err(api_err("pinning the selector of", "Service", svc))?;
+        }
+    }
+
+    let reference = ro.object_ref(&());
+    for e in &plan.events {
+        let event = Event {
+            type_: if e.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: e.reason.into(),
+            note: Some(e.message.clone()),
+            action: e.reason.into(),
+            secondary: None,
+        };
+        if let Err(err) = ctx.recorder.publish(&event, &reference).await {
+            tracing::warn!(rollout = %ro.name_any(), "recording event {}: {err}", e.reason);
+        }
+    }
+    for svc in &missing {
+        tracing::warn!(rollout = %ro.name_any(), "Service {svc} not found: its selector cannot be pinned");
+    }
+
+    // Status last, with the observed resourceVersion: a concurrent write of the control surface
+    // (abort, promote) makes this a conflict and the reconcile runs again on fresh data.
+    if ro.status.as_ref() != Some(&plan.status) {
+        let mut updated = ro.clone();
+        updated.status = Some(plan.status.clone());
+        let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), ns);
+        api.replace_status(
+            &ro.name_any(),
+            &PostParams {
+                field_manager: Some(MANAGER.into()),
+                ..Default::default()
+            },
+            &updated,
+        )
+        .await
+        .map_err(api_err("writing the status of", "Rollout", &ro.name_any()))?;
+    }
+    Ok(())
+}
+
+/// A ReplicaSet for the Rollout's current template.
+fn new_replica_set(
+    ro: &Rollout,
+    hash: &str,
+    revision: u64,
+    replicas: i32,
+    name: &str,
+) -> ReplicaSet {
+    let mut template = ro.spec.template.clone();
+    let meta = template.metadata.get_or_insert_with(Default::default);
+    meta.labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(POD_TEMPLATE_HASH_LABEL.into(), hash.into());
+    let labels = meta.labels.clone().unwrap_or_default();
+    let mut selector = ro.spec.selector.clone();
+    selector
+        .match_labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(POD_TEMPLATE_HASH_LABEL.into(), hash.into());
+    let owner = ro.controller_owner_ref(&());
+    ReplicaSet {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            namespace: ro.namespace(),
+            labels: Some(labels),
+            annotations: Some([(REVISION_ANNOTATION.to_string(), revision.to_string())].into()),
+            owner_references: owner.map(|o| vec![o]),
+            ..Default::default()
+        },
+        spec: Some(k8s_openapi::api::apps::v1::ReplicaSetSpec {
+            replicas: Some(replicas),
+            min_ready_seconds: ro.spec.min_ready_seconds,
+            selector,
+            template: Some(template),
+        }),
+        status: None,
+    }
+}

@@ -1,0 +1,544 @@
+//! Scenarios C1-C8 of shared/scenarios.md (canary without a traffic router), plus abort and
+//! retry, and a controller restart mid-rollout, against the cluster under test with the
+//! controller running in this process.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use rollout_rs_crds::rollout::RolloutPhase;
+use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
+use rollout_rs_e2e::{Cluster, HarnessError};
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(30);
+
+struct Scenario {
+    c: Cluster,
+    ns: String,
+    api: Api<Rollout>,
+}
+
+/// Options of the test Rollout `web`.
+#[derive(Default)]
+struct Spec<'a> {
+    replicas: u32,
+    steps: &'a str,
+    /// Extra lines under `spec:` (indented by two spaces).
+    extra: &'a str,
+    /// Extra pod-template annotations, as `k: v` YAML flow entries.
+    annotations: &'a str,
+}
+
+impl Scenario {
+    async fn start() -> Result<Scenario, HarnessError> {
+        let mut c = Cluster::start().await?;
+        c.install_crds().await?;
+        let ns = c.namespace("canary").await?;
+        c.start_controller();
+        let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web-canary}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web-stable}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n";
+        c.apply_yaml(svc, &ns).await?;
+        let api = Api::namespaced(c.client.clone(), &ns);
+        Ok(Scenario { c, ns, api })
+    }
+
+    fn manifest(&self, image: &str, s: &Spec<'_>) -> String {
+        let annotations = if s.annotations.is_empty() {
+            "sim.rollout-rs.io/ready-after-ms: \"20\"".to_string()
+        } else {
+            s.annotations.to_string()
+        };
+        format!(
+            "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\nspec:\n  replicas: {}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}, annotations: {{{annotations}}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n{}  strategy:\n    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: {}\n",
+            s.replicas, s.extra, s.steps
+        )
+    }
+
+    async fn apply(&self, image: &str, s: &Spec<'_>) -> Result<(), HarnessError> {
+        self.c
+            .apply_yaml(&self.manifest(image, s), &self.ns)
+            .await
+            .map(|_| ())
+    }
+
+    async fn wait(
+        &self,
+        what: &str,
+        cond: impl Fn(&Rollout) -> bool + Send + 'static,
+    ) -> Result<Rollout, HarnessError> {
+        self.c
+            .wait(&self.api, "web", T, what, move |ro: Option<&Rollout>| {
+                ro.is_some_and(&cond)
+            })
+            .await
+    }
+
+    async fn healthy(&self) -> Result<Rollout, HarnessError> {
+        self.wait("phase Healthy", |ro| {
+            let st = ro.status.as_ref();
+            st.and_then(|s| s.phase) == Some(RolloutPhase::Healthy)
+                && st.is_some_and(|s| s.observed_generation == ro.metadata.generation)
+        })
+        .await
+    }
+
+    async fn paused_at(&self, index: i32) -> Result<Rollout, HarnessError> {
+        self.wait(&format!("paused at step {index}"), move |ro| {
+            ro.status.as_ref().is_some_and(|s| {
+                s.phase == Some(RolloutPhase::Paused) && s.current_step_index == Some(index)
+            })
+        })
+        .await
+    }
+
+    /// Image → (spec.replicas, availableReplicas) of the Rollout's ReplicaSets.
+    async fn counts(&self) -> Result<BTreeMap<String, (i32, i32)>, HarnessError> {
+        let api: Api<ReplicaSet> = Api::namespaced(self.c.client.clone(), &self.ns);
+        let list = api
+            .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
+            .await?;
+        Ok(list
+            .items
+            .iter()
+            .map(|rs| {
+                let image = rs
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.template.as_ref())
+                    .and_then(|t| t.spec.as_ref())
+                    .and_then(|p| p.containers.first())
+                    .and_then(|c| c.image.clone())
+                    .unwrap_or_default();
+                let desired = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+                let available = rs
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.available_replicas)
+                    .unwrap_or(0);
+                (image, (desired, available))
+            })
+            .collect())
+    }
+
+    /// Waits until the ReplicaSets of the images have exactly these (desired, available) counts.
+    async fn wait_counts(&self, want: &[(&str, i32, i32)]) -> Result<(), HarnessError> {
+        let api: Api<ReplicaSet> = Api::namespaced(self.c.client.clone(), &self.ns);
+        let want: BTreeMap<String, (i32, i32)> = want
+            .iter()
+            .map(|(i, d, a)| (i.to_string(), (*d, *a)))
+            .collect();
+        let watch = kube::runtime::watcher(
+            api,
+            kube::runtime::watcher::Config::default().labels(POD_TEMPLATE_HASH_LABEL),
+        );
+        let mut stream = Box::pin(kube::runtime::WatchStreamExt::default_backoff(watch));
+        let check = async {
+            use futures::StreamExt;
+            loop {
+                if self.counts().await? == want {
+                    return Ok::<(), HarnessError>(());
+                }
+                // Any ReplicaSet change: look again.
+                if stream.next().await.is_none() {
+                    return Err(HarnessError::Manifest("ReplicaSet watch ended".into()));
+                }
+            }
+        };
+        match tokio::time::timeout(T, check).await {
+            Ok(r) => r,
+            Err(_) => Err(HarnessError::Timeout(
+                T,
+                format!(
+                    "ReplicaSet counts {want:?}, last {:?}",
+                    self.counts().await?
+                ),
+            )),
+        }
+    }
+
+    async fn set_image(&self, image: &str) -> Result<(), HarnessError> {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}});
+        self.api
+            .patch("web", &PatchParams::default(), &Patch::Merge(patch))
+            .await?;
+        Ok(())
+    }
+
+    async fn patch_status(&self, status: serde_json::Value) -> Result<(), HarnessError> {
+        self.api
+            .patch_status(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": status})),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn patch_spec(&self, spec: serde_json::Value) -> Result<(), HarnessError> {
+        self.api
+            .patch(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": spec})),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn selector(&self, svc: &str) -> Result<Option<String>, HarnessError> {
+        let api: Api<Service> = Api::namespaced(self.c.client.clone(), &self.ns);
+        let s = api.get(svc).await?;
+        Ok(s.spec
+            .and_then(|s| s.selector)
+            .and_then(|m| m.get(POD_TEMPLATE_HASH_LABEL).cloned()))
+    }
+
+    async fn event_notes(&self) -> Result<Vec<String>, HarnessError> {
+        let api: Api<Event> = Api::namespaced(self.c.client.clone(), &self.ns);
+        let list = api.list(&ListParams::default()).await?;
+        Ok(list
+            .items
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("web"))
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e.reason.clone().unwrap_or_default(),
+                    e.note.clone().unwrap_or_default()
+                )
+            })
+            .collect())
+    }
+}
+
+fn two_step<'a>() -> Spec<'a> {
+    Spec {
+        replicas: 10,
+        steps: "[{setWeight: 20}, {pause: {}}]",
+        ..Default::default()
+    }
+}
+
+/// C1: basic canary. Update => (2, 8), Paused at step 1; promote => (10, 0), Healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c1_basic_canary_pause_and_promote() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    s.apply("web:1", &two_step()).await?;
+    s.healthy().await?;
+    s.wait_counts(&[("web:1", 10, 10)]).await?;
+
+    s.set_image("web:2").await?;
+    let ro = s.paused_at(1).await?;
+    s.wait_counts(&[("web:1", 8, 8), ("web:2", 2, 2)]).await?;
+    let st = ro.status.clone().unwrap_or_default();
+    assert_eq!(s.selector("web-canary").await?, st.current_pod_hash);
+    assert_eq!(s.selector("web-stable").await?, st.stable_rs);
+
+    s.patch_status(json!({"pauseConditions": null})).await?;
+    let ro = s.healthy().await?;
+    let st = ro.status.unwrap_or_default();
+    assert_eq!(st.stable_rs, st.current_pod_hash);
+    s.wait_counts(&[("web:1", 0, 0), ("web:2", 10, 10)]).await?;
+    assert_eq!(s.selector("web-stable").await?, st.stable_rs);
+    let notes = s.event_notes().await?;
+    for reason in [
+        "RolloutUpdated",
+        "NewReplicaSetCreated",
+        "ScalingReplicaSet",
+        "RolloutStepCompleted",
+        "RolloutPaused",
+        "RolloutResumed",
+        "RolloutCompleted",
+    ] {
+        assert!(
+            notes.iter().any(|n| n.starts_with(reason)),
+            "no {reason} Event in {notes:#?}"
+        );
+    }
+    Ok(())
+}
+
+/// C2: a timed pause ends by itself, without polling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c2_timed_pause_completes_by_itself() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    let spec = Spec {
+        replicas: 4,
+        steps: "[{setWeight: 50}, {pause: {duration: 2s}}]",
+        ..Default::default()
+    };
+    s.apply("web:1", &spec).await?;
+    s.healthy().await?;
+    s.set_image("web:2").await?;
+    s.paused_at(1).await?;
+    let ro = s.healthy().await?;
+    let st = ro.status.unwrap_or_default();
+    assert_eq!(st.stable_rs, st.current_pod_hash);
+    s.wait_counts(&[("web:1", 0, 0), ("web:2", 4, 4)]).await?;
+    Ok(())
+}
+
+/// C3: promote --full at step 0 goes straight to Healthy without running the other steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c3_promote_full_skips_the_steps() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    let spec = Spec {
+        replicas: 4,
+        steps: "[{pause: {}}, {setWeight: 50}, {pause: {}}]",
+        ..Default::default()
+    };
+    s.apply("web:1", &spec).await?;
+    s.healthy().await?;
+    s.set_image("web:2").await?;
+    s.paused_at(0).await?;
+    s.patch_status(json!({"promoteFull": true})).await?;
+    let ro = s.healthy().await?;
+    assert!(!ro.status.unwrap_or_default().promote_full);
+    s.wait_counts(&[("web:1", 0, 0), ("web:2", 4, 4)]).await?;
+    let notes = s.event_notes().await?;
+    assert!(
+        !notes.iter().any(|n| n.contains("setWeight: 50")),
+        "an intermediate step ran: {notes:#?}"
+    );
+    Ok(())
+}
+
+/// C4: spec.paused stops the steps ("manually paused"); resuming continues where it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c4_manual_pause_and_resume() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    s.apply("web:1", &two_step()).await?;
+    s.healthy().await?;
+    s.patch_spec(json!({"paused": true})).await?;
+    s.set_image("web:2").await?;
+    s.wait_counts(&[("web:1", 8, 8), ("web:2", 2, 2)]).await?;
+    let ro = s
+        .wait("manually paused", |ro| {
+            ro.status.as_ref().and_then(|s| s.message.as_deref()) == Some("manually paused")
+        })
+        .await?;
+    let st = ro.status.unwrap_or_default();
+    assert_eq!(
+        (st.phase, st.current_step_index),
+        (Some(RolloutPhase::Paused), Some(0)),
+        "the steps do not advance"
+    );
+    s.patch_spec(json!({"paused": false})).await?;
+    s.paused_at(1).await?;
+    Ok(())
+}
+
+/// C5: a new update mid-rollout replaces the canary; the stable keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c5_update_mid_rollout() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    s.apply("web:1", &two_step()).await?;
+    s.healthy().await?;
+    s.set_image("web:2").await?;
+    s.paused_at(1).await?;
+    s.set_image("web:3").await?;
+    s.wait_counts(&[("web:1", 8, 8), ("web:2", 0, 0), ("web:3", 2, 2)])
+        .await?;
+    let ro = s.paused_at(1).await?;
+    let st = ro.status.unwrap_or_default();
+    assert_eq!(s.selector("web-canary").await?, st.current_pod_hash);
+    assert_ne!(st.stable_rs, st.current_pod_hash);
+    Ok(())
+}
+
+/// C6: reverting to the stable template runs no steps and scales the canary down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c6_rollback_to_stable() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    s.apply("web:1", &two_step()).await?;
+    let stable = s.healthy().await?.status.unwrap_or_default().stable_rs;
+    s.set_image("web:2").await?;
+    s.paused_at(1).await?;
+    s.set_image("web:1").await?;
+    let ro = s.healthy().await?;
+    assert_eq!(ro.status.unwrap_or_default().stable_rs, stable);
+    s.wait_counts(&[("web:1", 10, 10), ("web:2", 0, 0)]).await?;
+    Ok(())
+}
+
+/// C7: pods that never become ready exceed the progress deadline: Degraded; with
+/// progressDeadlineAbort also aborted and the canary scaled down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c7_progress_deadline() -> Result<(), HarnessError> {
+    for abort in [false, true] {
+        let s = Scenario::start().await?;
+        let extra = format!("  progressDeadlineSeconds: 5\n  progressDeadlineAbort: {abort}\n");
+        let healthy = Spec {
+            replicas: 4,
+            steps: "[{setWeight: 50}, {pause: {}}]",
+            extra: &extra,
+            ..Default::default()
+        };
+        s.apply("web:1", &healthy).await?;
+        s.healthy().await?;
+        let broken = Spec {
+            annotations: "sim.rollout-rs.io/never-ready: \"true\"",
+            ..healthy
+        };
+        s.apply("web:2", &broken).await?;
+        let ro = s
+            .wait("ProgressDeadlineExceeded", |ro| {
+                ro.status.as_ref().is_some_and(|s| {
+                    s.conditions.iter().any(|c| {
+                        c.type_ == "Progressing"
+                            && c.status == "False"
+                            && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+                    }) || s.abort
+                })
+            })
+            .await?;
+        assert_eq!(
+            ro.status.as_ref().and_then(|s| s.phase),
+            Some(RolloutPhase::Degraded)
+        );
+        if abort {
+            s.wait("aborted", |ro| ro.status.as_ref().is_some_and(|s| s.abort))
+                .await?;
+            s.wait_counts(&[("web:1", 4, 4), ("web:2", 0, 0)]).await?;
+        }
+    }
+    Ok(())
+}
+
+/// C8: an invalid spec is reported (InvalidSpec, Degraded) and nothing is scaled; fixing heals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c8_invalid_spec_then_fixed() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    let bad = Spec {
+        replicas: 3,
+        steps: "[{setWeight: 150}, {pause: {}}]",
+        ..Default::default()
+    };
+    s.apply("web:1", &bad).await?;
+    let ro = s
+        .wait("InvalidSpec", |ro| {
+            ro.status
+                .as_ref()
+                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "InvalidSpec"))
+        })
+        .await?;
+    let st = ro.status.unwrap_or_default();
+    assert_eq!(st.phase, Some(RolloutPhase::Degraded));
+    let cond = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "InvalidSpec")
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        cond.contains("spec.strategy.canary.steps[0].setWeight: must be <= 100"),
+        "{cond}"
+    );
+    assert!(
+        s.counts().await?.is_empty(),
+        "nothing is scaled for an invalid spec"
+    );
+    s.apply(
+        "web:1",
+        &Spec {
+            steps: "[{setWeight: 50}, {pause: {}}]",
+            ..bad
+        },
+    )
+    .await?;
+    let ro = s.healthy().await?;
+    assert!(
+        ro.status
+            .unwrap_or_default()
+            .conditions
+            .iter()
+            .all(|c| c.type_ != "InvalidSpec")
+    );
+    Ok(())
+}
+
+/// Abort scales the canary to 0 at once and points the canary Service at stable; retry
+/// restarts from step 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_then_retry() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    s.apply("web:1", &two_step()).await?;
+    let stable = s.healthy().await?.status.unwrap_or_default().stable_rs;
+    s.set_image("web:2").await?;
+    s.paused_at(1).await?;
+    s.patch_status(json!({"abort": true})).await?;
+    s.wait_counts(&[("web:1", 10, 10), ("web:2", 0, 0)]).await?;
+    let ro = s
+        .wait("Degraded", |ro| {
+            ro.status.as_ref().and_then(|s| s.phase) == Some(RolloutPhase::Degraded)
+        })
+        .await?;
+    assert!(
+        ro.status
+            .unwrap_or_default()
+            .message
+            .unwrap_or_default()
+            .starts_with("RolloutAborted")
+    );
+    assert_eq!(
+        s.selector("web-canary").await?,
+        stable,
+        "the canary Service is back on stable"
+    );
+
+    s.patch_status(json!({"abort": false})).await?;
+    s.paused_at(1).await?;
+    s.wait_counts(&[("web:1", 8, 8), ("web:2", 2, 2)]).await?;
+    Ok(())
+}
+
+/// A controller killed mid-rollout and started again continues from the same step, scaling
+/// each ReplicaSet once for the next step (no flap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_mid_rollout_continues_without_flap() -> Result<(), HarnessError> {
+    let mut s = Scenario::start().await?;
+    let spec = Spec {
+        replicas: 10,
+        steps: "[{setWeight: 20}, {pause: {}}, {setWeight: 40}, {pause: {}}]",
+        ..Default::default()
+    };
+    s.apply("web:1", &spec).await?;
+    s.healthy().await?;
+    s.set_image("web:2").await?;
+    s.paused_at(1).await?;
+    s.wait_counts(&[("web:1", 8, 8), ("web:2", 2, 2)]).await?;
+    let rs_api: Api<ReplicaSet> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let generations = || async {
+        let list = rs_api
+            .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
+            .await?;
+        Ok::<_, HarnessError>(
+            list.items
+                .iter()
+                .map(|rs| (rs.name_any(), rs.meta().generation.unwrap_or(0)))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    };
+    let before = generations().await?;
+
+    s.c.stop_controller();
+    s.c.start_controller();
+    // The restarted controller must find step 1 again, not start over.
+    s.patch_status(json!({"pauseConditions": null})).await?;
+    s.paused_at(3).await?;
+    s.wait_counts(&[("web:1", 6, 6), ("web:2", 4, 4)]).await?;
+    let after = generations().await?;
+    for (name, g) in &before {
+        assert_eq!(
+            after.get(name),
+            Some(&(g + 1)),
+            "{name} was scaled more than once: {before:?} -> {after:?}"
+        );
+    }
+    Ok(())
+}
