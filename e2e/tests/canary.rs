@@ -542,3 +542,93 @@ async fn restart_mid_rollout_continues_without_flap() -> Result<(), HarnessError
     }
     Ok(())
 }
+
+/// spec.restartAt: every pod created before it is replaced, within maxUnavailable, then
+/// status.restartedAt records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_at_replaces_every_pod() -> Result<(), HarnessError> {
+    use k8s_openapi::api::core::v1::Pod;
+    let s = Scenario::start().await?;
+    s.apply(
+        "web:1",
+        &Spec {
+            replicas: 4,
+            steps: "[{setWeight: 50}, {pause: {}}]",
+            ..Default::default()
+        },
+    )
+    .await?;
+    s.healthy().await?;
+    // A second from now, so every current pod is strictly older (timestamps have seconds).
+    let at = jiff::Timestamp::now().as_second() + 1;
+    let at = jiff::Timestamp::from_second(at).map_err(|e| HarnessError::Manifest(e.to_string()))?;
+    s.patch_spec(json!({"restartAt": at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}))
+        .await?;
+    let ro = s
+        .wait("restartedAt", |ro| {
+            ro.status.as_ref().is_some_and(|s| s.restarted_at.is_some())
+        })
+        .await?;
+    assert_eq!(
+        ro.status.and_then(|s| s.restarted_at).map(|t| t.0),
+        Some(at)
+    );
+    s.healthy().await?;
+    let pods: Api<Pod> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let list = pods.list(&ListParams::default().labels("app=web")).await?;
+    let live: Vec<_> = list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    assert_eq!(live.len(), 4);
+    for p in live {
+        let created = p.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        assert!(
+            created.is_some_and(|c| c >= at),
+            "pod {} was not restarted",
+            p.name_any()
+        );
+    }
+    Ok(())
+}
+
+/// An existing ReplicaSet with the template's hash and the Rollout's labels, owned by nobody,
+/// is adopted instead of a second one being created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_replica_set_is_adopted() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    let spec = two_step();
+    let manifest = s.manifest("web:1", &spec);
+    let ro = match rollout_rs_crds::manifest::parse_all(&manifest)
+        .map_err(|e| HarnessError::Manifest(e.to_string()))?
+        .remove(0)
+    {
+        Ok(rollout_rs_crds::manifest::Object::Rollout(r)) => r,
+        other => return Err(HarnessError::Manifest(format!("not a Rollout: {other:?}"))),
+    };
+    let hash = rollout_rs_controller::rollout::hash::pod_template_hash(&ro.spec.template);
+    let mut template = serde_json::to_value(&ro.spec.template)
+        .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+    template["metadata"]["labels"][POD_TEMPLATE_HASH_LABEL] = json!(hash);
+    let rs = json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web-legacy", "labels": {"app": "web", POD_TEMPLATE_HASH_LABEL: hash}},
+        "spec": {"replicas": 10, "selector": {"matchLabels": {"app": "web", POD_TEMPLATE_HASH_LABEL: hash}}, "template": template},
+    });
+    s.c.apply_yaml(&rs.to_string(), &s.ns).await?;
+    s.apply("web:1", &spec).await?;
+    s.healthy().await?;
+    let api: Api<ReplicaSet> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let list = api
+        .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
+        .await?;
+    assert_eq!(list.items.len(), 1, "no second ReplicaSet");
+    let owner = list.items[0]
+        .owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .map(|o| o.name.clone());
+    assert_eq!(owner.as_deref(), Some("web"));
+    Ok(())
+}

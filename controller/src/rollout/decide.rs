@@ -35,6 +35,16 @@ pub struct ReplicaSetView {
     pub replicas: i32,
     pub ready: i32,
     pub available: i32,
+    /// Matches the Rollout's selector but has no controller yet: adopt it.
+    pub orphan: bool,
+}
+
+/// A pod of the Rollout, observed only while a restart (`spec.restartAt`) is pending.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodView {
+    pub name: String,
+    pub created: Timestamp,
+    pub ready: bool,
 }
 
 /// Everything `decide` looks at.
@@ -42,7 +52,20 @@ pub struct ReplicaSetView {
 pub struct Observed {
     pub rollout: Rollout,
     pub replica_sets: Vec<ReplicaSetView>,
+    /// The Rollout's pods, when a restart is pending (see [`restart_pending`]); else empty.
+    pub pods: Vec<PodView>,
     pub now: Timestamp,
+}
+
+/// Whether `spec.restartAt` asks for pods to be restarted that have not been yet.
+pub fn restart_pending(ro: &Rollout) -> bool {
+    let Some(at) = ro.spec.restart_at.as_ref() else {
+        return false;
+    };
+    ro.status
+        .as_ref()
+        .and_then(|s| s.restarted_at.as_ref())
+        .is_none_or(|done| done.0 < at.0)
 }
 
 /// A ReplicaSet to create for the current template.
@@ -70,6 +93,10 @@ pub struct Plan {
     pub scale: Vec<(String, i32)>,
     /// ReplicaSets beyond `revisionHistoryLimit`.
     pub delete: Vec<String>,
+    /// Orphan ReplicaSets to adopt (controller owner reference to the Rollout).
+    pub adopt: Vec<String>,
+    /// Pods to delete for a restart, within maxUnavailable.
+    pub restart_pods: Vec<String>,
     /// `(Service name, pod-template hash)` selectors to pin.
     pub selectors: Vec<(String, String)>,
     pub status: RolloutStatus,
@@ -405,10 +432,14 @@ pub fn decide(obs: &Observed) -> Plan {
         Target::Weight(w) => weighted_counts(replicas, w, limits),
         Target::Abort => (0, replicas),
     };
+    // Every ReplicaSet but the current one and the stable one (a duplicate of the current
+    // template included).
     let others: Vec<&ReplicaSetView> = obs
         .replica_sets
         .iter()
-        .filter(|r| r.hash != new_hash && stable_rs.is_none_or(|s| s.name != r.name))
+        .filter(|r| {
+            new_rs.is_none_or(|n| n.name != r.name) && stable_rs.is_none_or(|s| s.name != r.name)
+        })
         .collect();
     let other_counts = others.iter().fold(Counts::default(), |acc, r| Counts {
         desired: acc.desired + r.desired,
@@ -510,7 +541,16 @@ pub fn decide(obs: &Observed) -> Plan {
     idle.sort_by_key(|r| std::cmp::Reverse(r.revision));
     plan.delete = idle.iter().skip(limit).map(|r| r.name.clone()).collect();
 
+    plan.adopt = obs
+        .replica_sets
+        .iter()
+        .filter(|r| r.orphan)
+        .map(|r| r.name.clone())
+        .collect();
+    let restarting = restart(obs, &mut st, &mut plan, limits);
+
     observed_counts(&mut st, &obs.replica_sets, Some(&new_hash));
+    let hold_message = hold_message.or(restarting.then_some("rollout is restarting"));
     phase(
         &mut st,
         &prev,
@@ -524,6 +564,42 @@ pub fn decide(obs: &Observed) -> Plan {
     );
     plan.status = st;
     plan
+}
+
+/// `spec.restartAt`: pods created before it are deleted (their ReplicaSet replaces them), at most
+/// `maxUnavailable` (at least one) unavailable at a time. Returns whether a restart is running.
+fn restart(obs: &Observed, st: &mut RolloutStatus, plan: &mut Plan, limits: Limits) -> bool {
+    let ro = &obs.rollout;
+    let Some(at) = ro.spec.restart_at.as_ref().map(|t| t.0) else {
+        return false;
+    };
+    if !restart_pending(ro) {
+        return false;
+    }
+    if obs.now < at {
+        plan.requeue_after = (at - obs.now).try_into().ok();
+        return false;
+    }
+    let old: Vec<&PodView> = obs.pods.iter().filter(|p| p.created < at).collect();
+    if old.is_empty() {
+        st.restarted_at = Some(Time(at));
+        plan.events
+            .push(event(false, "RolloutRestarted", "every pod was restarted"));
+        return false;
+    }
+    let unavailable = obs.pods.iter().filter(|p| !p.ready).count() as i32;
+    let budget = (limits.unavailable.max(1) - unavailable).max(0) as usize;
+    let mut oldest = old;
+    oldest.sort_by_key(|p| p.created);
+    for p in oldest.into_iter().take(budget) {
+        plan.restart_pods.push(p.name.clone());
+        plan.events.push(event(
+            false,
+            "RestartingPod",
+            format!("Restarting pod {}", p.name),
+        ));
+    }
+    true
 }
 
 fn observed_counts(st: &mut RolloutStatus, rss: &[ReplicaSetView], new_hash: Option<&str>) {

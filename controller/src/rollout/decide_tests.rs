@@ -47,6 +47,7 @@ fn rs(image: &str, revision: u64, desired: i32, available: i32) -> ReplicaSetVie
         replicas: desired,
         ready: available,
         available,
+        orphan: false,
     }
 }
 
@@ -71,6 +72,7 @@ fn plan(rollout: Rollout, rss: Vec<ReplicaSetView>) -> Plan {
     decide(&Observed {
         rollout,
         replica_sets: rss,
+        pods: vec![],
         now: now(),
     })
 }
@@ -488,4 +490,69 @@ fn unsupported_steps_hold_the_rollout() {
         None,
         "no weight before the first setWeight"
     );
+}
+
+#[test]
+fn orphans_matching_the_selector_are_adopted() {
+    let mut orphan = rs("web:1", 1, 10, 10);
+    orphan.orphan = true;
+    let p = plan(rollout("web:1"), vec![orphan.clone()]);
+    assert_eq!(p.adopt, vec![orphan.name.clone()]);
+    assert!(
+        p.create.is_none(),
+        "the adopted ReplicaSet serves the template"
+    );
+}
+
+#[test]
+fn restart_deletes_old_pods_within_max_unavailable() {
+    let hash = hash_of("web:1");
+    let mut r = rollout("web:1");
+    r.spec.restart_at = Some(ago(10));
+    r.status = Some(RolloutStatus {
+        stable_rs: Some(hash.clone()),
+        current_pod_hash: Some(hash),
+        current_step_index: Some(4),
+        ..Default::default()
+    });
+    let pod = |name: &str, age: i64, ready: bool| PodView {
+        name: name.into(),
+        created: ago(age).0,
+        ready,
+    };
+    let obs = |pods: Vec<PodView>, status: Option<RolloutStatus>| {
+        let mut r = r.clone();
+        if let Some(s) = status {
+            r.status = Some(s);
+        }
+        decide(&Observed {
+            rollout: r,
+            replica_sets: vec![rs("web:1", 1, 10, 10)],
+            pods,
+            now: now(),
+        })
+    };
+    // maxUnavailable 25% of 10 = 2: the two oldest go first.
+    let old: Vec<PodView> = (0..10)
+        .map(|i| pod(&format!("p{i}"), 100 + i, true))
+        .collect();
+    let p = obs(old.clone(), None);
+    assert_eq!(p.restart_pods, ["p9", "p8"]);
+    assert_eq!(p.status.message.as_deref(), Some("rollout is restarting"));
+    // One replacement not ready yet: only one more may go.
+    let mut some_new = old[..8].to_vec();
+    some_new.push(pod("n1", 1, false));
+    some_new.push(pod("n2", 1, true));
+    assert_eq!(obs(some_new, None).restart_pods.len(), 1);
+    // All pods newer than restartAt: done.
+    let p = obs(
+        (0..10).map(|i| pod(&format!("n{i}"), 1, true)).collect(),
+        None,
+    );
+    assert!(p.restart_pods.is_empty());
+    assert_eq!(p.status.restarted_at, r.spec.restart_at);
+    assert!(!restart_pending(&Rollout {
+        status: Some(p.status.clone()),
+        ..r.clone()
+    }));
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -18,7 +18,7 @@ use kube::{Client, Resource, ResourceExt};
 use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
 use serde_json::json;
 
-use super::decide::{Observed, Plan, ReplicaSetView, decide};
+use super::decide::{Observed, Plan, PodView, ReplicaSetView, decide, restart_pending};
 
 /// Field manager of every write this controller makes.
 pub const MANAGER: &str = "rollout-rs";
@@ -37,6 +37,8 @@ pub enum ReconcileError {
     },
     #[error("the Rollout has no namespace")]
     NoNamespace,
+    #[error("a ReplicaSet for template {0} exists but is not in the cache yet")]
+    CacheBehind(String),
 }
 
 struct Context {
@@ -157,28 +159,41 @@ pub async fn run(client: Client, namespace: Option<String>) {
 }
 
 fn error_policy(ro: Arc<Rollout>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    if let ReconcileError::CacheBehind(_) = err {
+        // Not a failure: the watch delivers the ReplicaSet within moments.
+        return Action::requeue(Duration::from_millis(200));
+    }
     tracing::warn!(rollout = %ro.name_any(), "reconcile failed, retrying in 5s: {err}");
     Action::requeue(Duration::from_secs(5))
 }
 
-/// ReplicaSets controlled by this Rollout, from the cache.
+/// ReplicaSets controlled by this Rollout, and orphans it may adopt (no controller, labels
+/// matching its selector), from the cache.
 fn owned_replica_sets(ro: &Rollout, store: &Store<ReplicaSet>) -> Vec<ReplicaSetView> {
     let uid = ro.uid().unwrap_or_default();
     let ns = ro.namespace();
+    let selector = ro.spec.selector.match_labels.clone().unwrap_or_default();
     store
         .state()
         .iter()
-        .filter(|rs| {
-            rs.namespace() == ns
-                && rs
-                    .owner_references()
-                    .iter()
-                    .any(|o| o.uid == uid && o.controller == Some(true))
-        })
-        .filter(|rs| rs.metadata.deletion_timestamp.is_none())
-        .map(|rs| {
+        .filter(|rs| rs.namespace() == ns && rs.metadata.deletion_timestamp.is_none())
+        .filter_map(|rs| {
+            let controller = rs
+                .owner_references()
+                .iter()
+                .find(|o| o.controller == Some(true));
+            let orphan = match controller {
+                Some(o) if o.uid == uid => false,
+                Some(_) => return None,
+                None if !selector.is_empty()
+                    && selector.iter().all(|(k, v)| rs.labels().get(k) == Some(v)) =>
+                {
+                    true
+                }
+                None => return None,
+            };
             let status = rs.status.as_ref();
-            ReplicaSetView {
+            Some(ReplicaSetView {
                 name: rs.name_any(),
                 hash: rs
                     .labels()
@@ -194,9 +209,47 @@ fn owned_replica_sets(ro: &Rollout, store: &Store<ReplicaSet>) -> Vec<ReplicaSet
                 replicas: status.map_or(0, |s| s.replicas),
                 ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
                 available: status.and_then(|s| s.available_replicas).unwrap_or(0),
-            }
+                orphan,
+            })
         })
         .collect()
+}
+
+/// The Rollout's pods (those of its ReplicaSets' hashes), read only while a restart is pending.
+async fn pods(
+    ro: &Rollout,
+    ns: &str,
+    rss: &[ReplicaSetView],
+    client: &Client,
+) -> Result<Vec<PodView>, ReconcileError> {
+    if !restart_pending(ro) {
+        return Ok(Vec::new());
+    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let hashes: Vec<&str> = rss.iter().map(|r| r.hash.as_str()).collect();
+    let selector = format!("{POD_TEMPLATE_HASH_LABEL} in ({})", hashes.join(","));
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(api_err("listing the pods of", "Rollout", &ro.name_any()))?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| PodView {
+            name: p.name_any(),
+            created: p
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0),
+            ready: p
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
+        })
+        .collect())
 }
 
 async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -205,9 +258,12 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Reconc
         return Ok(Action::await_change());
     }
     let ns = ro.namespace().ok_or(ReconcileError::NoNamespace)?;
+    let replica_sets = owned_replica_sets(&ro, &ctx.replica_sets);
+    let pods = pods(&ro, &ns, &replica_sets, &ctx.client).await?;
     let observed = Observed {
         rollout: (*ro).clone(),
-        replica_sets: owned_replica_sets(&ro, &ctx.replica_sets),
+        replica_sets,
+        pods,
         now: jiff::Timestamp::now(),
     };
     let plan = decide(&observed);
@@ -240,6 +296,15 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
     };
 
     if let Some(new) = &plan.create {
+        // The cache may lag behind a ReplicaSet created moments ago (by an earlier reconcile,
+        // or one left to adopt): confirm with the API server before creating a duplicate.
+        let existing = rs_api
+            .list(&ListParams::default().labels(&format!("{POD_TEMPLATE_HASH_LABEL}={}", new.hash)))
+            .await
+            .map_err(api_err("listing", "ReplicaSet", &new.name))?;
+        if !existing.items.is_empty() {
+            return Err(ReconcileError::CacheBehind(new.hash.clone()));
+        }
         let rs = new_replica_set(ro, new.hash.as_str(), new.revision, new.replicas, &new.name);
         match rs_api
             .create(
@@ -266,6 +331,29 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             )
             .await
             .map_err(api_err("scaling", "ReplicaSet", name))?;
+    }
+    for name in &plan.adopt {
+        let Some(rs) = ctx.replica_sets.get(&ObjectRef::new(name).within(ns)) else {
+            continue;
+        };
+        let mut owners = rs.owner_references().to_vec();
+        owners.extend(ro.controller_owner_ref(&()));
+        rs_api
+            .patch(
+                name,
+                &params,
+                &Patch::Merge(json!({"metadata": {"ownerReferences": owners}})),
+            )
+            .await
+            .map_err(api_err("adopting", "ReplicaSet", name))?;
+    }
+    let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    for name in &plan.restart_pods {
+        match pod_api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(api_err("restarting", "Pod", name)(e)),
+        }
     }
     for name in &plan.delete {
         match rs_api.delete(name, &DeleteParams::background()).await {
