@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, MicroTime, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -566,7 +566,9 @@ pub enum RolloutPhase {
 #[serde(rename_all = "camelCase")]
 pub struct PauseCondition {
     pub reason: PauseReason,
-    pub start_time: Time,
+    /// Microsecond precision: a timed pause ends at exactly startTime + duration (whole
+    /// seconds would end it up to a second early).
+    pub start_time: MicroTime,
 }
 
 /// Reasons for a controller pause.

@@ -29,13 +29,13 @@ fn template_hash(template: &Value) -> String {
         .collect()
 }
 
-fn owned_by(obj: &Value, uid: &str) -> bool {
-    obj.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
-        })
+fn owned_replica_sets(state: &crate::store::State, uid: &str) -> Vec<Value> {
+    state
+        .dependents(uid)
+        .into_iter()
+        .filter(|(storage, _)| storage == "apps/replicasets")
+        .filter_map(|(storage, key)| state.get(&storage, &key).cloned())
+        .collect()
 }
 
 fn count(rs: &Value, field: &str) -> i64 {
@@ -72,11 +72,7 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
     let hash = template_hash(&template);
     let opts = WriteOptions::default();
 
-    let owned: Vec<Value> = state
-        .list("apps/replicasets")
-        .filter(|((rns, _), rs)| rns == ns && owned_by(rs, &uid))
-        .map(|(_, rs)| rs.clone())
-        .collect();
+    let owned: Vec<Value> = owned_replica_sets(&state, &uid);
     let is_current = |rs: &Value| {
         rs.pointer(&format!("/metadata/labels/{HASH_LABEL}"))
             .and_then(Value::as_str)
@@ -125,11 +121,7 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
         }
     }
 
-    let owned: Vec<Value> = state
-        .list("apps/replicasets")
-        .filter(|((rns, _), rs)| rns == ns && owned_by(rs, &uid))
-        .map(|(_, rs)| rs.clone())
-        .collect();
+    let owned: Vec<Value> = owned_replica_sets(&state, &uid);
     let sum = |field: &str| owned.iter().map(|rs| count(rs, field)).sum::<i64>();
     let updated = owned
         .iter()

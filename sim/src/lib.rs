@@ -124,7 +124,8 @@ pub async fn start(config: Config) -> Result<Handle, StartError> {
         port: config.port,
         source,
     })?;
-    let (events, _) = broadcast::channel(4096);
+    // Room for bursts (one pointer per event): a watcher that falls this far behind is cut.
+    let (events, _) = broadcast::channel(65_536);
     let mut state = store::State::new(config.event_log_capacity, events);
     ops::bootstrap(&mut state);
     let server = Arc::new(api::Server {

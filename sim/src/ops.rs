@@ -463,68 +463,55 @@ fn remove(state: &mut State, rt: &ResourceType, key: &ObjectKey, obj: Value) -> 
     gone
 }
 
-fn owner_uids(obj: &Value) -> Vec<&str> {
-    meta(obj)
-        .and_then(|m| m.get("ownerReferences"))
-        .and_then(Value::as_array)
-        .map(|refs| {
-            refs.iter()
-                .filter_map(|r| r.get("uid").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The resource type stored under `storage` (any served version of it).
+fn type_of(state: &State, storage: &str) -> Option<ResourceType> {
+    state
+        .registry
+        .all()
+        .find(|rt| rt.storage_key() == storage)
+        .cloned()
 }
 
-/// Every stored object, as (resource type, key, object), for cluster-wide sweeps.
-fn everything(state: &State) -> Vec<(ResourceType, ObjectKey, Value)> {
-    let mut out = Vec::new();
-    for storage in state.storage_keys() {
-        let Some(rt) = state
-            .registry
-            .all()
-            .find(|rt| rt.storage_key() == storage)
-            .cloned()
-        else {
-            continue;
-        };
-        for (key, obj) in state.list(&storage) {
-            out.push((rt.clone(), key.clone(), obj.clone()));
-        }
-    }
-    out
+/// The dependents of `owner`, with their types and current objects.
+fn dependents_of(state: &State, owner: &Value) -> Vec<(ResourceType, ObjectKey, Value)> {
+    let Some(uid) = meta_str(owner, "uid") else {
+        return Vec::new();
+    };
+    state
+        .dependents(uid)
+        .into_iter()
+        .filter_map(|(storage, key)| {
+            let rt = type_of(state, &storage)?;
+            let obj = state.get(&storage, &key)?.clone();
+            Some((rt, key, obj))
+        })
+        .collect()
 }
 
 fn has_dependents(state: &State, owner: &Value) -> bool {
-    let Some(uid) = meta_str(owner, "uid") else {
-        return false;
-    };
-    everything(state)
-        .iter()
-        .any(|(_, _, o)| owner_uids(o).contains(&uid))
+    meta_str(owner, "uid").is_some_and(|uid| !state.dependents(uid).is_empty())
 }
 
 /// Garbage collection: deletes (in background) every object owned by `owner`.
 fn delete_dependents(state: &mut State, owner: &Value) {
-    let Some(uid) = meta_str(owner, "uid").map(str::to_string) else {
-        return;
-    };
-    for (rt, key, obj) in everything(state) {
-        if owner_uids(&obj).contains(&uid.as_str()) {
-            let ns = (!key.0.is_empty()).then_some(key.0.as_str());
-            let _ = delete(state, &rt, ns, &key.1, &DeleteOptions::default());
-        }
+    for (rt, key, _) in dependents_of(state, owner) {
+        let ns = (!key.0.is_empty()).then_some(key.0.as_str());
+        let _ = delete(state, &rt, ns, &key.1, &DeleteOptions::default());
     }
 }
 
 /// Foreground deletion ends when no dependents remain: drop the finalizer from owners in that state.
 fn finish_foreground(state: &mut State) {
-    for (rt, key, obj) in everything(state) {
-        let fins = finalizers(&obj);
-        if !fins.iter().any(|f| f == "foregroundDeletion") || has_dependents(state, &obj) {
+    for (storage, key) in state.in_foreground_deletion() {
+        let (Some(rt), Some(obj)) = (type_of(state, &storage), state.get(&storage, &key).cloned())
+        else {
+            continue;
+        };
+        if has_dependents(state, &obj) {
             continue;
         }
-        let mut updated = obj.clone();
-        let rest: Vec<String> = fins
+        let mut updated = obj;
+        let rest: Vec<String> = finalizers(&updated)
             .into_iter()
             .filter(|f| f != "foregroundDeletion")
             .collect();
@@ -546,11 +533,7 @@ fn orphan_dependents(state: &mut State, owner: &Value) {
     let Some(uid) = meta_str(owner, "uid").map(str::to_string) else {
         return;
     };
-    for (rt, key, obj) in everything(state) {
-        if !owner_uids(&obj).contains(&uid.as_str()) {
-            continue;
-        }
-        let mut updated = obj.clone();
+    for (rt, key, mut updated) in dependents_of(state, owner) {
         if let Some(refs) = updated
             .pointer_mut("/metadata/ownerReferences")
             .and_then(Value::as_array_mut)
@@ -571,10 +554,18 @@ fn orphan_dependents(state: &mut State, owner: &Value) {
 }
 
 fn delete_namespace_contents(state: &mut State, namespace: &str) {
-    for (rt, key, _) in everything(state) {
-        if rt.namespaced && key.0 == namespace {
+    for storage in state.storage_keys() {
+        if !type_of(state, &storage).is_some_and(|rt| rt.namespaced) {
+            continue;
+        }
+        let keys: Vec<ObjectKey> = state
+            .list(&storage)
+            .filter(|(k, _)| k.0 == namespace)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
             // Finalizers cannot hold a namespace's contents here: the namespace is already gone.
-            state.commit(&rt.storage_key(), key, None);
+            state.commit(&storage, key, None);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! of changes from which watches resume. Mutations go through [`State::commit`] so the log,
 //! the counter and the watchers never disagree.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -44,6 +44,28 @@ pub struct State {
     log_capacity: usize,
     next_uid: u64,
     events: broadcast::Sender<Arc<Event>>,
+    /// Owner uid → its dependents, so garbage collection and the simulated controllers find
+    /// them without scanning every object.
+    dependents: HashMap<String, BTreeSet<(String, ObjectKey)>>,
+    /// Objects held by the `foregroundDeletion` finalizer.
+    foreground: BTreeSet<(String, ObjectKey)>,
+}
+
+fn owner_uids(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r.get("uid")?.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn in_foreground_deletion(obj: &Value) -> bool {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| f.iter().any(|x| x == "foregroundDeletion"))
 }
 
 impl State {
@@ -56,6 +78,8 @@ impl State {
             log_capacity: log_capacity.max(1),
             next_uid: 1,
             events,
+            dependents: HashMap::new(),
+            foreground: BTreeSet::new(),
         }
     }
 
@@ -89,6 +113,48 @@ impl State {
             .map(|(k, v)| (k, v.as_ref()))
     }
 
+    /// The objects whose ownerReferences name `uid`, as (storage key, key).
+    pub fn dependents(&self, uid: &str) -> Vec<(String, ObjectKey)> {
+        self.dependents
+            .get(uid)
+            .map(|d| d.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Objects held by the `foregroundDeletion` finalizer.
+    pub fn in_foreground_deletion(&self) -> Vec<(String, ObjectKey)> {
+        self.foreground.iter().cloned().collect()
+    }
+
+    fn index(
+        &mut self,
+        storage_key: &str,
+        key: &ObjectKey,
+        old: Option<&Value>,
+        new: Option<&Value>,
+    ) {
+        let entry = (storage_key.to_string(), key.clone());
+        for uid in old.map(owner_uids).unwrap_or_default() {
+            if let Some(set) = self.dependents.get_mut(&uid) {
+                set.remove(&entry);
+                if set.is_empty() {
+                    self.dependents.remove(&uid);
+                }
+            }
+        }
+        for uid in new.map(owner_uids).unwrap_or_default() {
+            self.dependents
+                .entry(uid)
+                .or_default()
+                .insert(entry.clone());
+        }
+        if new.is_some_and(in_foreground_deletion) {
+            self.foreground.insert(entry);
+        } else {
+            self.foreground.remove(&entry);
+        }
+    }
+
     /// Storage keys that hold at least one object.
     pub fn storage_keys(&self) -> Vec<String> {
         self.objects.keys().cloned().collect()
@@ -117,6 +183,7 @@ impl State {
     ) -> Option<Value> {
         self.rv += 1;
         let rv = self.rv;
+        let key_for_index = key.clone();
         let bucket = self.objects.entry(storage_key.to_string()).or_default();
         let old = bucket.get(&key).cloned();
         let (kind, stored) = match object {
@@ -141,6 +208,8 @@ impl State {
         if bucket.is_empty() {
             self.objects.remove(storage_key);
         }
+        let new = (kind != EventType::Deleted).then_some(stored.as_ref());
+        self.index(storage_key, &key_for_index, old.as_deref(), new);
         let event = Arc::new(Event {
             rv,
             storage_key: storage_key.to_string(),

@@ -143,19 +143,11 @@ fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
         let uid = meta_str(&rs, "uid").unwrap_or_default().to_string();
         let owned = |state: &State| -> Vec<Value> {
             state
-                .list("/pods")
-                .filter(|((pns, _), p)| {
-                    pns == ns
-                        && p.pointer("/metadata/deletionTimestamp").is_none()
-                        && p.pointer("/metadata/ownerReferences")
-                            .and_then(Value::as_array)
-                            .is_some_and(|refs| {
-                                refs.iter().any(|r| {
-                                    r.get("uid").and_then(Value::as_str) == Some(uid.as_str())
-                                })
-                            })
-                })
-                .map(|(_, p)| p.clone())
+                .dependents(&uid)
+                .into_iter()
+                .filter(|(storage, _)| storage == "/pods")
+                .filter_map(|(storage, key)| state.get(&storage, &key).cloned())
+                .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
                 .collect()
         };
         let desired = rs

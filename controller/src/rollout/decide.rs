@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use rollout_rs_crds::rollout::{
     CanaryStep, PauseCondition, PauseReason, Rollout, RolloutPhase, RolloutStatus,
 };
@@ -367,7 +367,7 @@ pub fn decide(obs: &Observed) -> Plan {
                     None => {
                         st.pause_conditions.push(PauseCondition {
                             reason: PauseReason::CanaryPauseStep,
-                            start_time: Time(now),
+                            start_time: MicroTime(now),
                         });
                         st.controller_pause = true;
                         plan.events.push(event(

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use rollout_rs_crds::rollout::{PauseCondition, PauseReason, Rollout, RolloutPhase, RolloutStatus};
 
 use super::*;
@@ -167,7 +167,7 @@ fn indefinite_pause_holds_until_promoted() {
         s.controller_pause = true;
         s.pause_conditions = vec![PauseCondition {
             reason: PauseReason::CanaryPauseStep,
-            start_time: ago(3600),
+            start_time: MicroTime(ago(3600).0),
         }];
     };
     let rss = || vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)];
@@ -196,7 +196,7 @@ fn timed_pause_requeues_at_its_end_and_then_completes() {
             s.controller_pause = true;
             s.pause_conditions = vec![PauseCondition {
                 reason: PauseReason::CanaryPauseStep,
-                start_time: ago(since),
+                start_time: MicroTime(ago(since).0),
             }];
         }
     };

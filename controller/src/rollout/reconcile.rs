@@ -15,7 +15,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
-use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
+use rollout_rs_crds::{AnalysisRun, POD_TEMPLATE_HASH_LABEL, Rollout};
 use serde_json::json;
 
 use super::decide::{Observed, Plan, PodView, ReplicaSetView, decide, restart_pending};
@@ -37,7 +37,9 @@ pub enum ReconcileError {
     },
     #[error("the Rollout has no namespace")]
     NoNamespace,
-    #[error("a ReplicaSet for template {0} exists but is not in the cache yet")]
+    /// The cache trails the API server (a ReplicaSet created moments ago, a concurrent write):
+    /// not a failure, the watch delivers the change within moments.
+    #[error("the cache is behind the API server for {0}")]
     CacheBehind(String),
 }
 
@@ -46,6 +48,45 @@ struct Context {
     replica_sets: Store<ReplicaSet>,
     services: Store<Service>,
     recorder: Recorder,
+    /// Our own last status write per Rollout (uid → resourceVersion it replaced, object it
+    /// produced). The cache can trail our own writes; deciding from the older copy would
+    /// replay old steps, so until the cache moves past that resourceVersion, the written
+    /// object is the truth.
+    written: std::sync::Mutex<std::collections::HashMap<String, (String, Arc<Rollout>)>>,
+}
+
+impl Context {
+    /// The freshest known copy of a Rollout: ours, if the cache has not caught up with it.
+    fn freshest(&self, cached: Arc<Rollout>) -> Arc<Rollout> {
+        let uid = cached.uid().unwrap_or_default();
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        match written.get(&uid) {
+            Some((replaced, ours))
+                if cached.resource_version().as_deref() == Some(replaced.as_str()) =>
+            {
+                ours.clone()
+            }
+            Some(_) => {
+                // The cache moved on (our write, or someone else's after it): trust it again.
+                written.remove(&uid);
+                cached
+            }
+            None => cached,
+        }
+    }
+
+    fn remember(&self, replaced: Option<String>, ours: Rollout) {
+        let (Some(uid), Some(rv)) = (ours.uid(), replaced) else {
+            return;
+        };
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        written.insert(uid, (rv, Arc::new(strip_owned(ours))));
+    }
+}
+
+fn strip_owned(mut ro: Rollout) -> Rollout {
+    strip_meta(&mut ro);
+    ro
 }
 
 /// Drops what the controller never reads, so the caches stay small.
@@ -74,6 +115,10 @@ pub async fn run(client: Client, namespace: Option<String>) {
         }
     };
     let (rollouts, replica_sets, services) = api(&client);
+    let runs: Api<AnalysisRun> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
 
     let (ro_reader, ro_writer) = reflector::store();
     let ro_stream = watcher(rollouts, watcher::Config::default())
@@ -145,9 +190,21 @@ pub async fn run(client: Client, namespace: Option<String>) {
         replica_sets: rs_reader,
         services: svc_reader,
         recorder: Recorder::new(client, reporter),
+        written: Default::default(),
     });
+    // AnalysisRuns the Rollouts own: a change in one is a reason to decide again. Only the
+    // trigger is kept; the runs themselves are read when analysis needs them.
+    let run_stream = watcher(runs, watcher::Config::default())
+        .default_backoff()
+        .modify(|run: &mut AnalysisRun| {
+            strip_meta(run);
+            run.spec.metrics.clear();
+        })
+        .touched_objects();
+
     Controller::for_stream(ro_stream, ro_reader)
         .owns_stream(rs_stream)
+        .owns_stream(run_stream)
         .reconcile_on(svc_trigger)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -255,9 +312,15 @@ async fn pods(
 async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     if ro.metadata.deletion_timestamp.is_some() {
         // Owner references let the garbage collector remove the ReplicaSets.
+        let uid = ro.uid().unwrap_or_default();
+        ctx.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&uid);
         return Ok(Action::await_change());
     }
     let ns = ro.namespace().ok_or(ReconcileError::NoNamespace)?;
+    let ro = ctx.freshest(ro);
     let replica_sets = owned_replica_sets(&ro, &ctx.replica_sets);
     let pods = pods(&ro, &ns, &replica_sets, &ctx.client).await?;
     let observed = Observed {
@@ -267,6 +330,13 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Reconc
         now: jiff::Timestamp::now(),
     };
     let plan = decide(&observed);
+    tracing::debug!(
+        rollout = %ro.name_any(),
+        step = ?plan.status.current_step_index,
+        phase = ?plan.status.phase,
+        requeue = ?plan.requeue_after,
+        "decided"
+    );
     execute(&ro, &ns, &plan, &ctx).await?;
     Ok(match plan.requeue_after {
         Some(d) => Action::requeue(d),
@@ -303,7 +373,10 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             .await
             .map_err(api_err("listing", "ReplicaSet", &new.name))?;
         if !existing.items.is_empty() {
-            return Err(ReconcileError::CacheBehind(new.hash.clone()));
+            return Err(ReconcileError::CacheBehind(format!(
+                "the ReplicaSet of template {}",
+                new.hash
+            )));
         }
         let rs = new_replica_set(ro, new.hash.as_str(), new.revision, new.replicas, &new.name);
         match rs_api
@@ -414,16 +487,29 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
         let mut updated = ro.clone();
         updated.status = Some(plan.status.clone());
         let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), ns);
-        api.replace_status(
-            &ro.name_any(),
-            &PostParams {
-                field_manager: Some(MANAGER.into()),
-                ..Default::default()
-            },
-            &updated,
-        )
-        .await
-        .map_err(api_err("writing the status of", "Rollout", &ro.name_any()))?;
+        let written = api
+            .replace_status(
+                &ro.name_any(),
+                &PostParams {
+                    field_manager: Some(MANAGER.into()),
+                    ..Default::default()
+                },
+                &updated,
+            )
+            .await;
+        match written {
+            Ok(ours) => ctx.remember(ro.resource_version(), ours),
+            // Someone else wrote since we read (a user's abort or promote): decide again on
+            // their write, which the watch is about to deliver.
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                return Err(ReconcileError::CacheBehind(ro.name_any()));
+            }
+            Err(e) => {
+                return Err(api_err("writing the status of", "Rollout", &ro.name_any())(
+                    e,
+                ));
+            }
+        }
     }
     Ok(())
 }
