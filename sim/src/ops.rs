@@ -516,17 +516,23 @@ fn finish_foreground(state: &mut State) {
             .filter(|f| f != "foregroundDeletion")
             .collect();
         meta_mut(&mut updated).insert("finalizers".into(), json!(rest));
-        let ns = (!key.0.is_empty()).then_some(key.0.as_str());
-        let _ = update(
-            state,
-            &rt,
-            ns,
-            &key.1,
-            updated,
-            Part::Main,
-            &WriteOptions::default(),
-        );
+        rewrite(state, &rt, &key, updated);
     }
+}
+
+/// A write by the control plane itself (garbage collector): no field manager, no validation
+/// mode; a failure leaves the object as it was, and the next sweep tries again.
+fn rewrite(state: &mut State, rt: &ResourceType, key: &ObjectKey, obj: Value) {
+    let ns = (!key.0.is_empty()).then_some(key.0.as_str());
+    let _ = update(
+        state,
+        rt,
+        ns,
+        &key.1,
+        obj,
+        Part::Main,
+        &WriteOptions::default(),
+    );
 }
 
 fn orphan_dependents(state: &mut State, owner: &Value) {
@@ -540,16 +546,7 @@ fn orphan_dependents(state: &mut State, owner: &Value) {
         {
             refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
         }
-        let ns = (!key.0.is_empty()).then_some(key.0.as_str());
-        let _ = update(
-            state,
-            &rt,
-            ns,
-            &key.1,
-            updated,
-            Part::Main,
-            &WriteOptions::default(),
-        );
+        rewrite(state, &rt, &key, updated);
     }
 }
 

@@ -736,8 +736,8 @@ fn phase(
     } else {
         remove_condition(st, "Paused");
     }
-    let min_available = replicas; // a Rollout is Available when it has its replicas available
-    if available >= min_available {
+    // A Rollout is Available when all its replicas are.
+    if available >= replicas {
         set_condition(
             st,
             "Available",
