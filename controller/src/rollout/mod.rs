@@ -6,3 +6,4 @@ pub mod decide;
 pub mod hash;
 pub mod reconcile;
 pub mod replicas;
+pub mod routers;

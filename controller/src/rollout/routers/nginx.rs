@@ -1,0 +1,288 @@
+//! NGINX Ingress: a canary Ingress `<rollout>-<stableIngress>-canary` beside the stable one,
+//! weighted by annotation. The stable Ingress is only read, never written.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use super::{RouterError, Weights};
+
+/// Default annotation prefix of ingress-nginx.
+pub const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
+
+/// Name of the canary Ingress for a stable Ingress.
+pub fn canary_name(rollout: &str, stable_ingress: &str) -> String {
+    format!("{rollout}-{stable_ingress}-canary")
+}
+
+/// Settings of the nginx router.
+#[derive(Clone, Debug)]
+pub struct NginxConfig<'a> {
+    pub prefix: Option<&'a str>,
+    pub additional_annotations: &'a BTreeMap<String, String>,
+    pub canary_annotations: &'a BTreeMap<String, String>,
+    /// `maxTrafficWeight`, when set, is written as `canary-weight-total`.
+    pub max_weight: Option<i32>,
+}
+
+fn retarget(backend: &mut IngressBackend, stable: &str, canary: &str) -> bool {
+    match backend.service.as_mut() {
+        Some(svc) if svc.name == stable => {
+            svc.name = canary.to_string();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The canary Ingress for `stable`: its class and TLS, and only the rules (and paths) that route
+/// to the stable Service, with that backend renamed to the canary Service; annotations `canary`
+/// and `canary-weight` (and `canary-weight-total` with maxTrafficWeight) always win over
+/// user-supplied ones.
+pub fn canary_ingress(
+    rollout: &str,
+    owner: OwnerReference,
+    stable: &Ingress,
+    w: &Weights,
+    cfg: &NginxConfig<'_>,
+) -> Result<Ingress, RouterError> {
+    let stable_name = stable.metadata.name.clone().unwrap_or_default();
+    let spec = stable.spec.clone().unwrap_or_default();
+    let mut rules = Vec::new();
+    for mut rule in spec.rules.clone().unwrap_or_default() {
+        let Some(http) = rule.http.as_mut() else {
+            continue;
+        };
+        http.paths
+            .retain_mut(|p| retarget(&mut p.backend, &w.stable_service, &w.canary_service));
+        if !http.paths.is_empty() {
+            rules.push(rule);
+        }
+    }
+    let mut default_backend = spec.default_backend.clone();
+    let default_routes_stable = default_backend
+        .as_mut()
+        .is_some_and(|b| retarget(b, &w.stable_service, &w.canary_service));
+    if rules.is_empty() && !default_routes_stable {
+        return Err(RouterError::NoStableRoute {
+            kind: "Ingress",
+            name: stable_name,
+            service: w.stable_service.clone(),
+        });
+    }
+    let prefix = cfg.prefix.unwrap_or(DEFAULT_PREFIX);
+    let mut annotations: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in cfg.additional_annotations {
+        let key = if k.contains('/') {
+            k.clone()
+        } else {
+            format!("{prefix}/{k}")
+        };
+        annotations.insert(key, v.clone());
+    }
+    annotations.extend(cfg.canary_annotations.clone());
+    annotations.insert(format!("{prefix}/canary"), "true".into());
+    annotations.insert(format!("{prefix}/canary-weight"), w.canary.to_string());
+    if let Some(total) = cfg.max_weight {
+        annotations.insert(format!("{prefix}/canary-weight-total"), total.to_string());
+    }
+    Ok(Ingress {
+        metadata: ObjectMeta {
+            name: Some(canary_name(rollout, &stable_name)),
+            namespace: stable.metadata.namespace.clone(),
+            annotations: Some(annotations),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        spec: Some(IngressSpec {
+            ingress_class_name: spec.ingress_class_name.clone(),
+            tls: spec.tls.clone(),
+            rules: (!rules.is_empty()).then_some(rules),
+            default_backend: default_backend.filter(|_| default_routes_stable),
+        }),
+        status: None,
+    })
+}
+
+/// Refuses to take over a same-named Ingress that another controller (or a user) owns.
+pub fn check_owner(existing: &Ingress, rollout_uid: &str) -> Result<(), RouterError> {
+    let owned = existing
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.uid == rollout_uid && o.controller == Some(true));
+    if owned {
+        return Ok(());
+    }
+    let owner = existing
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map_or_else(
+            || "nobody (it was created outside rollout-rs)".to_string(),
+            |o| format!("{} {}", o.kind, o.name),
+        );
+    Err(RouterError::NotOwned {
+        kind: "Ingress",
+        name: existing.metadata.name.clone().unwrap_or_default(),
+        owner,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stable() -> Ingress {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "storefront", "namespace": "shop", "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+            "spec": {
+                "ingressClassName": "nginx",
+                "tls": [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}],
+                "rules": [
+                    {"host": "shop.example.com", "http": {"paths": [
+                        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "storefront-stable", "port": {"name": "http"}}}},
+                        {"path": "/admin", "pathType": "Prefix", "backend": {"service": {"name": "admin", "port": {"number": 80}}}}
+                    ]}},
+                    {"host": "other.example.com", "http": {"paths": [
+                        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "other", "port": {"number": 80}}}}
+                    ]}}
+                ]
+            }
+        }))
+        .expect("valid Ingress")
+    }
+
+    fn owner() -> OwnerReference {
+        OwnerReference {
+            api_version: "rollout-rs.io/v1alpha1".into(),
+            kind: "Rollout".into(),
+            name: "storefront".into(),
+            uid: "u1".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
+
+    fn weights(canary: i32) -> Weights {
+        Weights {
+            canary,
+            total: 100,
+            canary_service: "storefront-canary".into(),
+            stable_service: "storefront-stable".into(),
+        }
+    }
+
+    #[test]
+    fn canary_ingress_for_each_weight() {
+        let extra: BTreeMap<String, String> =
+            [("canary-by-header".to_string(), "X-Canary".to_string())].into();
+        let none = BTreeMap::new();
+        // Weight 0 is also what an abort writes.
+        for w in [0, 5, 50, 100] {
+            let cfg = NginxConfig {
+                prefix: None,
+                additional_annotations: &extra,
+                canary_annotations: &none,
+                max_weight: None,
+            };
+            let got = serde_json::to_value(
+                canary_ingress("storefront", owner(), &stable(), &weights(w), &cfg)
+                    .expect("routes to stable"),
+            )
+            .expect("JSON");
+            let want = serde_json::json!({
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {
+                    "name": "storefront-storefront-canary",
+                    "namespace": "shop",
+                    "annotations": {
+                        "nginx.ingress.kubernetes.io/canary": "true",
+                        "nginx.ingress.kubernetes.io/canary-weight": w.to_string(),
+                        "nginx.ingress.kubernetes.io/canary-by-header": "X-Canary",
+                    },
+                    "ownerReferences": [{"apiVersion": "rollout-rs.io/v1alpha1", "kind": "Rollout", "name": "storefront", "uid": "u1", "controller": true, "blockOwnerDeletion": true}],
+                },
+                "spec": {
+                    "ingressClassName": "nginx",
+                    "tls": [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}],
+                    "rules": [{"host": "shop.example.com", "http": {"paths": [
+                        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "storefront-canary", "port": {"name": "http"}}}}
+                    ]}}],
+                },
+            });
+            assert_eq!(got, want, "weight {w}");
+        }
+    }
+
+    #[test]
+    fn prefix_total_and_canary_annotations_cannot_override_the_weight() {
+        let none = BTreeMap::new();
+        let user: BTreeMap<String, String> = [
+            ("custom.io/canary-weight".to_string(), "99".to_string()),
+            ("team".to_string(), "shop".to_string()),
+        ]
+        .into();
+        let cfg = NginxConfig {
+            prefix: Some("custom.io"),
+            additional_annotations: &none,
+            canary_annotations: &user,
+            max_weight: Some(1000),
+        };
+        let ing = canary_ingress(
+            "storefront",
+            owner(),
+            &stable(),
+            &Weights {
+                total: 1000,
+                ..weights(250)
+            },
+            &cfg,
+        )
+        .expect("routes to stable");
+        let a = ing.metadata.annotations.expect("annotations");
+        assert_eq!(
+            a.get("custom.io/canary-weight").map(String::as_str),
+            Some("250")
+        );
+        assert_eq!(
+            a.get("custom.io/canary-weight-total").map(String::as_str),
+            Some("1000")
+        );
+        assert_eq!(a.get("team").map(String::as_str), Some("shop"));
+    }
+
+    #[test]
+    fn errors_name_the_object() {
+        let none = BTreeMap::new();
+        let cfg = NginxConfig {
+            prefix: None,
+            additional_annotations: &none,
+            canary_annotations: &none,
+            max_weight: None,
+        };
+        let w = Weights {
+            stable_service: "elsewhere".into(),
+            ..weights(10)
+        };
+        assert_eq!(
+            canary_ingress("storefront", owner(), &stable(), &w, &cfg)
+                .unwrap_err()
+                .to_string(),
+            "Ingress storefront: no rule routes to the stable Service elsewhere"
+        );
+        let mut foreign = stable();
+        foreign.metadata.name = Some("storefront-storefront-canary".into());
+        assert_eq!(
+            check_owner(&foreign, "u1").unwrap_err().to_string(),
+            "Ingress storefront-storefront-canary is owned by nobody (it was created outside rollout-rs), not by this Rollout: refusing to change it"
+        );
+        foreign.metadata.owner_references = Some(vec![owner()]);
+        assert!(check_owner(&foreign, "u1").is_ok());
+    }
+}
