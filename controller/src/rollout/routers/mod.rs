@@ -6,6 +6,7 @@
 //! the rollout plan, where traffic safety decides the weight).
 
 pub mod gateway;
+pub mod istio;
 pub mod nginx;
 pub mod smi;
 
@@ -34,6 +35,12 @@ pub enum RouterError {
         kind: &'static str,
         name: String,
         service: String,
+    },
+    #[error("{kind} {name}: {what}")]
+    Missing {
+        kind: &'static str,
+        name: String,
+        what: String,
     },
     #[error("{kind} {name} is owned by {owner}, not by this Rollout: refusing to change it")]
     NotOwned {

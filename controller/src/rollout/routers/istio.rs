@@ -1,0 +1,377 @@
+//! Istio: weights of the VirtualService destinations that send to the stable and canary sides,
+//! in the HTTP routes named by the Rollout (and TLS / TCP routes selected by port), and, for a
+//! subset-level split, the `rollouts-pod-template-hash` label of the DestinationRule's two
+//! subsets. Changes are JSON patches guarded by `test` operations, touching nothing else.
+
+use serde_json::{Value, json};
+
+use super::{RouterError, Weights};
+use rollout_rs_crds::POD_TEMPLATE_HASH_LABEL;
+
+/// How the two sides are told apart in the VirtualService's destinations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// By host: the canary and stable Services (compared by their first DNS label).
+    Host,
+    /// By subset of one host: the DestinationRule's subset names.
+    Subset { canary: String, stable: String },
+}
+
+/// Which routes of the VirtualService carry the weights.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteSelection {
+    /// HTTP route names; empty means "the only HTTP route" (when there are no TLS/TCP routes).
+    pub http: Vec<String>,
+    /// TLS routes, by (port, sniHosts).
+    pub tls: Vec<(Option<i64>, Vec<String>)>,
+    /// TCP routes, by port.
+    pub tcp: Vec<Option<i64>>,
+}
+
+fn first_label(host: &str) -> &str {
+    host.split('.').next().unwrap_or(host)
+}
+
+fn side(dest: &Value, w: &Weights, split: &Split) -> Option<i32> {
+    match split {
+        Split::Host => {
+            let host = first_label(dest.pointer("/destination/host")?.as_str()?);
+            if host == w.canary_service {
+                Some(w.canary)
+            } else if host == w.stable_service {
+                Some(w.stable())
+            } else {
+                None
+            }
+        }
+        Split::Subset { canary, stable } => {
+            let subset = dest.pointer("/destination/subset")?.as_str()?;
+            if subset == canary {
+                Some(w.canary)
+            } else if subset == stable {
+                Some(w.stable())
+            } else {
+                None
+            }
+        }
+    }
+}
+
+fn port_matches(route: &Value, port: Option<i64>) -> bool {
+    let Some(port) = port else { return true };
+    route
+        .get("match")
+        .and_then(Value::as_array)
+        .is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m.get("port").and_then(Value::as_i64) == Some(port))
+        })
+}
+
+fn sni_matches(route: &Value, hosts: &[String]) -> bool {
+    hosts.is_empty()
+        || route
+            .get("match")
+            .and_then(Value::as_array)
+            .is_some_and(|ms| {
+                ms.iter().any(|m| {
+                    let sni: Vec<&str> = m
+                        .get("sniHosts")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    hosts.iter().all(|h| sni.contains(&h.as_str()))
+                })
+            })
+}
+
+/// The JSON patch setting the weights in `vs` (a VirtualService as JSON), or `None` when they
+/// already hold.
+pub fn virtual_service_patch(
+    vs: &Value,
+    sel: &RouteSelection,
+    split: &Split,
+    w: &Weights,
+) -> Result<Option<Value>, RouterError> {
+    let name = vs
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let missing = |what: String| RouterError::Missing {
+        kind: "VirtualService",
+        name: name.clone(),
+        what,
+    };
+    let http = vs
+        .pointer("/spec/http")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut selected: Vec<(String, usize)> = Vec::new();
+    if sel.http.is_empty() && sel.tls.is_empty() && sel.tcp.is_empty() {
+        if http.len() != 1 {
+            return Err(missing(format!(
+                "{} HTTP routes: name the one to weight in trafficRouting.istio",
+                http.len()
+            )));
+        }
+        selected.push(("http".into(), 0));
+    }
+    for route in &sel.http {
+        let i = http
+            .iter()
+            .position(|r| r.get("name").and_then(Value::as_str) == Some(route.as_str()))
+            .ok_or_else(|| missing(format!("no HTTP route named {route}")))?;
+        selected.push(("http".into(), i));
+    }
+    let tls = vs
+        .pointer("/spec/tls")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (port, hosts) in &sel.tls {
+        let i = tls
+            .iter()
+            .position(|r| port_matches(r, *port) && sni_matches(r, hosts))
+            .ok_or_else(|| {
+                missing(format!(
+                    "no TLS route for port {port:?} and SNI hosts {hosts:?}"
+                ))
+            })?;
+        selected.push(("tls".into(), i));
+    }
+    let tcp = vs
+        .pointer("/spec/tcp")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for port in &sel.tcp {
+        let i = tcp
+            .iter()
+            .position(|r| port_matches(r, *port))
+            .ok_or_else(|| missing(format!("no TCP route for port {port:?}")))?;
+        selected.push(("tcp".into(), i));
+    }
+
+    let mut ops = Vec::new();
+    for (kind, i) in selected {
+        let route = vs
+            .pointer(&format!("/spec/{kind}/{i}"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let dests = route
+            .get("route")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !dests.iter().any(|d| side(d, w, split).is_some()) {
+            return Err(RouterError::NoStableRoute {
+                kind: "VirtualService",
+                name: name.clone(),
+                service: w.stable_service.clone(),
+            });
+        }
+        for (j, dest) in dests.iter().enumerate() {
+            let Some(want) = side(dest, w, split) else {
+                continue;
+            };
+            if dest.get("weight").and_then(Value::as_i64) == Some(i64::from(want)) {
+                continue;
+            }
+            let at = format!("/spec/{kind}/{i}/route/{j}");
+            ops.push(json!({"op": "test", "path": format!("{at}/destination"), "value": dest.get("destination")}));
+            ops.push(json!({"op": "add", "path": format!("{at}/weight"), "value": want}));
+        }
+    }
+    Ok((!ops.is_empty()).then_some(Value::Array(ops)))
+}
+
+/// The JSON patch pointing the DestinationRule's canary and stable subsets at their hashes, or
+/// `None` when they already do.
+pub fn destination_rule_patch(
+    dr: &Value,
+    canary_subset: &str,
+    stable_subset: &str,
+    canary_hash: &str,
+    stable_hash: &str,
+) -> Result<Option<Value>, RouterError> {
+    let name = dr
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let subsets = dr
+        .pointer("/spec/subsets")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut ops = Vec::new();
+    for (subset, hash) in [(canary_subset, canary_hash), (stable_subset, stable_hash)] {
+        let i = subsets
+            .iter()
+            .position(|s| s.get("name").and_then(Value::as_str) == Some(subset))
+            .ok_or_else(|| RouterError::Missing {
+                kind: "DestinationRule",
+                name: name.clone(),
+                what: format!("no subset named {subset}"),
+            })?;
+        let current = subsets[i]
+            .pointer(&format!("/labels/{POD_TEMPLATE_HASH_LABEL}"))
+            .and_then(Value::as_str);
+        if current == Some(hash) {
+            continue;
+        }
+        ops.push(json!({"op": "test", "path": format!("/spec/subsets/{i}/name"), "value": subset}));
+        if subsets[i].get("labels").is_some_and(Value::is_object) {
+            ops.push(json!({"op": "add", "path": format!("/spec/subsets/{i}/labels/{POD_TEMPLATE_HASH_LABEL}"), "value": hash}));
+        } else {
+            ops.push(json!({"op": "add", "path": format!("/spec/subsets/{i}/labels"), "value": {POD_TEMPLATE_HASH_LABEL: hash}}));
+        }
+    }
+    Ok((!ops.is_empty()).then_some(Value::Array(ops)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(doc: &Value, patch: &Option<Value>) -> Value {
+        let mut doc = doc.clone();
+        if let Some(p) = patch {
+            let p: json_patch::Patch = serde_json::from_value(p.clone()).expect("a JSON patch");
+            json_patch::patch(&mut doc, &p).expect("applies");
+        }
+        doc
+    }
+
+    fn weights(canary: i32) -> Weights {
+        Weights {
+            canary,
+            total: 100,
+            canary_service: "reviews-canary".into(),
+            stable_service: "reviews-stable".into(),
+        }
+    }
+
+    fn host_vs(stable: i64, canary: i64) -> Value {
+        json!({
+            "metadata": {"name": "reviews"},
+            "spec": {"hosts": ["reviews"], "http": [
+                {"name": "mirror", "route": [{"destination": {"host": "other"}, "weight": 100}]},
+                {"name": "primary", "retries": {"attempts": 3}, "route": [
+                    {"destination": {"host": "reviews-stable.bookinfo.svc.cluster.local", "port": {"number": 9080}}, "weight": stable},
+                    {"destination": {"host": "reviews-canary"}, "weight": canary}
+                ]}
+            ]}
+        })
+    }
+
+    #[test]
+    fn host_level_weights_for_each_weight() {
+        let sel = RouteSelection {
+            http: vec!["primary".into()],
+            ..Default::default()
+        };
+        for (canary, stable) in [(0, 100), (5, 95), (50, 50), (100, 0)] {
+            let live = host_vs(100, 0);
+            let patch =
+                virtual_service_patch(&live, &sel, &Split::Host, &weights(canary)).expect("ok");
+            assert_eq!(
+                apply(&live, &patch),
+                host_vs(stable, i64::from(canary)),
+                "weight {canary}"
+            );
+        }
+        assert_eq!(
+            virtual_service_patch(&host_vs(90, 10), &sel, &Split::Host, &weights(10)).expect("ok"),
+            None
+        );
+    }
+
+    #[test]
+    fn subset_level_weights_and_destination_rule() {
+        let vs = |stable: i64, canary: i64| {
+            json!({"metadata": {"name": "reviews"}, "spec": {"http": [{"name": "primary", "route": [
+                {"destination": {"host": "reviews", "subset": "stable"}, "weight": stable},
+                {"destination": {"host": "reviews", "subset": "canary"}, "weight": canary}
+            ]}]}})
+        };
+        let split = Split::Subset {
+            canary: "canary".into(),
+            stable: "stable".into(),
+        };
+        // An unnamed selection works when the VirtualService has one HTTP route.
+        let live = vs(100, 0);
+        let patch = virtual_service_patch(&live, &RouteSelection::default(), &split, &weights(10))
+            .expect("ok");
+        assert_eq!(apply(&live, &patch), vs(90, 10));
+
+        let dr = json!({"metadata": {"name": "reviews"}, "spec": {"host": "reviews", "subsets": [
+            {"name": "stable", "labels": {"app": "reviews"}},
+            {"name": "canary"}
+        ]}});
+        let patch = destination_rule_patch(&dr, "canary", "stable", "c1", "s1").expect("ok");
+        assert_eq!(
+            apply(&dr, &patch),
+            json!({"metadata": {"name": "reviews"}, "spec": {"host": "reviews", "subsets": [
+                {"name": "stable", "labels": {"app": "reviews", POD_TEMPLATE_HASH_LABEL: "s1"}},
+                {"name": "canary", "labels": {POD_TEMPLATE_HASH_LABEL: "c1"}}
+            ]}})
+        );
+        assert_eq!(
+            destination_rule_patch(&apply(&dr, &patch), "canary", "stable", "c1", "s1")
+                .expect("ok"),
+            None
+        );
+    }
+
+    #[test]
+    fn tcp_and_tls_routes_by_port() {
+        let vs = json!({"metadata": {"name": "db"}, "spec": {
+            "tcp": [{"match": [{"port": 5432}], "route": [{"destination": {"host": "reviews-stable"}, "weight": 100}, {"destination": {"host": "reviews-canary"}, "weight": 0}]}],
+            "tls": [{"match": [{"port": 443, "sniHosts": ["a.example.com"]}], "route": [{"destination": {"host": "reviews-stable"}, "weight": 100}, {"destination": {"host": "reviews-canary"}, "weight": 0}]}]
+        }});
+        let sel = RouteSelection {
+            http: vec![],
+            tls: vec![(Some(443), vec!["a.example.com".into()])],
+            tcp: vec![Some(5432)],
+        };
+        let after = apply(
+            &vs,
+            &virtual_service_patch(&vs, &sel, &Split::Host, &weights(20)).expect("ok"),
+        );
+        assert_eq!(
+            after.pointer("/spec/tcp/0/route/1/weight"),
+            Some(&json!(20))
+        );
+        assert_eq!(
+            after.pointer("/spec/tls/0/route/0/weight"),
+            Some(&json!(80))
+        );
+    }
+
+    #[test]
+    fn missing_routes_and_subsets_are_named() {
+        let sel = RouteSelection {
+            http: vec!["nope".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            virtual_service_patch(&host_vs(100, 0), &sel, &Split::Host, &weights(5))
+                .unwrap_err()
+                .to_string(),
+            "VirtualService reviews: no HTTP route named nope"
+        );
+        let dr =
+            json!({"metadata": {"name": "reviews"}, "spec": {"subsets": [{"name": "stable"}]}});
+        assert_eq!(
+            destination_rule_patch(&dr, "canary", "stable", "c", "s")
+                .unwrap_err()
+                .to_string(),
+            "DestinationRule reviews: no subset named canary"
+        );
+    }
+}
