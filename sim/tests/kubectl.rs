@@ -495,26 +495,91 @@ async fn strategic_merge_patch_merges_containers_by_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn third_party_routing_crds_and_their_examples() {
     let c = with_crds_and_examples().await;
-    let out = c.kubectl_ok(&["apply", "--server-side", "-f", &Cluster::repo("e2e/fixtures/crds")], None).await;
-    assert_eq!(out.matches("serverside-applied").count(), 4, "{out}");
-    for crd in ["httproutes.gateway.networking.k8s.io", "virtualservices.networking.istio.io", "destinationrules.networking.istio.io", "trafficsplits.split.smi-spec.io"] {
-        c.kubectl_ok(&["wait", "--for=condition=Established", "--timeout=10s", &format!("crd/{crd}")], None).await;
-    }
     let out = c
         .kubectl_ok(
-            &["apply", "-f", &Cluster::repo("examples/namespaces.yaml"), "-f", &Cluster::repo("examples/rollouts/canary-gateway-api.yaml"), "-f", &Cluster::repo("examples/rollouts/canary-istio.yaml")],
+            &[
+                "apply",
+                "--server-side",
+                "-f",
+                &Cluster::repo("e2e/fixtures/crds"),
+            ],
             None,
         )
         .await;
-    assert!(out.contains("httproute.gateway.networking.k8s.io/payments created"), "{out}");
-    assert!(out.contains("virtualservice.networking.istio.io/reviews created"), "{out}");
-    assert!(out.contains("destinationrule.networking.istio.io/reviews created"), "{out}");
+    assert_eq!(out.matches("serverside-applied").count(), 4, "{out}");
+    for crd in [
+        "httproutes.gateway.networking.k8s.io",
+        "virtualservices.networking.istio.io",
+        "destinationrules.networking.istio.io",
+        "trafficsplits.split.smi-spec.io",
+    ] {
+        c.kubectl_ok(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=10s",
+                &format!("crd/{crd}"),
+            ],
+            None,
+        )
+        .await;
+    }
+    let out = c
+        .kubectl_ok(
+            &[
+                "apply",
+                "-f",
+                &Cluster::repo("examples/namespaces.yaml"),
+                "-f",
+                &Cluster::repo("examples/rollouts/canary-gateway-api.yaml"),
+                "-f",
+                &Cluster::repo("examples/rollouts/canary-istio.yaml"),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        out.contains("httproute.gateway.networking.k8s.io/payments created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("virtualservice.networking.istio.io/reviews created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("destinationrule.networking.istio.io/reviews created"),
+        "{out}"
+    );
     // Schema defaults of the fixture: backendRefs get group "" and kind Service.
-    assert_eq!(c.jsonpath("httproute/payments", "shop", "{.spec.rules[0].backendRefs[0].kind}").await, "Service");
+    assert_eq!(
+        c.jsonpath(
+            "httproute/payments",
+            "shop",
+            "{.spec.rules[0].backendRefs[0].kind}"
+        )
+        .await,
+        "Service"
+    );
     // Short names resolve, and other served versions read the same object.
-    assert_eq!(c.jsonpath("vs/reviews", "bookinfo", "{.spec.http[0].route[1].weight}").await, "0");
-    assert_eq!(c.jsonpath("virtualservices.v1beta1.networking.istio.io/reviews", "bookinfo", "{.apiVersion}").await, "networking.istio.io/v1beta1");
+    assert_eq!(
+        c.jsonpath("vs/reviews", "bookinfo", "{.spec.http[0].route[1].weight}")
+            .await,
+        "0"
+    );
+    assert_eq!(
+        c.jsonpath(
+            "virtualservices.v1beta1.networking.istio.io/reviews",
+            "bookinfo",
+            "{.apiVersion}"
+        )
+        .await,
+        "networking.istio.io/v1beta1"
+    );
     let ts = "apiVersion: split.smi-spec.io/v1alpha2\nkind: TrafficSplit\nmetadata: {name: api, namespace: shop}\nspec: {service: api, backends: [{service: api-canary, weight: 5}, {service: api-stable, weight: 95}]}\n";
     c.kubectl_ok(&["apply", "-f", "-"], Some(ts)).await;
-    assert_eq!(c.jsonpath("ts/api", "shop", "{.spec.backends[1].weight}").await, "95");
+    assert_eq!(
+        c.jsonpath("ts/api", "shop", "{.spec.backends[1].weight}")
+            .await,
+        "95"
+    );
 }

@@ -7,7 +7,8 @@
 //! timed and indefinite pauses, promote (clear the pause), promote-full, abort and retry, manual
 //! pause, update mid-rollout, rollback to the stable template, invalid specs and progress
 //! deadlines. `setCanaryScale` and `analysis` steps hold the rollout (they arrive with the
-//! traffic routers and the analysis engine); nothing skips them.
+//! traffic routers and the analysis engine); nothing skips them. So does an update of a Rollout
+//! with `trafficRouting`, at weight 0, until the routers (`routers/`) are wired in.
 
 use std::time::Duration;
 
@@ -313,6 +314,15 @@ pub fn decide(obs: &Observed) -> Plan {
         st.pause_conditions.clear();
         st.controller_pause = false;
         Target::Abort
+    } else if canary.traffic_routing.is_some() && !st.promote_full {
+        // Shifting replicas where users configured a traffic router would move traffic the
+        // way they did not ask for; until the routers are wired, an update holds at weight 0
+        // (promote --full and rollback still work: they need no router).
+        hold_message = Some(
+            "trafficRouting is not supported by this version of rollout-rs yet: the update holds with no traffic on the canary (promote --full to proceed without steps)",
+        );
+        index = 0;
+        Target::Weight(0)
     } else {
         if st.promote_full {
             index = n_steps;

@@ -556,3 +556,34 @@ fn restart_deletes_old_pods_within_max_unavailable() {
         ..r.clone()
     }));
 }
+
+#[test]
+fn traffic_routed_updates_hold_until_routers_are_wired() {
+    let mut r = updating("web:2", |_| {});
+    r.spec
+        .strategy
+        .canary
+        .as_mut()
+        .expect("canary")
+        .traffic_routing = Some(
+        serde_json::from_value(serde_json::json!({"nginx": {"stableIngress": "web"}}))
+            .expect("routing"),
+    );
+    let p = plan(r.clone(), vec![rs("web:1", 1, 10, 10)]);
+    assert_eq!(
+        p.create.as_ref().map(|c| c.replicas),
+        Some(0),
+        "no canary pods, no traffic"
+    );
+    assert!(p.scale.is_empty());
+    assert!(
+        p.status
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("trafficRouting is not supported"))
+    );
+    // promote --full still proceeds.
+    r.status.as_mut().expect("status").promote_full = true;
+    let p = plan(r, vec![rs("web:1", 1, 10, 10)]);
+    assert_eq!(p.create.as_ref().map(|c| c.replicas), Some(3));
+}
