@@ -98,27 +98,23 @@ fn strip_meta<K: Resource>(obj: &mut K) {
     }
 }
 
-/// Runs the rollout controller until the stream ends (on shutdown).
-pub async fn run(client: Client, namespace: Option<String>) {
-    let api = |c: &Client| -> (Api<Rollout>, Api<ReplicaSet>, Api<Service>) {
-        match &namespace {
-            Some(ns) => (
-                Api::namespaced(c.clone(), ns),
-                Api::namespaced(c.clone(), ns),
-                Api::namespaced(c.clone(), ns),
-            ),
-            None => (
-                Api::all(c.clone()),
-                Api::all(c.clone()),
-                Api::all(c.clone()),
-            ),
-        }
-    };
-    let (rollouts, replica_sets, services) = api(&client);
-    let runs: Api<AnalysisRun> = match &namespace {
+/// An API over one namespace, or all of them.
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
-    };
+    }
+}
+
+/// Runs the rollout controller until the stream ends (on shutdown).
+pub async fn run(client: Client, namespace: Option<String>) {
+    let rollouts: Api<Rollout> = scoped(&client, namespace.as_deref());
+    let replica_sets: Api<ReplicaSet> = scoped(&client, namespace.as_deref());
+    let services: Api<Service> = scoped(&client, namespace.as_deref());
+    let runs: Api<AnalysisRun> = scoped(&client, namespace.as_deref());
 
     let (ro_reader, ro_writer) = reflector::store();
     let ro_stream = watcher(rollouts, watcher::Config::default())
