@@ -82,6 +82,7 @@ fn decide_cost() -> Duration {
         ready: n,
         available: n,
         orphan: false,
+        scale_down_at: None,
     };
     let obs = Observed {
         rollout: r,

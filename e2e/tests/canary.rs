@@ -32,6 +32,8 @@ struct Spec<'a> {
     extra: &'a str,
     /// Extra pod-template annotations, as `k: v` YAML flow entries.
     annotations: &'a str,
+    /// `trafficRouting` as a YAML flow mapping, e.g. `{nginx: {stableIngress: web}}`.
+    routing: &'a str,
 }
 
 impl Scenario {
@@ -53,8 +55,15 @@ impl Scenario {
             s.annotations.to_string()
         };
         format!(
-            "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\nspec:\n  replicas: {}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}, annotations: {{{annotations}}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n{}  strategy:\n    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: {}\n",
-            s.replicas, s.extra, s.steps
+            "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\nspec:\n  replicas: {}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}, annotations: {{{annotations}}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n{}  strategy:\n    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: {}\n{}",
+            s.replicas,
+            s.extra,
+            s.steps,
+            if s.routing.is_empty() {
+                String::new()
+            } else {
+                format!("      trafficRouting: {}\n", s.routing)
+            }
         )
     }
 
@@ -630,5 +639,237 @@ async fn orphan_replica_set_is_adopted() -> Result<(), HarnessError> {
         .find(|o| o.controller == Some(true))
         .map(|o| o.name.clone());
     assert_eq!(owner.as_deref(), Some("web"));
+    Ok(())
+}
+
+async fn install_fixture_crds(s: &Scenario) -> Result<(), HarnessError> {
+    {
+        for f in [
+            "gateway-api-httproute.yaml",
+            "istio-networking.yaml",
+            "smi-trafficsplit.yaml",
+        ] {
+            let text = std::fs::read_to_string(format!(
+                "{}/fixtures/crds/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            ))?;
+            s.c.apply_yaml(&text, &s.ns).await?;
+        }
+        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(s.c.client.clone());
+        for name in [
+            "httproutes.gateway.networking.k8s.io",
+            "virtualservices.networking.istio.io",
+            "destinationrules.networking.istio.io",
+            "trafficsplits.split.smi-spec.io",
+        ] {
+            s.c.wait(
+                &crds,
+                name,
+                T,
+                "Established",
+                kube::runtime::wait::conditions::is_crd_established(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+async fn get_json(
+    s: &Scenario,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    name: &str,
+) -> Result<serde_json::Value, HarnessError> {
+    let ar = kube::core::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk(group, version, kind),
+        plural,
+    );
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(s.c.client.clone(), &s.ns, &ar);
+    serde_json::to_value(api.get(name).await?).map_err(|e| HarnessError::Manifest(e.to_string()))
+}
+
+/// nginx routing with a one-second scale-down delay for the old stable, to keep tests short.
+const SHORT_DELAY_NGINX: &str = "{nginx: {stableIngress: web}}\n      scaleDownDelaySeconds: 1";
+
+/// T1: NGINX. A canary Ingress owned by the Rollout, rules copied for the stable Service with the
+/// backend renamed, canary-weight 5 then 50, and 0 after promotion; the stable Ingress untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t1_nginx_canary_ingress() -> Result<(), HarnessError> {
+    use k8s_openapi::api::networking::v1::Ingress;
+    let s = Scenario::start().await?;
+    let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web}\nspec:\n  ingressClassName: nginx\n  rules:\n  - host: web.example.com\n    http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: web-stable, port: {number: 80}}}}\n";
+    s.c.apply_yaml(ingress, &s.ns).await?;
+    let ingresses: Api<Ingress> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let stable_before = ingresses.get("web").await?.metadata.resource_version;
+    let spec = Spec {
+        replicas: 4,
+        steps: "[{setWeight: 5}, {pause: {}}, {setWeight: 50}, {pause: {}}]",
+        routing: SHORT_DELAY_NGINX,
+        ..Default::default()
+    };
+    s.apply("web:1", &spec).await?;
+    s.healthy().await?;
+    s.set_image("web:2").await?;
+    s.paused_at(1).await?;
+    let weight = || async {
+        let ing = ingresses.get("web-web-canary").await?;
+        Ok::<_, HarnessError>(
+            ing.metadata
+                .annotations
+                .unwrap_or_default()
+                .get("nginx.ingress.kubernetes.io/canary-weight")
+                .cloned(),
+        )
+    };
+    assert_eq!(weight().await?.as_deref(), Some("5"));
+    let canary = ingresses.get("web-web-canary").await?;
+    assert_eq!(
+        canary
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("nginx.ingress.kubernetes.io/canary"))
+            .map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        canary.owner_references().first().map(|o| o.name.as_str()),
+        Some("web")
+    );
+    let backend = canary
+        .spec
+        .as_ref()
+        .and_then(|s| s.rules.as_ref())
+        .and_then(|r| r[0].http.as_ref())
+        .and_then(|h| h.paths[0].backend.service.as_ref())
+        .map(|b| b.name.clone());
+    assert_eq!(backend.as_deref(), Some("web-canary"));
+    s.wait_counts(&[("web:1", 4, 4), ("web:2", 1, 1)]).await?;
+
+    s.patch_status(json!({"pauseConditions": null})).await?;
+    s.paused_at(3).await?;
+    assert_eq!(weight().await?.as_deref(), Some("50"));
+    s.patch_status(json!({"pauseConditions": null})).await?;
+    s.healthy().await?;
+    assert_eq!(weight().await?.as_deref(), Some("0"));
+    assert_eq!(
+        ingresses.get("web").await?.metadata.resource_version,
+        stable_before,
+        "the stable Ingress is never modified"
+    );
+    Ok(())
+}
+
+/// T2: Gateway API. The HTTPRoute's backendRef weights go 70/30 at setWeight 30 and 100/0 after
+/// promotion; nothing else of the route changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t2_gateway_api_weights() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    install_fixture_crds(&s).await?;
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: web}\nspec:\n  hostnames: [web.example.com]\n  parentRefs: [{name: public}]\n  rules:\n  - matches: [{path: {type: PathPrefix, value: /}}]\n    backendRefs:\n    - {name: web-stable, port: 80, weight: 100}\n    - {name: web-canary, port: 80, weight: 0}\n";
+    s.c.apply_yaml(route, &s.ns).await?;
+    let spec = Spec {
+        replicas: 4,
+        steps: "[{setWeight: 30}, {pause: {}}]",
+        routing: "{gatewayAPI: {httpRoute: web}}\n      scaleDownDelaySeconds: 1",
+        ..Default::default()
+    };
+    s.apply("web:1", &spec).await?;
+    s.healthy().await?;
+    s.set_image("web:2").await?;
+    s.paused_at(1).await?;
+    let weights = |v: &serde_json::Value| {
+        (
+            v.pointer("/spec/rules/0/backendRefs/0/weight").cloned(),
+            v.pointer("/spec/rules/0/backendRefs/1/weight").cloned(),
+        )
+    };
+    let live = get_json(
+        &s,
+        "gateway.networking.k8s.io",
+        "v1",
+        "HTTPRoute",
+        "httproutes",
+        "web",
+    )
+    .await?;
+    assert_eq!(weights(&live), (Some(json!(70)), Some(json!(30))));
+    s.patch_status(json!({"pauseConditions": null})).await?;
+    s.healthy().await?;
+    let after = get_json(
+        &s,
+        "gateway.networking.k8s.io",
+        "v1",
+        "HTTPRoute",
+        "httproutes",
+        "web",
+    )
+    .await?;
+    assert_eq!(weights(&after), (Some(json!(100)), Some(json!(0))));
+    assert_eq!(
+        after.pointer("/spec/hostnames"),
+        live.pointer("/spec/hostnames")
+    );
+    assert_eq!(
+        after.pointer("/spec/rules/0/matches"),
+        live.pointer("/spec/rules/0/matches")
+    );
+    Ok(())
+}
+
+/// A routing object that does not exist: a condition names it, no weight is written anywhere,
+/// and the rollout recovers once it appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_routing_object_is_reported_and_recovers() -> Result<(), HarnessError> {
+    use k8s_openapi::api::networking::v1::Ingress;
+    let s = Scenario::start().await?;
+    let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web}\nspec:\n  rules:\n  - http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: web-stable, port: {number: 80}}}}\n";
+    s.c.apply_yaml(ingress, &s.ns).await?;
+    let spec = Spec {
+        replicas: 2,
+        steps: "[{setWeight: 50}, {pause: {}}]",
+        routing: "{nginx: {stableIngress: web}}",
+        ..Default::default()
+    };
+    s.apply("web:1", &spec).await?;
+    s.healthy().await?;
+    let ingresses: Api<Ingress> = Api::namespaced(s.c.client.clone(), &s.ns);
+    ingresses.delete("web", &Default::default()).await?;
+    s.set_image("web:2").await?;
+    let ro = s
+        .wait("TrafficRouting condition", |ro| {
+            ro.status.as_ref().is_some_and(|st| {
+                st.conditions
+                    .iter()
+                    .any(|c| c.type_ == "TrafficRouting" && c.status == "False")
+            })
+        })
+        .await?;
+    let message = ro
+        .status
+        .unwrap_or_default()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "TrafficRouting")
+        .and_then(|c| c.message)
+        .unwrap_or_default();
+    assert!(message.contains("Ingress web not found"), "{message}");
+    let canary = ingresses.get("web-web-canary").await?;
+    let weight = canary
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .get("nginx.ingress.kubernetes.io/canary-weight")
+        .cloned();
+    assert_eq!(
+        weight.as_deref(),
+        Some("0"),
+        "no weight was written while the stable Ingress was missing"
+    );
+    s.c.apply_yaml(ingress, &s.ns).await?;
+    s.paused_at(1).await?;
     Ok(())
 }

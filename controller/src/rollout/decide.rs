@@ -3,19 +3,22 @@
 //! selectors, the new status, Events, and when to look again). No I/O happens here, so every
 //! branch is table-tested and the traffic-safety rules are held in one place.
 //!
-//! This covers the canary strategy without a traffic router: `setWeight` as a replica ratio,
-//! timed and indefinite pauses, promote (clear the pause), promote-full, abort and retry, manual
-//! pause, update mid-rollout, rollback to the stable template, invalid specs and progress
-//! deadlines. `setCanaryScale` and `analysis` steps hold the rollout (they arrive with the
-//! traffic routers and the analysis engine); nothing skips them. So does an update of a Rollout
-//! with `trafficRouting`, at weight 0, until the routers (`routers/`) are wired in.
+//! This covers the canary strategy: `setWeight` as a replica ratio without a router, or as an
+//! exact weight for every configured router (with `setCanaryScale`, scale-down and abort
+//! scale-down delays), timed and indefinite pauses, promote, promote-full, abort and retry,
+//! manual pause, restarts, update mid-rollout, rollback to the stable template, invalid specs and
+//! progress deadlines. Traffic safety lives here: no weight to a canary without available pods,
+//! weight 0 and the canary Service back on stable on abort, all traffic on the canary before the
+//! stable Service switches. `analysis` steps hold the rollout until the analysis engine lands;
+//! nothing skips them.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use rollout_rs_crds::rollout::{
-    CanaryStep, PauseCondition, PauseReason, Rollout, RolloutPhase, RolloutStatus,
+    CanaryStep, PauseCondition, PauseReason, Rollout, RolloutPhase, RolloutStatus, SetCanaryScale,
+    TrafficWeights, WeightDestination,
 };
 use rollout_rs_crds::{Condition, duration, validation};
 
@@ -38,6 +41,9 @@ pub struct ReplicaSetView {
     pub available: i32,
     /// Matches the Rollout's selector but has no controller yet: adopt it.
     pub orphan: bool,
+    /// Its `rollout-rs.io/scale-down-deadline` annotation: an old ReplicaSet keeps its pods
+    /// until then (traffic routing), so in-flight requests finish.
+    pub scale_down_at: Option<Timestamp>,
 }
 
 /// A pod of the Rollout, observed only while a restart (`spec.restartAt`) is pending.
@@ -78,6 +84,15 @@ pub struct NewReplicaSet {
     pub replicas: i32,
 }
 
+/// The weight every configured router receives, and the hashes the two sides run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterWeights {
+    pub canary: i32,
+    pub total: i32,
+    pub canary_hash: String,
+    pub stable_hash: String,
+}
+
 /// An Event to emit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedEvent {
@@ -98,6 +113,10 @@ pub struct Plan {
     pub adopt: Vec<String>,
     /// Pods to delete for a restart, within maxUnavailable.
     pub restart_pods: Vec<String>,
+    /// `(ReplicaSet, deadline)`: set the scale-down deadline annotation.
+    pub scale_down_deadlines: Vec<(String, Timestamp)>,
+    /// With trafficRouting: the canary's share to write to every router, out of `total`.
+    pub weights: Option<RouterWeights>,
     /// `(Service name, pod-template hash)` selectors to pin.
     pub selectors: Vec<(String, String)>,
     pub status: RolloutStatus,
@@ -107,6 +126,8 @@ pub struct Plan {
 }
 
 const DEFAULT_PROGRESS_DEADLINE: i64 = 600;
+/// Default scaleDownDelaySeconds and abortScaleDownDelaySeconds.
+const DEFAULT_SCALE_DOWN_DELAY: i32 = 30;
 const DEFAULT_HISTORY_LIMIT: i32 = 10;
 
 fn event(warning: bool, reason: &'static str, message: impl Into<String>) -> PlannedEvent {
@@ -179,6 +200,55 @@ fn steps_hash(steps: &[CanaryStep]) -> String {
     format!("{h:016x}")
 }
 
+fn min_duration(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The weight of the last setWeight step at or before `index` (0 before any).
+fn current_weight(steps: &[CanaryStep], index: i32) -> i32 {
+    let end = (index.max(0) as usize + 1).min(steps.len());
+    steps[..end]
+        .iter()
+        .rev()
+        .find_map(|s| s.set_weight)
+        .unwrap_or(0)
+}
+
+/// The setCanaryScale in force at `index`: the last one at or before it, unless it says
+/// matchTrafficWeight.
+fn scale_in_force(steps: &[CanaryStep], index: i32) -> Option<&SetCanaryScale> {
+    let end = (index.max(0) as usize + 1).min(steps.len());
+    steps[..end]
+        .iter()
+        .rev()
+        .find_map(|s| s.set_canary_scale.as_ref())
+        .filter(|s| !s.match_traffic_weight)
+}
+
+/// Canary pods for a routed weight: `ceil(replicas * weight / total)`, or what setCanaryScale says.
+fn routed_canary_replicas(
+    replicas: i32,
+    weight: i32,
+    total: i32,
+    scale: Option<&SetCanaryScale>,
+) -> i32 {
+    let ceil_share = |w: i32, t: i32| {
+        ((i64::from(replicas) * i64::from(w) + i64::from(t) - 1) / i64::from(t.max(1))) as i32
+    };
+    match scale {
+        Some(SetCanaryScale {
+            replicas: Some(n), ..
+        }) => (*n).max(0),
+        Some(SetCanaryScale {
+            weight: Some(w), ..
+        }) => ceil_share(*w, 100),
+        _ => ceil_share(weight, total),
+    }
+}
+
 fn counts(rs: Option<&ReplicaSetView>) -> Counts {
     rs.map_or(Counts::default(), |r| Counts {
         desired: r.desired,
@@ -220,6 +290,8 @@ pub fn decide(obs: &Observed) -> Plan {
         plan.status = st;
         return plan;
     }
+    // A routing failure is reported by the executor; a plan is only written once routing worked.
+    remove_condition(&mut st, "TrafficRouting");
     if condition(&prev, "InvalidSpec").is_some() {
         remove_condition(&mut st, "InvalidSpec");
         plan.events
@@ -298,6 +370,17 @@ pub fn decide(obs: &Observed) -> Plan {
 
     let mut index = st.current_step_index.unwrap_or(0).clamp(0, n_steps);
     let mut hold_message = None;
+    let routed = canary.traffic_routing.is_some();
+    let max_weight = canary
+        .traffic_routing
+        .as_ref()
+        .and_then(|t| t.max_traffic_weight)
+        .unwrap_or(100);
+    let weight_in_force = prev
+        .canary
+        .as_ref()
+        .and_then(|c| c.weights.as_ref())
+        .map(|w| w.canary.weight);
     let target = if initial || promoted {
         index = n_steps;
         Target::Full
@@ -314,15 +397,6 @@ pub fn decide(obs: &Observed) -> Plan {
         st.pause_conditions.clear();
         st.controller_pause = false;
         Target::Abort
-    } else if canary.traffic_routing.is_some() && !st.promote_full {
-        // Shifting replicas where users configured a traffic router would move traffic the
-        // way they did not ask for; until the routers are wired, an update holds at weight 0
-        // (promote --full and rollback still work: they need no router).
-        hold_message = Some(
-            "trafficRouting is not supported by this version of rollout-rs yet: the update holds with no traffic on the canary (promote --full to proceed without steps)",
-        );
-        index = 0;
-        Target::Weight(0)
     } else {
         if st.promote_full {
             index = n_steps;
@@ -335,10 +409,24 @@ pub fn decide(obs: &Observed) -> Plan {
         while index < n_steps && !spec.paused {
             let step = &steps[index as usize];
             if let Some(w) = step.set_weight {
-                let (want_new, want_stable) = weighted_counts(replicas, w, limits);
-                let reached = new_counts.desired == want_new
-                    && stable_counts.desired == want_stable
-                    && new_rs.is_some_and(|r| r.available >= want_new);
+                let reached = if routed {
+                    // With a router the step is done when the canary pods are there and the
+                    // routers carry the weight (written by an earlier reconcile).
+                    let want_new = routed_canary_replicas(
+                        replicas,
+                        w,
+                        max_weight,
+                        scale_in_force(steps, index),
+                    );
+                    new_counts.desired == want_new
+                        && new_rs.is_some_and(|r| r.available >= want_new)
+                        && weight_in_force == Some(w)
+                } else {
+                    let (want_new, want_stable) = weighted_counts(replicas, w, limits);
+                    new_counts.desired == want_new
+                        && stable_counts.desired == want_stable
+                        && new_rs.is_some_and(|r| r.available >= want_new)
+                };
                 if !reached {
                     break;
                 }
@@ -413,11 +501,29 @@ pub fn decide(obs: &Observed) -> Plan {
                         }
                     }
                 }
+            } else if step.set_canary_scale.is_some() && routed {
+                let w = current_weight(steps, index);
+                let want_new =
+                    routed_canary_replicas(replicas, w, max_weight, scale_in_force(steps, index));
+                if !(new_counts.desired == want_new
+                    && new_rs.is_some_and(|r| r.available >= want_new))
+                {
+                    break;
+                }
+                plan.events.push(event(
+                    false,
+                    "RolloutStepCompleted",
+                    format!(
+                        "Rollout step {}/{n_steps} completed (setCanaryScale)",
+                        index + 1
+                    ),
+                ));
+                index += 1;
             } else {
                 hold_message = Some(if step.analysis.is_some() {
                     "analysis steps are not supported by this version of rollout-rs yet: the rollout holds here"
                 } else {
-                    "setCanaryScale steps need a traffic router, which this version of rollout-rs does not support yet: the rollout holds here"
+                    "setCanaryScale steps need trafficRouting: the rollout holds here"
                 });
                 break;
             }
@@ -425,13 +531,7 @@ pub fn decide(obs: &Observed) -> Plan {
         if index >= n_steps {
             Target::Full
         } else {
-            // The weight in force is that of the last setWeight step before the current one.
-            let w = steps[..=index as usize]
-                .iter()
-                .rev()
-                .find_map(|s| s.set_weight)
-                .unwrap_or(0);
-            Target::Weight(w)
+            Target::Weight(current_weight(steps, index))
         }
     };
     st.current_step_index = Some(index);
@@ -455,14 +555,46 @@ pub fn decide(obs: &Observed) -> Plan {
         desired: acc.desired + r.desired,
         available: acc.available + r.available,
     });
-    let (next_new, next_stable) = paced(
-        replicas,
-        limits,
-        counts(new_rs),
-        counts(stable_rs),
-        other_counts,
-        want,
-    );
+    let (next_new, next_stable) = if routed {
+        // With a router, traffic follows the weight, not the pod ratio: the canary gets the
+        // pods its weight needs and the stable keeps all of its own until promotion.
+        match target {
+            Target::Full => (replicas, if stable_rs.is_some() { replicas } else { 0 }),
+            Target::Weight(w) => (
+                routed_canary_replicas(replicas, w, max_weight, scale_in_force(steps, index)),
+                replicas,
+            ),
+            Target::Abort => {
+                let delay = canary
+                    .abort_scale_down_delay_seconds
+                    .unwrap_or(DEFAULT_SCALE_DOWN_DELAY);
+                let since = st.aborted_at.as_ref().map_or(now, |t| t.0);
+                let current = counts(new_rs).desired;
+                if delay == 0 {
+                    // 0 keeps the canary pods, as Argo Rollouts users expect.
+                    (current, replicas)
+                } else {
+                    let ends = since + jiff::SignedDuration::from_secs(i64::from(delay));
+                    if now >= ends {
+                        (0, replicas)
+                    } else {
+                        plan.requeue_after =
+                            min_duration(plan.requeue_after, (ends - now).try_into().ok());
+                        (current, replicas)
+                    }
+                }
+            }
+        }
+    } else {
+        paced(
+            replicas,
+            limits,
+            counts(new_rs),
+            counts(stable_rs),
+            other_counts,
+            want,
+        )
+    };
     match new_rs {
         Some(r) if r.desired != next_new => plan.scale.push((r.name.clone(), next_new)),
         Some(_) => {}
@@ -490,10 +622,31 @@ pub fn decide(obs: &Observed) -> Plan {
         plan.scale.push((s.name.clone(), next_stable));
     }
     // Any other ReplicaSet (an older stable, a superseded canary) goes to zero: only the
-    // current template and the stable one serve.
+    // current template and the stable one serve. With a router it keeps its pods until its
+    // scale-down deadline, so requests in flight finish.
+    let delay = i64::from(
+        canary
+            .scale_down_delay_seconds
+            .unwrap_or(DEFAULT_SCALE_DOWN_DELAY),
+    );
     for r in &others {
-        if r.desired != 0 {
-            plan.scale.push((r.name.clone(), 0));
+        if r.desired == 0 {
+            continue;
+        }
+        match r.scale_down_at {
+            _ if !routed || delay == 0 => plan.scale.push((r.name.clone(), 0)),
+            Some(at) if now >= at => plan.scale.push((r.name.clone(), 0)),
+            Some(at) => {
+                plan.requeue_after = min_duration(plan.requeue_after, (at - now).try_into().ok())
+            }
+            None => {
+                let at = now + jiff::SignedDuration::from_secs(delay);
+                plan.scale_down_deadlines.push((r.name.clone(), at));
+                plan.requeue_after = min_duration(
+                    plan.requeue_after,
+                    Some(Duration::from_secs(delay.unsigned_abs())),
+                );
+            }
         }
     }
     for (name, to) in &plan.scale {
@@ -509,9 +662,15 @@ pub fn decide(obs: &Observed) -> Plan {
         ));
     }
 
-    // Promotion: the current template is fully available.
+    // Promotion: the current template is fully available (and, with a router, already takes
+    // all the traffic, so switching the stable Service moves nothing).
     let new_ready = new_rs.is_some_and(|r| r.desired == replicas && r.available >= replicas);
-    if target == Target::Full && new_ready && stable_hash.as_deref() != Some(new_hash.as_str()) {
+    let traffic_moved = !routed || stable_rs.is_none() || weight_in_force == Some(max_weight);
+    if target == Target::Full
+        && new_ready
+        && traffic_moved
+        && stable_hash.as_deref() != Some(new_hash.as_str())
+    {
         st.stable_rs = Some(new_hash.clone());
         st.promote_full = false;
         st.pause_conditions.clear();
@@ -536,6 +695,35 @@ pub fn decide(obs: &Observed) -> Plan {
     }
     if let Some(svc) = &canary.stable_service {
         plan.selectors.push((svc.clone(), serving_stable.clone()));
+    }
+
+    // The weight every router receives. Traffic safety: none to a canary without available
+    // pods, none on abort, none once promoted (both Services select the same pods).
+    if routed {
+        let canary_available = new_rs.is_some_and(|r| r.available > 0);
+        let promoted_now = st.stable_rs.as_deref() == Some(new_hash.as_str());
+        let weight = match target {
+            _ if st.abort || promoted_now || !canary_available => 0,
+            Target::Full if new_ready => max_weight,
+            Target::Full => current_weight(steps, n_steps).min(max_weight),
+            Target::Weight(w) => w,
+            Target::Abort => 0,
+        };
+        plan.weights = Some(RouterWeights {
+            canary: weight,
+            total: max_weight,
+            canary_hash: new_hash.clone(),
+            stable_hash: serving_stable.clone(),
+        });
+        let destination = |weight, hash: &str, service: &Option<String>| WeightDestination {
+            weight,
+            pod_template_hash: Some(hash.to_string()),
+            service_name: service.clone(),
+        };
+        st.canary.get_or_insert_with(Default::default).weights = Some(TrafficWeights {
+            canary: destination(weight, &new_hash, &canary.canary_service),
+            stable: destination(max_weight - weight, &serving_stable, &canary.stable_service),
+        });
     }
 
     // History: old ReplicaSets at zero beyond revisionHistoryLimit, oldest first.

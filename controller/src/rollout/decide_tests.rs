@@ -48,6 +48,7 @@ fn rs(image: &str, revision: u64, desired: i32, available: i32) -> ReplicaSetVie
         ready: available,
         available,
         orphan: false,
+        scale_down_at: None,
     }
 }
 
@@ -557,9 +558,8 @@ fn restart_deletes_old_pods_within_max_unavailable() {
     }));
 }
 
-#[test]
-fn traffic_routed_updates_hold_until_routers_are_wired() {
-    let mut r = updating("web:2", |_| {});
+fn routed(image: &str, status: impl FnOnce(&mut RolloutStatus)) -> Rollout {
+    let mut r = updating(image, status);
     r.spec
         .strategy
         .canary
@@ -569,21 +569,163 @@ fn traffic_routed_updates_hold_until_routers_are_wired() {
         serde_json::from_value(serde_json::json!({"nginx": {"stableIngress": "web"}}))
             .expect("routing"),
     );
-    let p = plan(r.clone(), vec![rs("web:1", 1, 10, 10)]);
+    r
+}
+
+fn with_weight(s: &mut RolloutStatus, canary: i32) {
+    s.canary = Some(rollout_rs_crds::rollout::CanaryStatus {
+        weights: Some(rollout_rs_crds::rollout::TrafficWeights {
+            canary: rollout_rs_crds::rollout::WeightDestination {
+                weight: canary,
+                ..Default::default()
+            },
+            stable: rollout_rs_crds::rollout::WeightDestination {
+                weight: 100 - canary,
+                ..Default::default()
+            },
+        }),
+        ..Default::default()
+    });
+}
+
+fn planned_weight(p: &Plan) -> Option<i32> {
+    p.weights.as_ref().map(|w| w.canary)
+}
+
+#[test]
+fn routed_weight_is_exact_and_never_reaches_a_canary_without_pods() {
+    // setWeight 20 of 10 replicas: 2 canary pods, the stable keeps all 10.
+    let p = plan(routed("web:2", |_| {}), vec![rs("web:1", 1, 10, 10)]);
+    assert_eq!(p.create.as_ref().map(|c| c.replicas), Some(2));
+    assert_eq!(scaled(&p, "web:1"), None, "the stable is not scaled down");
     assert_eq!(
-        p.create.as_ref().map(|c| c.replicas),
+        planned_weight(&p),
         Some(0),
-        "no canary pods, no traffic"
+        "no weight before a canary pod is available"
     );
-    assert!(p.scale.is_empty());
-    assert!(
-        p.status
-            .message
-            .as_deref()
-            .is_some_and(|m| m.contains("trafficRouting is not supported"))
+    // Pods available: the routers get 20.
+    let p = plan(
+        routed("web:2", |_| {}),
+        vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)],
     );
-    // promote --full still proceeds.
-    r.status.as_mut().expect("status").promote_full = true;
-    let p = plan(r, vec![rs("web:1", 1, 10, 10)]);
-    assert_eq!(p.create.as_ref().map(|c| c.replicas), Some(3));
+    assert_eq!(planned_weight(&p), Some(20));
+    let w = p
+        .status
+        .canary
+        .as_ref()
+        .and_then(|c| c.weights.clone())
+        .expect("status weights");
+    assert_eq!((w.canary.weight, w.stable.weight), (20, 80));
+    assert_eq!(w.canary.pod_template_hash, Some(hash_of("web:2")));
+    assert_eq!(
+        p.status.current_step_index,
+        Some(0),
+        "done only once the routers carry it"
+    );
+    // Written: the step completes and the pause follows.
+    let p = plan(
+        routed("web:2", |s| with_weight(s, 20)),
+        vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)],
+    );
+    assert_eq!(p.status.current_step_index, Some(1));
+    assert_eq!(
+        planned_weight(&p),
+        Some(20),
+        "the weight holds during the pause"
+    );
+}
+
+#[test]
+fn routed_abort_zeroes_the_weight_at_once_and_scales_down_later() {
+    let aborted = |since: i64| {
+        move |s: &mut RolloutStatus| {
+            s.abort = true;
+            s.aborted_at = Some(ago(since));
+            with_weight(s, 20);
+        }
+    };
+    let rss = || vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)];
+    let p = plan(routed("web:2", aborted(5)), rss());
+    assert_eq!(planned_weight(&p), Some(0));
+    assert_eq!(
+        p.selectors[0],
+        ("web-canary".into(), hash_of("web:1")),
+        "canary Service back on stable"
+    );
+    assert_eq!(
+        scaled(&p, "web:2"),
+        None,
+        "the canary keeps its pods for abortScaleDownDelaySeconds"
+    );
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(25)));
+    let p = plan(routed("web:2", aborted(30)), rss());
+    assert_eq!(scaled(&p, "web:2"), Some(0));
+}
+
+#[test]
+fn routed_promotion_shifts_all_traffic_before_switching_and_delays_the_old_stable() {
+    let full = |w: i32| {
+        move |s: &mut RolloutStatus| {
+            s.current_step_index = Some(4);
+            with_weight(s, w);
+        }
+    };
+    // All steps done, canary at full size: the routers get 100 first.
+    let p = plan(
+        routed("web:2", full(50)),
+        vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 10, 10)],
+    );
+    assert_eq!(planned_weight(&p), Some(100));
+    assert_eq!(
+        p.status.stable_rs,
+        Some(hash_of("web:1")),
+        "not switched before the traffic moved"
+    );
+    // Traffic moved: switch, weight back to 0 (both Services select the new pods).
+    let p = plan(
+        routed("web:2", full(100)),
+        vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 10, 10)],
+    );
+    assert_eq!(p.status.stable_rs, Some(hash_of("web:2")));
+    assert_eq!(planned_weight(&p), Some(0));
+    // The old stable keeps its pods until its scale-down deadline.
+    let old = rs("web:1", 1, 10, 10);
+    let mut promoted = routed("web:2", |s| {
+        s.current_step_index = Some(4);
+        s.stable_rs = Some(hash_of("web:2"));
+    });
+    promoted.status.as_mut().expect("status").current_pod_hash = Some(hash_of("web:2"));
+    let p = plan(promoted.clone(), vec![old.clone(), rs("web:2", 2, 10, 10)]);
+    assert_eq!(
+        p.scale_down_deadlines
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect::<Vec<_>>(),
+        std::slice::from_ref(&old.name)
+    );
+    assert_eq!(scaled(&p, "web:1"), None);
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(30)));
+    let due = ReplicaSetView {
+        scale_down_at: Some(now()),
+        ..old
+    };
+    let p = plan(promoted, vec![due, rs("web:2", 2, 10, 10)]);
+    assert_eq!(scaled(&p, "web:1"), Some(0));
+}
+
+#[test]
+fn set_canary_scale_overrides_the_canary_size() {
+    let mut r = routed("web:2", |s| {
+        s.current_step_index = Some(1);
+        with_weight(s, 20);
+    });
+    r.spec.strategy.canary.as_mut().expect("canary").steps =
+        serde_json::from_value(serde_json::json!([
+            {"setWeight": 20}, {"setCanaryScale": {"replicas": 5}}, {"pause": {}}
+        ]))
+        .expect("steps");
+    r.status.as_mut().expect("status").current_step_hash = None;
+    let p = plan(r, vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)]);
+    assert_eq!(scaled(&p, "web:2"), Some(5));
+    assert_eq!(planned_weight(&p), Some(20), "the weight does not change");
 }

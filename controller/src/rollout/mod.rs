@@ -7,3 +7,4 @@ pub mod hash;
 pub mod reconcile;
 pub mod replicas;
 pub mod routers;
+mod traffic;

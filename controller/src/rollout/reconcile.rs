@@ -24,6 +24,8 @@ use super::decide::{Observed, Plan, PodView, ReplicaSetView, decide, restart_pen
 pub const MANAGER: &str = "rollout-rs";
 /// Annotation carrying a ReplicaSet's revision number.
 pub const REVISION_ANNOTATION: &str = "rollout-rs.io/revision";
+/// Annotation carrying the time an old ReplicaSet is scaled down (traffic routing).
+pub const SCALE_DOWN_ANNOTATION: &str = "rollout-rs.io/scale-down-deadline";
 
 /// Why a reconcile failed; it is retried.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub enum ReconcileError {
     },
     #[error("the Rollout has no namespace")]
     NoNamespace,
+    #[error("traffic routing: {0}")]
+    Routing(super::traffic::TrafficError),
     /// The cache trails the API server (a ReplicaSet created moments ago, a concurrent write):
     /// not a failure, the watch delivers the change within moments.
     #[error("the cache is behind the API server for {0}")]
@@ -263,6 +267,10 @@ fn owned_replica_sets(ro: &Rollout, store: &Store<ReplicaSet>) -> Vec<ReplicaSet
                 ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
                 available: status.and_then(|s| s.available_replicas).unwrap_or(0),
                 orphan,
+                scale_down_at: rs
+                    .annotations()
+                    .get(SCALE_DOWN_ANNOTATION)
+                    .and_then(|t| t.parse().ok()),
             })
         })
         .collect()
@@ -355,7 +363,71 @@ fn api_err(
 }
 
 async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
+    // Routers first: on abort the weight must be 0 before anything else moves.
+    if let Some(weights) = &plan.weights
+        && let Err(e) = super::traffic::apply(ro, ns, weights, &ctx.client).await
+    {
+        {
+            // Nothing was written to any router (all are checked before any is written): say
+            // why where users look, keep the weights as they were, and try again.
+            let mut status = ro.status.clone().unwrap_or_default();
+            let message = e.to_string();
+            if !status.conditions.iter().any(|c| {
+                c.type_ == "TrafficRouting" && c.message.as_deref() == Some(message.as_str())
+            }) {
+                status.conditions.retain(|c| c.type_ != "TrafficRouting");
+                status.conditions.push(rollout_rs_crds::Condition {
+                    type_: "TrafficRouting".into(),
+                    status: "False".into(),
+                    reason: Some("RoutingFailed".into()),
+                    message: Some(message.clone()),
+                    last_update_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())),
+                    last_transition_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())),
+                });
+                let mut updated = ro.clone();
+                updated.status = Some(status);
+                let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), ns);
+                let _ = api
+                    .replace_status(
+                        &ro.name_any(),
+                        &PostParams {
+                            field_manager: Some(MANAGER.into()),
+                            ..Default::default()
+                        },
+                        &updated,
+                    )
+                    .await;
+                let event = Event {
+                    type_: EventType::Warning,
+                    reason: "TrafficRoutingFailed".into(),
+                    note: Some(message),
+                    action: "Route".into(),
+                    secondary: None,
+                };
+                let _ = ctx.recorder.publish(&event, &ro.object_ref(&())).await;
+            }
+            return Err(ReconcileError::Routing(e));
+        }
+    }
     let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), ns);
+    for (name, at) in &plan.scale_down_deadlines {
+        let patch = json!({"metadata": {"annotations": {SCALE_DOWN_ANNOTATION: at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}}});
+        rs_api
+            .patch(
+                name,
+                &PatchParams {
+                    field_manager: Some(MANAGER.into()),
+                    ..Default::default()
+                },
+                &Patch::Merge(patch),
+            )
+            .await
+            .map_err(api_err(
+                "setting the scale-down deadline of",
+                "ReplicaSet",
+                name,
+            ))?;
+    }
     let params = PatchParams {
         field_manager: Some(MANAGER.into()),
         ..Default::default()
