@@ -873,3 +873,268 @@ async fn missing_routing_object_is_reported_and_recovers() -> Result<(), Harness
     s.paused_at(1).await?;
     Ok(())
 }
+
+const PLAIN_INGRESS: &str = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web}\nspec:\n  rules:\n  - http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: web-stable, port: {number: 80}}}}\n";
+
+async fn canary_ingress_weight(s: &Scenario) -> Result<Option<String>, HarnessError> {
+    use k8s_openapi::api::networking::v1::Ingress;
+    let api: Api<Ingress> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let ing = api.get_opt("web-web-canary").await?;
+    Ok(ing
+        .and_then(|i| i.metadata.annotations)
+        .and_then(|a| a.get("nginx.ingress.kubernetes.io/canary-weight").cloned()))
+}
+
+/// T3: Istio subset-level. The DestinationRule's canary subset carries the new hash, the
+/// VirtualService goes 90/10 at setWeight 10, and after promotion 100/0 with both subsets on
+/// the new hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t3_istio_subset_level() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    install_fixture_crds(&s).await?;
+    let objects = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: web}\nspec:\n  hosts: [web]\n  http:\n  - name: primary\n    route:\n    - {destination: {host: web, subset: stable}, weight: 100}\n    - {destination: {host: web, subset: canary}, weight: 0}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web}\nspec:\n  host: web\n  subsets:\n  - {name: stable, labels: {app: web}}\n  - {name: canary, labels: {app: web}}\n";
+    s.c.apply_yaml(objects, &s.ns).await?;
+    let routing = "{istio: {virtualService: {name: web, routes: [primary]}, destinationRule: {name: web, canarySubsetName: canary, stableSubsetName: stable}}}\n      scaleDownDelaySeconds: 1";
+    let spec = Spec {
+        replicas: 4,
+        steps: "[{setWeight: 10}, {pause: {}}]",
+        routing,
+        ..Default::default()
+    };
+    s.apply("web:1", &spec).await?;
+    let stable = s.healthy().await?.status.unwrap_or_default().stable_rs;
+    s.set_image("web:2").await?;
+    let current = s
+        .paused_at(1)
+        .await?
+        .status
+        .unwrap_or_default()
+        .current_pod_hash;
+    let vs = get_json(
+        &s,
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+        "web",
+    )
+    .await?;
+    let weights = |v: &serde_json::Value| {
+        (
+            v.pointer("/spec/http/0/route/0/weight").cloned(),
+            v.pointer("/spec/http/0/route/1/weight").cloned(),
+        )
+    };
+    assert_eq!(weights(&vs), (Some(json!(90)), Some(json!(10))));
+    let dr = get_json(
+        &s,
+        "networking.istio.io",
+        "v1",
+        "DestinationRule",
+        "destinationrules",
+        "web",
+    )
+    .await?;
+    let label = |v: &serde_json::Value, i: usize| {
+        v.pointer(&format!(
+            "/spec/subsets/{i}/labels/{POD_TEMPLATE_HASH_LABEL}"
+        ))
+        .and_then(|h| h.as_str())
+        .map(str::to_string)
+    };
+    assert_eq!((label(&dr, 0), label(&dr, 1)), (stable, current.clone()));
+    s.patch_status(json!({"pauseConditions": null})).await?;
+    s.healthy().await?;
+    let vs = get_json(
+        &s,
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+        "web",
+    )
+    .await?;
+    assert_eq!(weights(&vs), (Some(json!(100)), Some(json!(0))));
+    let dr = get_json(
+        &s,
+        "networking.istio.io",
+        "v1",
+        "DestinationRule",
+        "destinationrules",
+        "web",
+    )
+    .await?;
+    assert_eq!((label(&dr, 0), label(&dr, 1)), (current.clone(), current));
+    Ok(())
+}
+
+/// T4: SMI. The TrafficSplit is created and owned by the Rollout, backends canary w / stable 100-w.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t4_smi_traffic_split() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    install_fixture_crds(&s).await?;
+    let spec = Spec {
+        replicas: 4,
+        steps: "[{setWeight: 25}, {pause: {}}]",
+        routing: "{smi: {rootService: web}}\n      scaleDownDelaySeconds: 1",
+        ..Default::default()
+    };
+    s.apply("web:1", &spec).await?;
+    s.healthy().await?;
+    s.set_image("web:2").await?;
+    s.paused_at(1).await?;
+    let ts = get_json(
+        &s,
+        "split.smi-spec.io",
+        "v1alpha2",
+        "TrafficSplit",
+        "trafficsplits",
+        "web",
+    )
+    .await?;
+    assert_eq!(ts.pointer("/spec/service"), Some(&json!("web")));
+    assert_eq!(
+        ts.pointer("/spec/backends"),
+        Some(
+            &json!([{"service": "web-canary", "weight": 25}, {"service": "web-stable", "weight": 75}])
+        )
+    );
+    assert_eq!(
+        ts.pointer("/metadata/ownerReferences/0/name"),
+        Some(&json!("web"))
+    );
+    Ok(())
+}
+
+/// T5: abort at 40%: weight 0 and the canary Service back on stable, then the canary ReplicaSet
+/// scaled down after abortScaleDownDelaySeconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t5_abort_with_a_router() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    s.c.apply_yaml(PLAIN_INGRESS, &s.ns).await?;
+    let routing = "{nginx: {stableIngress: web}}\n      scaleDownDelaySeconds: 1\n      abortScaleDownDelaySeconds: 2";
+    let spec = Spec {
+        replicas: 5,
+        steps: "[{setWeight: 40}, {pause: {}}]",
+        routing,
+        ..Default::default()
+    };
+    s.apply("web:1", &spec).await?;
+    let stable = s.healthy().await?.status.unwrap_or_default().stable_rs;
+    s.set_image("web:2").await?;
+    s.paused_at(1).await?;
+    assert_eq!(canary_ingress_weight(&s).await?.as_deref(), Some("40"));
+    s.patch_status(json!({"abort": true})).await?;
+    let ro = s
+        .wait("aborted", |ro| {
+            ro.status
+                .as_ref()
+                .is_some_and(|st| st.phase == Some(RolloutPhase::Degraded))
+        })
+        .await?;
+    let weights = ro
+        .status
+        .and_then(|st| st.canary)
+        .and_then(|c| c.weights)
+        .map(|w| w.canary.weight);
+    assert_eq!(weights, Some(0));
+    assert_eq!(canary_ingress_weight(&s).await?.as_deref(), Some("0"));
+    assert_eq!(s.selector("web-canary").await?, stable);
+    s.wait_counts(&[("web:1", 5, 5), ("web:2", 0, 0)]).await?;
+    Ok(())
+}
+
+/// T6: a canary with no available pod never receives weight, whatever the step says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t6_no_weight_without_available_canary_pods() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    s.c.apply_yaml(PLAIN_INGRESS, &s.ns).await?;
+    let healthy = Spec {
+        replicas: 4,
+        steps: "[{setWeight: 50}, {pause: {}}]",
+        routing: SHORT_DELAY_NGINX,
+        ..Default::default()
+    };
+    s.apply("web:1", &healthy).await?;
+    s.healthy().await?;
+    let broken = Spec {
+        annotations: "sim.rollout-rs.io/never-ready: \"true\"",
+        ..healthy
+    };
+    s.apply("web:2", &broken).await?;
+    // The canary pods exist (2 of them) but never become available.
+    let api: Api<ReplicaSet> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let watch = kube::runtime::watcher(
+        api,
+        kube::runtime::watcher::Config::default().labels(POD_TEMPLATE_HASH_LABEL),
+    );
+    let mut stream = Box::pin(kube::runtime::WatchStreamExt::default_backoff(watch));
+    let wait_pods = async {
+        use futures::StreamExt;
+        loop {
+            let counts = s.counts().await?;
+            if counts.get("web:2").is_some_and(|(d, _)| *d == 2) {
+                let rs: Api<ReplicaSet> = Api::namespaced(s.c.client.clone(), &s.ns);
+                let list = rs
+                    .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
+                    .await?;
+                if list.items.iter().any(|r| {
+                    r.status.as_ref().is_some_and(|st| {
+                        st.replicas == 2 && st.available_replicas.unwrap_or(0) == 0
+                    })
+                }) {
+                    return Ok::<(), HarnessError>(());
+                }
+            }
+            stream.next().await;
+        }
+    };
+    tokio::time::timeout(T, wait_pods)
+        .await
+        .map_err(|_| HarnessError::Timeout(T, "2 unavailable canary pods".into()))??;
+    assert_eq!(canary_ingress_weight(&s).await?.as_deref(), Some("0"));
+    let ro = s.api.get("web").await?;
+    assert_eq!(
+        ro.status.and_then(|st| st.current_step_index),
+        Some(0),
+        "the setWeight step does not complete"
+    );
+    Ok(())
+}
+
+/// T7: two routers at once (NGINX and SMI) get the same weight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t7_two_routers_same_weight() -> Result<(), HarnessError> {
+    let s = Scenario::start().await?;
+    install_fixture_crds(&s).await?;
+    s.c.apply_yaml(PLAIN_INGRESS, &s.ns).await?;
+    let routing =
+        "{nginx: {stableIngress: web}, smi: {rootService: web}}\n      scaleDownDelaySeconds: 1";
+    let spec = Spec {
+        replicas: 4,
+        steps: "[{setWeight: 30}, {pause: {}}, {setWeight: 60}, {pause: {}}]",
+        routing,
+        ..Default::default()
+    };
+    s.apply("web:1", &spec).await?;
+    s.healthy().await?;
+    s.set_image("web:2").await?;
+    for (index, weight) in [(1, 30), (3, 60)] {
+        s.paused_at(index).await?;
+        assert_eq!(canary_ingress_weight(&s).await?, Some(weight.to_string()));
+        let ts = get_json(
+            &s,
+            "split.smi-spec.io",
+            "v1alpha2",
+            "TrafficSplit",
+            "trafficsplits",
+            "web",
+        )
+        .await?;
+        assert_eq!(ts.pointer("/spec/backends/0/weight"), Some(&json!(weight)));
+        s.patch_status(json!({"pauseConditions": null})).await?;
+    }
+    s.healthy().await?;
+    assert_eq!(canary_ingress_weight(&s).await?.as_deref(), Some("0"));
+    Ok(())
+}

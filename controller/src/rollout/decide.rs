@@ -560,10 +560,19 @@ pub fn decide(obs: &Observed) -> Plan {
         // pods its weight needs and the stable keeps all of its own until promotion.
         match target {
             Target::Full => (replicas, if stable_rs.is_some() { replicas } else { 0 }),
-            Target::Weight(w) => (
-                routed_canary_replicas(replicas, w, max_weight, scale_in_force(steps, index)),
-                replicas,
-            ),
+            Target::Weight(w) => {
+                let stable = if canary.dynamic_stable_scale {
+                    // The stable shrinks as its share of traffic does (never below what the
+                    // weight it still carries needs).
+                    routed_canary_replicas(replicas, max_weight - w, max_weight, None)
+                } else {
+                    replicas
+                };
+                (
+                    routed_canary_replicas(replicas, w, max_weight, scale_in_force(steps, index)),
+                    stable,
+                )
+            }
             Target::Abort => {
                 let delay = canary
                     .abort_scale_down_delay_seconds

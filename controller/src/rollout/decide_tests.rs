@@ -729,3 +729,16 @@ fn set_canary_scale_overrides_the_canary_size() {
     assert_eq!(scaled(&p, "web:2"), Some(5));
     assert_eq!(planned_weight(&p), Some(20), "the weight does not change");
 }
+
+#[test]
+fn dynamic_stable_scale_shrinks_the_stable_with_its_weight() {
+    let mut r = routed("web:2", |s| with_weight(s, 20));
+    r.spec
+        .strategy
+        .canary
+        .as_mut()
+        .expect("canary")
+        .dynamic_stable_scale = true;
+    let p = plan(r, vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)]);
+    assert_eq!(scaled(&p, "web:1"), Some(8));
+}
