@@ -797,6 +797,32 @@ async fn t2_gateway_api_weights() -> Result<(), HarnessError> {
     )
     .await?;
     assert_eq!(weights(&live), (Some(json!(70)), Some(json!(30))));
+
+    // Someone edits the weights by hand mid-rollout: the next reconcile puts them back.
+    let ar = kube::core::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+        "httproutes",
+    );
+    let routes: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(s.c.client.clone(), &s.ns, &ar);
+    let edit = json!([{"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 50}, {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 50}]);
+    let edit: json_patch::Patch =
+        serde_json::from_value(edit).map_err(|e| HarnessError::Manifest(e.to_string()))?;
+    routes
+        .patch("web", &PatchParams::default(), &Patch::Json::<()>(edit))
+        .await?;
+    s.c.wait(
+        &routes,
+        "web",
+        T,
+        "weights corrected",
+        |r: Option<&kube::api::DynamicObject>| {
+            r.is_some_and(|r| {
+                r.data.pointer("/spec/rules/0/backendRefs/1/weight") == Some(&json!(30))
+            })
+        },
+    )
+    .await?;
     s.patch_status(json!({"pauseConditions": null})).await?;
     s.healthy().await?;
     let after = get_json(

@@ -163,23 +163,112 @@ pub async fn run(client: Client, namespace: Option<String>) {
         .reflect(svc_writer)
         .touched_objects();
     // A Service change matters to the Rollouts naming it.
-    let svc_readers = ro_reader.clone();
-    let svc_trigger = svc_stream.filter_map(move |svc| {
-        let rollouts = svc_readers.state();
-        async move {
-            let svc = svc.ok()?;
-            let ns = svc.namespace();
-            let name = svc.name_any();
-            let owner = rollouts.iter().find(|r| {
-                r.namespace() == ns
-                    && r.spec.strategy.canary.as_ref().is_some_and(|c| {
-                        c.canary_service.as_deref() == Some(name.as_str())
-                            || c.stable_service.as_deref() == Some(name.as_str())
-                    })
-            })?;
-            Some(ObjectRef::from_obj(owner.as_ref()))
-        }
+    let svc_trigger = referenced_by(svc_stream, ro_reader.clone(), |ro, ns, name| {
+        ro.namespace().as_deref() == Some(ns)
+            && ro.spec.strategy.canary.as_ref().is_some_and(|c| {
+                c.canary_service.as_deref() == Some(name)
+                    || c.stable_service.as_deref() == Some(name)
+            })
     });
+    // Routing objects: an edit by hand (a weight changed by someone) is corrected at once, and
+    // a stable Ingress or route that appears lets a waiting Rollout proceed. Only metadata is
+    // kept; the routers read the objects when they write.
+    let ingresses: Api<k8s_openapi::api::networking::v1::Ingress> =
+        scoped(&client, namespace.as_deref());
+    let ingress_trigger = referenced_by(
+        metadata_only(ingresses),
+        ro_reader.clone(),
+        |ro, ns, name| {
+            ro.namespace().as_deref() == Some(ns)
+                && routing(ro).and_then(|t| t.nginx.as_ref()).is_some_and(|n| {
+                    let canary = ro.metadata.name.as_deref().unwrap_or_default();
+                    n.stable_ingress
+                        .iter()
+                        .chain(&n.stable_ingresses)
+                        .any(|i| i == name || super::routers::nginx::canary_name(canary, i) == name)
+                })
+        },
+    );
+    let dynamic_trigger = |group: &str,
+                           version: &str,
+                           kind: &str,
+                           plural: &str,
+                           refers: fn(&Rollout, &str, &str) -> bool| {
+        let ar = kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(group, version, kind),
+            plural,
+        );
+        let api: Api<kube::api::DynamicObject> = match namespace.as_deref() {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        };
+        let stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(|o: &mut kube::api::DynamicObject| {
+                strip_meta(o);
+                o.data = serde_json::Value::Null;
+            })
+            .touched_objects();
+        referenced_by(stream, ro_reader.clone(), refers)
+    };
+    let route_trigger = dynamic_trigger(
+        "gateway.networking.k8s.io",
+        "v1",
+        "HTTPRoute",
+        "httproutes",
+        |ro, ns, name| {
+            routing(ro)
+                .and_then(|t| t.gateway_api.as_ref())
+                .is_some_and(|g| {
+                    g.namespace.as_deref().or(ro.namespace().as_deref()) == Some(ns)
+                        && g.http_route
+                            .iter()
+                            .chain(g.http_routes.iter().map(|r| &r.name))
+                            .any(|r| r == name)
+                })
+        },
+    );
+    let vs_trigger = dynamic_trigger(
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+        |ro, ns, name| {
+            routing(ro).and_then(|t| t.istio.as_ref()).is_some_and(|i| {
+                i.virtual_service
+                    .iter()
+                    .chain(&i.virtual_services)
+                    .any(|vs| istio_ref(ro, &vs.name) == (ns.to_string(), name.to_string()))
+            })
+        },
+    );
+    let dr_trigger = dynamic_trigger(
+        "networking.istio.io",
+        "v1",
+        "DestinationRule",
+        "destinationrules",
+        |ro, ns, name| {
+            routing(ro)
+                .and_then(|t| t.istio.as_ref())
+                .and_then(|i| i.destination_rule.as_ref())
+                .is_some_and(|dr| istio_ref(ro, &dr.name) == (ns.to_string(), name.to_string()))
+        },
+    );
+    let split_trigger = dynamic_trigger(
+        "split.smi-spec.io",
+        "v1alpha2",
+        "TrafficSplit",
+        "trafficsplits",
+        |ro, ns, name| {
+            ro.namespace().as_deref() == Some(ns)
+                && routing(ro).and_then(|t| t.smi.as_ref()).is_some_and(|smi| {
+                    smi.traffic_split_name
+                        .as_deref()
+                        .or(ro.metadata.name.as_deref())
+                        == Some(name)
+                })
+        },
+    );
 
     let reporter = Reporter {
         controller: MANAGER.into(),
@@ -206,6 +295,11 @@ pub async fn run(client: Client, namespace: Option<String>) {
         .owns_stream(rs_stream)
         .owns_stream(run_stream)
         .reconcile_on(svc_trigger)
+        .reconcile_on(ingress_trigger)
+        .reconcile_on(route_trigger)
+        .reconcile_on(vs_trigger)
+        .reconcile_on(dr_trigger)
+        .reconcile_on(split_trigger)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -213,6 +307,56 @@ pub async fn run(client: Client, namespace: Option<String>) {
             }
         })
         .await;
+}
+
+fn routing(ro: &Rollout) -> Option<&rollout_rs_crds::rollout::RolloutTrafficRouting> {
+    ro.spec.strategy.canary.as_ref()?.traffic_routing.as_ref()
+}
+
+/// `name` or `name.namespace` of an Istio object, as (namespace, name).
+fn istio_ref(ro: &Rollout, name: &str) -> (String, String) {
+    match name.split_once('.') {
+        Some((n, ns)) => (ns.to_string(), n.to_string()),
+        None => (ro.namespace().unwrap_or_default(), name.to_string()),
+    }
+}
+
+/// Watches `api` keeping only object metadata.
+fn metadata_only<K>(api: Api<K>) -> impl futures::Stream<Item = Result<K, watcher::Error>>
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(strip_meta)
+        .touched_objects()
+}
+
+/// Turns changes of objects into reconciles of every Rollout that `refers` to them by
+/// (namespace, name).
+fn referenced_by<K, S>(
+    stream: S,
+    rollouts: Store<Rollout>,
+    refers: impl Fn(&Rollout, &str, &str) -> bool + Send + Sync + 'static,
+) -> impl futures::Stream<Item = ObjectRef<Rollout>> + Send
+where
+    K: Resource + Send + 'static,
+    S: futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+{
+    let refers = Arc::new(refers);
+    stream
+        .filter_map(|obj| async move { obj.ok() })
+        .flat_map(move |obj| {
+            let ns = obj.meta().namespace.clone().unwrap_or_default();
+            let name = obj.meta().name.clone().unwrap_or_default();
+            let refs: Vec<ObjectRef<Rollout>> = rollouts
+                .state()
+                .iter()
+                .filter(|ro| refers(ro, &ns, &name))
+                .map(|ro| ObjectRef::from_obj(ro.as_ref()))
+                .collect();
+            futures::stream::iter(refs)
+        })
 }
 
 fn error_policy(ro: Arc<Rollout>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
