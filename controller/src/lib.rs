@@ -42,15 +42,15 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client
 /// `rollout-rs controller`: every controller, until Ctrl-C.
 pub async fn run_controllers(
     kubeconfig: Option<PathBuf>,
-    namespace: Option<String>,
+    options: rollout::reconcile::Options,
 ) -> Result<(), RunError> {
     let client = client(kubeconfig.as_deref()).await?;
     tracing::info!(
-        namespace = namespace.as_deref().unwrap_or("<all>"),
+        namespace = options.namespace.as_deref().unwrap_or("<all>"),
         "rollout-rs controller starting"
     );
     tokio::select! {
-        () = rollout::reconcile::run(client, namespace) => Ok(()),
+        () = rollout::reconcile::run(client, options) => Ok(()),
         signal = tokio::signal::ctrl_c() => signal.map_err(RunError::Signal),
     }
 }

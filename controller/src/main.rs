@@ -31,6 +31,9 @@ enum Command {
         /// Watch only this namespace (default: all namespaces).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
+        /// apiVersion of the SMI TrafficSplits to write.
+        #[arg(long, default_value = "split.smi-spec.io/v1alpha2")]
+        traffic_split_api_version: String,
     },
     /// Start a simulated cluster with the CRDs installed and the controllers running, until Ctrl-C.
     Dev {
@@ -57,10 +60,15 @@ fn main() -> ExitCode {
         Command::Controller {
             kubeconfig,
             namespace,
+            traffic_split_api_version,
         } => {
             init_tracing();
+            let options = rollout_rs_controller::rollout::reconcile::Options {
+                namespace,
+                traffic_split_api_version,
+            };
             block_on(
-                rollout_rs_controller::run_controllers(kubeconfig, namespace),
+                rollout_rs_controller::run_controllers(kubeconfig, options),
                 "rollout-rs controller",
             )
         }

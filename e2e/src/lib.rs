@@ -118,7 +118,7 @@ impl Cluster {
         self.stop_controller();
         let client = self.client.clone();
         self.controller = Some(tokio::spawn(
-            rollout_rs_controller::rollout::reconcile::run(client, None),
+            rollout_rs_controller::rollout::reconcile::run(client, Default::default()),
         ));
     }
 

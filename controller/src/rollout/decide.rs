@@ -709,7 +709,15 @@ pub fn decide(obs: &Observed) -> Plan {
     // The weight every router receives. Traffic safety: none to a canary without available
     // pods, none on abort, none once promoted (both Services select the same pods).
     if routed {
-        let canary_available = new_rs.is_some_and(|r| r.available > 0);
+        // A subset-level split moves the canary subset to the new pods as it writes the weight:
+        // it waits until they are all available, or requests would reach pods still starting.
+        let subset_level = canary
+            .traffic_routing
+            .as_ref()
+            .and_then(|t| t.istio.as_ref())
+            .is_some_and(|i| i.destination_rule.is_some());
+        let canary_available =
+            new_rs.is_some_and(|r| r.available > 0 && (!subset_level || r.available >= r.desired));
         let promoted_now = st.stable_rs.as_deref() == Some(new_hash.as_str());
         let weight = match target {
             _ if st.abort || promoted_now || !canary_available => 0,

@@ -742,3 +742,26 @@ fn dynamic_stable_scale_shrinks_the_stable_with_its_weight() {
     let p = plan(r, vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)]);
     assert_eq!(scaled(&p, "web:1"), Some(8));
 }
+
+#[test]
+fn subset_level_split_waits_for_a_fully_available_canary() {
+    let mut r = routed("web:2", |_| {});
+    r.spec.strategy.canary.as_mut().expect("canary").traffic_routing = Some(
+        serde_json::from_value(serde_json::json!({"istio": {
+            "virtualService": {"name": "web"},
+            "destinationRule": {"name": "web", "canarySubsetName": "canary", "stableSubsetName": "stable"}
+        }}))
+        .expect("routing"),
+    );
+    let p = plan(
+        r.clone(),
+        vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 1)],
+    );
+    assert_eq!(
+        planned_weight(&p),
+        Some(0),
+        "1 of 2 canary pods available: no weight yet"
+    );
+    let p = plan(r, vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)]);
+    assert_eq!(planned_weight(&p), Some(20));
+}

@@ -57,6 +57,7 @@ struct Context {
     /// replay old steps, so until the cache moves past that resourceVersion, the written
     /// object is the truth.
     written: std::sync::Mutex<std::collections::HashMap<String, (String, Arc<Rollout>)>>,
+    traffic_split_api_version: String,
 }
 
 impl Context {
@@ -113,8 +114,32 @@ where
     }
 }
 
+/// Settings of the rollout controller.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Watch only this namespace (default: all).
+    pub namespace: Option<String>,
+    /// apiVersion of the SMI TrafficSplits written (Linkerd's SMI extension serves v1alpha2).
+    pub traffic_split_api_version: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            namespace: None,
+            traffic_split_api_version: super::routers::smi::DEFAULT_API_VERSION.into(),
+        }
+    }
+}
+
 /// Runs the rollout controller until the stream ends (on shutdown).
-pub async fn run(client: Client, namespace: Option<String>) {
+pub async fn run(client: Client, options: Options) {
+    let namespace = options.namespace.clone();
+    let (split_group, split_version) = options
+        .traffic_split_api_version
+        .split_once('/')
+        .map(|(g, v)| (g.to_string(), v.to_string()))
+        .unwrap_or_else(|| ("split.smi-spec.io".into(), "v1alpha2".into()));
     let rollouts: Api<Rollout> = scoped(&client, namespace.as_deref());
     let replica_sets: Api<ReplicaSet> = scoped(&client, namespace.as_deref());
     let services: Api<Service> = scoped(&client, namespace.as_deref());
@@ -255,8 +280,8 @@ pub async fn run(client: Client, namespace: Option<String>) {
         },
     );
     let split_trigger = dynamic_trigger(
-        "split.smi-spec.io",
-        "v1alpha2",
+        &split_group,
+        &split_version,
         "TrafficSplit",
         "trafficsplits",
         |ro, ns, name| {
@@ -280,6 +305,7 @@ pub async fn run(client: Client, namespace: Option<String>) {
         services: svc_reader,
         recorder: Recorder::new(client, reporter),
         written: Default::default(),
+        traffic_split_api_version: options.traffic_split_api_version.clone(),
     });
     // AnalysisRuns the Rollouts own: a change in one is a reason to decide again. Only the
     // trigger is kept; the runs themselves are read when analysis needs them.
@@ -509,7 +535,9 @@ fn api_err(
 async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
     // Routers first: on abort the weight must be 0 before anything else moves.
     if let Some(weights) = &plan.weights
-        && let Err(e) = super::traffic::apply(ro, ns, weights, &ctx.client).await
+        && let Err(e) =
+            super::traffic::apply(ro, ns, weights, &ctx.client, &ctx.traffic_split_api_version)
+                .await
     {
         {
             // Nothing was written to any router (all are checked before any is written): say

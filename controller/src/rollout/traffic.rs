@@ -112,6 +112,7 @@ pub async fn apply(
     ns: &str,
     weights: &RouterWeights,
     client: &Client,
+    split_api_version: &str,
 ) -> Result<(), TrafficError> {
     let Some(canary) = ro.spec.strategy.canary.as_ref() else {
         return Ok(());
@@ -258,14 +259,10 @@ pub async fn apply(
     }
     if let Some(s) = &tr.smi {
         let split_name = s.traffic_split_name.clone().unwrap_or_else(|| name.clone());
-        let api = dynamic(
-            client,
-            ns,
-            "split.smi-spec.io",
-            "v1alpha2",
-            "TrafficSplit",
-            "trafficsplits",
-        );
+        let (group, version) = split_api_version
+            .split_once('/')
+            .unwrap_or(("split.smi-spec.io", "v1alpha2"));
+        let api = dynamic(client, ns, group, version, "TrafficSplit", "trafficsplits");
         if let Some(existing) = api
             .get_opt(&split_name)
             .await
@@ -295,7 +292,7 @@ pub async fn apply(
             &owner_json,
             s.root_service.as_deref(),
             &w,
-            smi::DEFAULT_API_VERSION,
+            split_api_version,
         );
         let object: DynamicObject =
             serde_json::from_value(object).map_err(|e| TrafficError::Api {
