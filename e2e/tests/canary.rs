@@ -1119,12 +1119,21 @@ async fn t6_no_weight_without_available_canary_pods() -> Result<(), HarnessError
         .await
         .map_err(|_| HarnessError::Timeout(T, "2 unavailable canary pods".into()))??;
     assert_eq!(canary_ingress_weight(&s).await?.as_deref(), Some("0"));
-    let ro = s.api.get("web").await?;
+    // The ReplicaSet is created before the status is written: wait for the status of this
+    // update, then check that the step did not complete.
+    let ro = s
+        .wait("the update observed", |ro| {
+            ro.status.as_ref().is_some_and(|st| {
+                st.observed_generation == ro.metadata.generation && st.updated_replicas == Some(2)
+            })
+        })
+        .await?;
     assert_eq!(
         ro.status.and_then(|st| st.current_step_index),
         Some(0),
         "the setWeight step does not complete"
     );
+    assert_eq!(canary_ingress_weight(&s).await?.as_deref(), Some("0"));
     Ok(())
 }
 
