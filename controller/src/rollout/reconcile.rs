@@ -556,19 +556,8 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
                     last_update_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())),
                     last_transition_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())),
                 });
-                let mut updated = ro.clone();
-                updated.status = Some(status);
-                let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), ns);
-                let _ = api
-                    .replace_status(
-                        &ro.name_any(),
-                        &PostParams {
-                            field_manager: Some(MANAGER.into()),
-                            ..Default::default()
-                        },
-                        &updated,
-                    )
-                    .await;
+                // Best effort: the retry that follows reports it again if this write is lost.
+                let _ = write_status(ro, ns, status, ctx).await;
                 let event = Event {
                     type_: EventType::Warning,
                     reason: "TrafficRoutingFailed".into(),
@@ -724,19 +713,7 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
     // Status last, with the observed resourceVersion: a concurrent write of the control surface
     // (abort, promote) makes this a conflict and the reconcile runs again on fresh data.
     if ro.status.as_ref() != Some(&plan.status) {
-        let mut updated = ro.clone();
-        updated.status = Some(plan.status.clone());
-        let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), ns);
-        let written = api
-            .replace_status(
-                &ro.name_any(),
-                &PostParams {
-                    field_manager: Some(MANAGER.into()),
-                    ..Default::default()
-                },
-                &updated,
-            )
-            .await;
+        let written = write_status(ro, ns, plan.status.clone(), ctx).await;
         match written {
             Ok(ours) => ctx.remember(ro.resource_version(), ours),
             // Someone else wrote since we read (a user's abort or promote): decide again on
@@ -752,6 +729,23 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Replaces the Rollout's status, guarded by the resourceVersion it was read at.
+async fn write_status(
+    ro: &Rollout,
+    ns: &str,
+    status: rollout_rs_crds::rollout::RolloutStatus,
+    ctx: &Context,
+) -> Result<Rollout, kube::Error> {
+    let mut updated = ro.clone();
+    updated.status = Some(status);
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), ns);
+    let params = PostParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    api.replace_status(&ro.name_any(), &params, &updated).await
 }
 
 /// A ReplicaSet for the Rollout's current template.
