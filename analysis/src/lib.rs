@@ -1,10 +1,13 @@
-//! The analysis engine (arrives with the analysis issue).
+//! The analysis engine (being built with the analysis issue).
 //!
-//! It will own: the AnalysisRun state machine as a pure function of (run, measurements, now),
-//! metric providers behind a `MetricProvider` trait (Prometheus through prometheus-http-query,
-//! JSON web endpoints), CEL success/failure conditions with NaN/Inf guards and the no-data
-//! policy, and `{{args.NAME}}` substitution with secret redaction.
+//! It owns: the AnalysisRun state machine as pure functions of (run, measurements, now)
+//! ([`assess`] so far: metric and run phases from measurement tallies and limits), metric
+//! providers behind a `MetricProvider` trait (Prometheus through prometheus-http-query, JSON web
+//! endpoints), CEL success/failure conditions with NaN/Inf guards and the no-data policy, and
+//! `{{args.NAME}}` substitution with secret redaction.
 //!
 //! It must not: talk to the Kubernetes API (the AnalysisRun controller in `controller/` reads
 //! and writes runs), or decide anything about traffic (the rollout reconciler reacts to a run's
 //! phase).
+
+pub mod assess;
