@@ -138,6 +138,16 @@ fn admit(rt: &ResourceType, obj: &mut Value, opts: &WriteOptions) -> Result<(), 
     }
 }
 
+/// The storage key of a named object: cluster-scoped objects have no namespace.
+fn object_key(rt: &ResourceType, ns: Option<&str>, name: &str) -> ObjectKey {
+    let ns = if rt.namespaced {
+        ns.unwrap_or_default()
+    } else {
+        ""
+    };
+    (ns.to_string(), name.to_string())
+}
+
 /// POST: creates an object.
 pub fn create(
     state: &mut State,
@@ -247,14 +257,7 @@ pub fn update(
 ) -> Result<Value, ApiError> {
     let dry_run = opts.dry_run;
     normalize(rt, ns, &mut obj)?;
-    let key: ObjectKey = (
-        if rt.namespaced {
-            ns.unwrap_or_default().to_string()
-        } else {
-            String::new()
-        },
-        name.to_string(),
-    );
+    let key = object_key(rt, ns, name);
     let storage = rt.storage_key();
     let Some(old) = state.get(&storage, &key).cloned() else {
         return Err(ApiError::not_found(&rt.plural, name));
@@ -391,14 +394,7 @@ pub fn delete(
     opts: &DeleteOptions,
 ) -> Result<Value, ApiError> {
     let dry_run = opts.dry_run;
-    let key: ObjectKey = (
-        if rt.namespaced {
-            ns.unwrap_or_default().to_string()
-        } else {
-            String::new()
-        },
-        name.to_string(),
-    );
+    let key = object_key(rt, ns, name);
     let storage = rt.storage_key();
     let Some(mut obj) = state.get(&storage, &key).cloned() else {
         return Err(ApiError::not_found(&rt.plural, name));
