@@ -1,14 +1,13 @@
-//! The analysis engine (being built with the analysis issue).
-//!
-//! It owns: the AnalysisRun state machine as pure functions of (run, measurements, now)
-//! ([`assess`] so far: metric and run phases from measurement tallies and limits), metric
-//! providers behind a `MetricProvider` trait (Prometheus through prometheus-http-query, JSON web
-//! endpoints), CEL success/failure conditions with NaN/Inf guards and the no-data policy, and
-//! `{{args.NAME}}` substitution with secret redaction ([`args`]).
-//!
-//! It must not: talk to the Kubernetes API (the AnalysisRun controller in `controller/` reads
-//! and writes runs), or decide anything about traffic (the rollout reconciler reacts to a run's
-//! phase).
+//! The analysis engine: everything about an AnalysisRun that is not Kubernetes I/O. It owns
+//! the metric and run phases (`assess`), the measurement schedule and status bookkeeping
+//! (`run`), CEL conditions (`condition`), `{{args.NAME}}` substitution with secret redaction
+//! (`args`) and the Prometheus and web providers (`provider`). It never talks to the API
+//! server: the controller reads Secrets and writes status.
 
 pub mod args;
 pub mod assess;
+pub mod condition;
+pub mod measured;
+pub mod measurement;
+pub mod provider;
+pub mod run;

@@ -209,6 +209,9 @@ pub struct PrometheusMetric {
 pub struct PrometheusAuthentication {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
+    /// Sent as `Authorization: Bearer ...`; usually `{{args.NAME}}` of a secret argument.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
 }
 
 /// HTTP basic authentication; values usually come from secret arguments.
