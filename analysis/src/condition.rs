@@ -36,7 +36,9 @@ pub fn check(metric: &Metric) -> Vec<ConditionError> {
     .into_iter()
     .filter_map(|(field, expr)| {
         let expr = expr?;
-        compile(expr).err().map(|message| ConditionError { field, message })
+        compile(expr)
+            .err()
+            .map(|message| ConditionError { field, message })
     })
     .collect()
 }
@@ -77,7 +79,9 @@ pub fn judge(metric: &Metric, value: &Measured) -> Verdict {
         return no_data(NO_DATA.into());
     }
     if value.non_finite() {
-        return no_data(format!("query returned {value}: NaN or infinite values cannot be judged"));
+        return no_data(format!(
+            "query returned {value}: NaN or infinite values cannot be judged"
+        ));
     }
     let result = value.to_cel();
     let success = metric
@@ -142,28 +146,134 @@ mod tests {
     #[test]
     fn conditions_table() {
         let v = |x: f64| Measured::Vector(vec![x]);
-        type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Measured, AnalysisPhase);
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Measured,
+            AnalysisPhase,
+        );
         let cases: Vec<Case> = vec![
-            ("argo syntax passes", Some("result[0] >= 0.95"), None, v(0.97), Successful),
-            ("argo syntax fails", Some("result[0] >= 0.95"), None, v(0.5), Failed),
-            ("int literal against a float", Some("result[0] >= 1"), None, v(1.0), Successful),
-            ("scalar result", Some("result >= 0.95"), None, Measured::Scalar(0.99), Successful),
-            ("every sample", Some("result.all(x, x > 0.9)"), None, Measured::Vector(vec![0.95, 0.8]), Failed),
-            ("only failure, not met", None, Some("result[0] > 0.1"), v(0.01), Successful),
-            ("only failure, met", None, Some("result[0] > 0.1"), v(0.5), Failed),
+            (
+                "argo syntax passes",
+                Some("result[0] >= 0.95"),
+                None,
+                v(0.97),
+                Successful,
+            ),
+            (
+                "argo syntax fails",
+                Some("result[0] >= 0.95"),
+                None,
+                v(0.5),
+                Failed,
+            ),
+            (
+                "int literal against a float",
+                Some("result[0] >= 1"),
+                None,
+                v(1.0),
+                Successful,
+            ),
+            (
+                "scalar result",
+                Some("result >= 0.95"),
+                None,
+                Measured::Scalar(0.99),
+                Successful,
+            ),
+            (
+                "every sample",
+                Some("result.all(x, x > 0.9)"),
+                None,
+                Measured::Vector(vec![0.95, 0.8]),
+                Failed,
+            ),
+            (
+                "only failure, not met",
+                None,
+                Some("result[0] > 0.1"),
+                v(0.01),
+                Successful,
+            ),
+            (
+                "only failure, met",
+                None,
+                Some("result[0] > 0.1"),
+                v(0.5),
+                Failed,
+            ),
             ("both unset", None, None, v(0.5), Successful),
-            ("A4: neither true", Some("result[0] > 0.9"), Some("result[0] < 0.5"), v(0.7), Inconclusive),
-            ("failure wins", Some("result[0] > 0.1"), Some("result[0] > 0.2"), v(0.7), Failed),
-            ("both, success", Some("result[0] > 0.9"), Some("result[0] < 0.5"), v(0.95), Successful),
-            ("A6: empty vector", Some("result[0] >= 0.95"), None, Measured::Vector(vec![]), Inconclusive),
-            ("NaN guarded", Some("result[0] >= 0.95"), None, v(f64::NAN), Inconclusive),
-            ("Inf guarded", Some("result[0] >= 0.95"), None, v(f64::INFINITY), Inconclusive),
-            ("web JSON", Some("result.ok == true && result.rate < 0.01"), None,
-                Measured::Json(serde_json::json!({"ok": true, "rate": 0.001})), Successful),
-            ("non-boolean result", Some("result[0] + 1.0"), None, v(0.5), Error),
-            ("index out of range", Some("result[3] > 0.0"), None, v(0.5), Error),
-            ("string where a number is expected", Some("result > 0.5"), None,
-                Measured::Json(serde_json::json!("high")), Error),
+            (
+                "A4: neither true",
+                Some("result[0] > 0.9"),
+                Some("result[0] < 0.5"),
+                v(0.7),
+                Inconclusive,
+            ),
+            (
+                "failure wins",
+                Some("result[0] > 0.1"),
+                Some("result[0] > 0.2"),
+                v(0.7),
+                Failed,
+            ),
+            (
+                "both, success",
+                Some("result[0] > 0.9"),
+                Some("result[0] < 0.5"),
+                v(0.95),
+                Successful,
+            ),
+            (
+                "A6: empty vector",
+                Some("result[0] >= 0.95"),
+                None,
+                Measured::Vector(vec![]),
+                Inconclusive,
+            ),
+            (
+                "NaN guarded",
+                Some("result[0] >= 0.95"),
+                None,
+                v(f64::NAN),
+                Inconclusive,
+            ),
+            (
+                "Inf guarded",
+                Some("result[0] >= 0.95"),
+                None,
+                v(f64::INFINITY),
+                Inconclusive,
+            ),
+            (
+                "web JSON",
+                Some("result.ok == true && result.rate < 0.01"),
+                None,
+                Measured::Json(serde_json::json!({"ok": true, "rate": 0.001})),
+                Successful,
+            ),
+            (
+                "non-boolean result",
+                Some("result[0] + 1.0"),
+                None,
+                v(0.5),
+                Error,
+            ),
+            (
+                "index out of range",
+                Some("result[3] > 0.0"),
+                None,
+                v(0.5),
+                Error,
+            ),
+            (
+                "string where a number is expected",
+                Some("result > 0.5"),
+                None,
+                Measured::Json(serde_json::json!("high")),
+                Error,
+            ),
         ];
         for (what, s, f, value, phase) in cases {
             let verdict = judge(&metric(s, f), &value);
@@ -191,9 +301,15 @@ mod tests {
 
     #[test]
     fn evaluation_errors_name_the_condition() {
-        let verdict = judge(&metric(Some("result[0] + 1.0"), None), &Measured::Vector(vec![0.5]));
+        let verdict = judge(
+            &metric(Some("result[0] + 1.0"), None),
+            &Measured::Vector(vec![0.5]),
+        );
         let message = verdict.message.unwrap_or_default();
-        assert!(message.starts_with("successCondition \"result[0] + 1.0\" returned"), "{message}");
+        assert!(
+            message.starts_with("successCondition \"result[0] + 1.0\" returned"),
+            "{message}"
+        );
     }
 
     #[test]

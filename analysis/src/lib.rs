@@ -11,3 +11,4 @@ pub mod measured;
 pub mod measurement;
 pub mod provider;
 pub mod run;
+pub mod validate;

@@ -39,7 +39,12 @@ impl Measured {
     pub fn to_cel(&self) -> cel::Value {
         match self {
             Measured::Scalar(f) => cel::Value::Float(*f),
-            Measured::Vector(v) => cel::Value::List(v.iter().map(|f| cel::Value::Float(*f)).collect::<Vec<_>>().into()),
+            Measured::Vector(v) => cel::Value::List(
+                v.iter()
+                    .map(|f| cel::Value::Float(*f))
+                    .collect::<Vec<_>>()
+                    .into(),
+            ),
             Measured::Json(j) => json_to_cel(j),
         }
     }

@@ -55,7 +55,11 @@ fn retention(spec: &AnalysisRunSpec, name: &str) -> usize {
     spec.measurement_retention
         .iter()
         .find(|r| r.metric_name == name)
-        .or_else(|| spec.measurement_retention.iter().find(|r| r.metric_name == "*"))
+        .or_else(|| {
+            spec.measurement_retention
+                .iter()
+                .find(|r| r.metric_name == "*")
+        })
         .map_or(DEFAULT_RETENTION, |r| r.limit.max(1) as usize)
 }
 
@@ -87,7 +91,11 @@ pub fn limits(m: &Metric) -> Result<Limits, String> {
         count,
         failure: int(m.failure_limit.as_ref(), "failureLimit", 0)?,
         inconclusive: int(m.inconclusive_limit.as_ref(), "inconclusiveLimit", 0)?,
-        consecutive_error: int(m.consecutive_error_limit.as_ref(), "consecutiveErrorLimit", 4)?,
+        consecutive_error: int(
+            m.consecutive_error_limit.as_ref(),
+            "consecutiveErrorLimit",
+            4,
+        )?,
         consecutive_success: int(
             m.consecutive_success_limit.as_ref(),
             "consecutiveSuccessLimit",

@@ -1,6 +1,6 @@
 use super::*;
-use rollout_rs_crds::rollout::{DryRunMetric, MeasurementRetention};
 use AnalysisPhase::*;
+use rollout_rs_crds::rollout::{DryRunMetric, MeasurementRetention};
 
 fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).expect("valid")
@@ -52,7 +52,12 @@ fn drive(
             let ms = plan
                 .due
                 .iter()
-                .map(|n| (n.clone(), measured(*script.next().unwrap_or(&Successful), now)))
+                .map(|n| {
+                    (
+                        n.clone(),
+                        measured(*script.next().unwrap_or(&Successful), now),
+                    )
+                })
                 .collect();
             st = record(spec, &st, ms, t(now));
             continue;
@@ -90,11 +95,26 @@ fn a2_fails_after_the_second_failure_with_limit_one() {
 
 #[test]
 fn a5_errors_retry_at_the_shorter_of_interval_and_ten_seconds() {
-    let (st, times) = drive(&spec(vec![metric("rate", Some("1s"), Some(3))]), &[Error; 9], 100);
-    assert_eq!(times, vec![0, 1, 2, 3, 4], "the 5th consecutive error ends it");
+    let (st, times) = drive(
+        &spec(vec![metric("rate", Some("1s"), Some(3))]),
+        &[Error; 9],
+        100,
+    );
+    assert_eq!(
+        times,
+        vec![0, 1, 2, 3, 4],
+        "the 5th consecutive error ends it"
+    );
     assert_eq!(st.phase, Some(Error));
-    assert_eq!(st.metric_results[0].count, 0, "errors do not count as measurements");
-    let (_, times) = drive(&spec(vec![metric("rate", Some("1m"), Some(3))]), &[Error; 9], 1000);
+    assert_eq!(
+        st.metric_results[0].count, 0,
+        "errors do not count as measurements"
+    );
+    let (_, times) = drive(
+        &spec(vec![metric("rate", Some("1m"), Some(3))]),
+        &[Error; 9],
+        1000,
+    );
     assert_eq!(times, vec![0, 10, 20, 30, 40]);
 }
 
@@ -102,7 +122,9 @@ fn a5_errors_retry_at_the_shorter_of_interval_and_ten_seconds() {
 fn errors_between_successes_reset() {
     let (st, _) = drive(
         &spec(vec![metric("rate", Some("1s"), Some(3))]),
-        &[Error, Error, Error, Error, Successful, Error, Successful, Successful],
+        &[
+            Error, Error, Error, Error, Successful, Error, Successful, Successful,
+        ],
         100,
     );
     assert_eq!(st.phase, Some(Successful));
@@ -143,7 +165,11 @@ fn indefinite_metric_runs_until_terminated_then_succeeds() {
 
 #[test]
 fn a4_inconclusive_past_the_limit() {
-    let (st, _) = drive(&spec(vec![metric("m", Some("1s"), Some(3))]), &[Inconclusive], 100);
+    let (st, _) = drive(
+        &spec(vec![metric("m", Some("1s"), Some(3))]),
+        &[Inconclusive],
+        100,
+    );
     assert_eq!(st.phase, Some(Inconclusive));
 }
 
@@ -162,7 +188,10 @@ fn one_failed_metric_terminates_the_others_and_the_run_takes_the_worst() {
 
 #[test]
 fn dry_run_metrics_never_decide() {
-    let mut s = spec(vec![metric("real", Some("1s"), Some(2)), metric("trial", Some("1s"), Some(2))]);
+    let mut s = spec(vec![
+        metric("real", Some("1s"), Some(2)),
+        metric("trial", Some("1s"), Some(2)),
+    ]);
     s.dry_run = vec![DryRunMetric {
         metric_name: "trial".into(),
     }];
@@ -174,7 +203,11 @@ fn dry_run_metrics_never_decide() {
 
 #[test]
 fn measurements_are_trimmed_to_the_retention() {
-    let (st, _) = drive(&spec(vec![metric("m", Some("1s"), Some(15))]), &[Successful; 15], 100);
+    let (st, _) = drive(
+        &spec(vec![metric("m", Some("1s"), Some(15))]),
+        &[Successful; 15],
+        100,
+    );
     assert_eq!(st.metric_results[0].measurements.len(), DEFAULT_RETENTION);
     assert_eq!(st.metric_results[0].count, 15);
     let mut s = spec(vec![metric("m", Some("1s"), Some(5))]);
@@ -207,5 +240,8 @@ fn argument_errors_end_the_run() {
     );
     assert_eq!(st.phase, Some(Error));
     assert!(completed(st.phase));
-    assert_eq!(schedule(&spec(vec![metric("m", None, None)]), &st, t(1)), Schedule::default());
+    assert_eq!(
+        schedule(&spec(vec![metric("m", None, None)]), &st, t(1)),
+        Schedule::default()
+    );
 }

@@ -88,6 +88,8 @@ fn decide_cost() -> Duration {
         rollout: r,
         replica_sets: vec![view(&stable, 1), view(&current, 1)],
         pods: vec![],
+        runs: vec![],
+        template_errors: vec![],
         now: jiff::Timestamp::now(),
     };
     let n = 20_000;

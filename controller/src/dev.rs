@@ -53,7 +53,7 @@ pub async fn run(port: u16, kubeconfig: &Path) -> Result<(), DevError> {
         .await
         .map_err(|e| DevError::Client(e.to_string()))?;
     install::install_crds(&client, Duration::from_secs(30)).await?;
-    let controllers = tokio::spawn(crate::rollout::reconcile::run(client, Default::default()));
+    let controllers = tokio::spawn(crate::controllers(client, Default::default()));
 
     println!(
         "rollout-rs dev: simulated cluster at {} with the rollout-rs CRDs installed and the rollout controller running",

@@ -5,6 +5,7 @@
 //! and health server and leader election arrive with their issues; they follow observe → decide
 //! (pure) → execute, and only the leader writes.
 
+pub mod analysis_run;
 pub mod dev;
 pub mod install;
 pub mod rollout;
@@ -50,7 +51,16 @@ pub async fn run_controllers(
         "rollout-rs controller starting"
     );
     tokio::select! {
-        () = rollout::reconcile::run(client, options) => Ok(()),
+        () = controllers(client, options) => Ok(()),
         signal = tokio::signal::ctrl_c() => signal.map_err(RunError::Signal),
     }
+}
+
+/// Every controller on one client, until their streams end.
+pub async fn controllers(client: kube::Client, options: rollout::reconcile::Options) {
+    let namespace = options.namespace.clone();
+    tokio::join!(
+        rollout::reconcile::run(client.clone(), options),
+        analysis_run::run(client, namespace),
+    );
 }

@@ -117,9 +117,10 @@ impl Cluster {
     pub fn start_controller(&mut self) {
         self.stop_controller();
         let client = self.client.clone();
-        self.controller = Some(tokio::spawn(
-            rollout_rs_controller::rollout::reconcile::run(client, Default::default()),
-        ));
+        self.controller = Some(tokio::spawn(rollout_rs_controller::controllers(
+            client,
+            Default::default(),
+        )));
     }
 
     /// Stops the in-process controllers, as a crash would: nothing is flushed or handed over.

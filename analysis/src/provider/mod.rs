@@ -114,7 +114,11 @@ impl Http {
     }
 
     fn client(&self, insecure: bool) -> &reqwest::Client {
-        if insecure { &self.insecure } else { &self.verified }
+        if insecure {
+            &self.insecure
+        } else {
+            &self.verified
+        }
     }
 }
 
@@ -189,8 +193,20 @@ mod tests {
             ..Default::default()
         };
         let args: BTreeMap<String, Option<ArgValue>> = [
-            ("host".to_string(), Some(ArgValue { value: "prom".into(), secret: false })),
-            ("token".to_string(), Some(ArgValue { value: "s3cr3t".into(), secret: true })),
+            (
+                "host".to_string(),
+                Some(ArgValue {
+                    value: "prom".into(),
+                    secret: false,
+                }),
+            ),
+            (
+                "token".to_string(),
+                Some(ArgValue {
+                    value: "s3cr3t".into(),
+                    secret: true,
+                }),
+            ),
         ]
         .into();
         let r = resolve(&metric, &args).expect("resolves");
@@ -201,7 +217,10 @@ mod tests {
             r.metadata.get("resolvedQuery").map(String::as_str),
             Some("up{job=\"prom\",token=\"*****\"}")
         );
-        assert_eq!(scrub("GET http://x?t=s3cr3t failed", &r.secrets), "GET http://x?t=***** failed");
+        assert_eq!(
+            scrub("GET http://x?t=s3cr3t failed", &r.secrets),
+            "GET http://x?t=***** failed"
+        );
         let missing = resolve(&metric, &BTreeMap::new()).unwrap_err();
         assert_eq!(missing.to_string(), "argument \"host\" has no value");
     }

@@ -26,7 +26,10 @@ pub(super) async fn measure(
         .ok_or_else(|| ProviderError("prometheus.address is not set".into()))?;
     let client = Client::from(http.clone(), address)
         .map_err(|e| ProviderError(format!("prometheus.address {address:?}: {}", chain(&e))))?;
-    let seconds = p.timeout.filter(|t| *t > 0).unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+    let seconds = p
+        .timeout
+        .filter(|t| *t > 0)
+        .unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     let limit = Duration::from_secs(seconds.unsigned_abs());
     let auth = headers(p)?;
     let what = format!("Prometheus at {address}");
@@ -36,7 +39,10 @@ pub(super) async fn measure(
             for (k, v) in &auth {
                 q = q.header(k.clone(), v.clone());
             }
-            with_timeout(&what, limit, async { q.get().await.map_err(|e| failed(&what, e)) }).await?
+            with_timeout(&what, limit, async {
+                q.get().await.map_err(|e| failed(&what, e))
+            })
+            .await?
         }
         Some(range) => {
             let now = jiff::Timestamp::now();
@@ -56,7 +62,10 @@ pub(super) async fn measure(
             for (k, v) in &auth {
                 q = q.header(k.clone(), v.clone());
             }
-            with_timeout(&what, limit, async { q.get().await.map_err(|e| failed(&what, e)) }).await?
+            with_timeout(&what, limit, async {
+                q.get().await.map_err(|e| failed(&what, e))
+            })
+            .await?
         }
     };
     Ok(match data.data() {
@@ -93,8 +102,9 @@ fn headers(p: &PrometheusMetric) -> Result<Headers, ProviderError> {
     }
     let auth = p.authentication.as_ref();
     let mut secret_header = |value: String| -> Result<(), ProviderError> {
-        let mut v = HeaderValue::from_str(&value)
-            .map_err(|_| ProviderError("the authentication value is not a valid header value".into()))?;
+        let mut v = HeaderValue::from_str(&value).map_err(|_| {
+            ProviderError("the authentication value is not a valid header value".into())
+        })?;
         v.set_sensitive(true);
         out.push((AUTHORIZATION, v));
         Ok(())
@@ -112,4 +122,3 @@ fn headers(p: &PrometheusMetric) -> Result<Headers, ProviderError> {
     }
     Ok(out)
 }
-

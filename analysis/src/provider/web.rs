@@ -13,7 +13,10 @@ const DEFAULT_TIMEOUT_SECONDS: i64 = 10;
 /// How much of an error response body is quoted.
 const BODY_QUOTE: usize = 200;
 
-pub(super) async fn measure(w: &WebMetric, http: &reqwest::Client) -> Result<Measured, ProviderError> {
+pub(super) async fn measure(
+    w: &WebMetric,
+    http: &reqwest::Client,
+) -> Result<Measured, ProviderError> {
     let method = match w.method.unwrap_or(WebMethod::Get) {
         WebMethod::Get => reqwest::Method::GET,
         WebMethod::Post => reqwest::Method::POST,
@@ -30,7 +33,10 @@ pub(super) async fn measure(w: &WebMetric, http: &reqwest::Client) -> Result<Mea
     } else if let Some(body) = &w.body {
         req = req.body(body.clone());
     }
-    let seconds = w.timeout_seconds.filter(|t| *t > 0).unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+    let seconds = w
+        .timeout_seconds
+        .filter(|t| *t > 0)
+        .unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     let what = format!("web metric {}", w.url);
     let body = with_timeout(&what, Duration::from_secs(seconds.unsigned_abs()), async {
         let resp = req
@@ -55,7 +61,10 @@ pub(super) async fn measure(w: &WebMetric, http: &reqwest::Client) -> Result<Mea
 }
 
 /// Narrows the answer by the JSONPath: one match is the value itself, several a list.
-fn select(json: &serde_json::Value, path: Option<&str>) -> Result<serde_json::Value, ProviderError> {
+fn select(
+    json: &serde_json::Value,
+    path: Option<&str>,
+) -> Result<serde_json::Value, ProviderError> {
     let Some(path) = path.map(str::trim).filter(|p| !p.is_empty()) else {
         return Ok(json.clone());
     };
@@ -83,9 +92,18 @@ mod tests {
     fn json_path_forms() {
         let doc = json!({"data": {"ok": true, "rates": [0.1, 0.2]}});
         assert_eq!(select(&doc, Some("{$.data.ok}")).expect("ok"), json!(true));
-        assert_eq!(select(&doc, Some("$.data.rates[1]")).expect("ok"), json!(0.2));
-        assert_eq!(select(&doc, Some("$.data.rates[*]")).expect("ok"), json!([0.1, 0.2]));
-        assert_eq!(select(&doc, Some("$.missing")).expect("ok"), serde_json::Value::Null);
+        assert_eq!(
+            select(&doc, Some("$.data.rates[1]")).expect("ok"),
+            json!(0.2)
+        );
+        assert_eq!(
+            select(&doc, Some("$.data.rates[*]")).expect("ok"),
+            json!([0.1, 0.2])
+        );
+        assert_eq!(
+            select(&doc, Some("$.missing")).expect("ok"),
+            serde_json::Value::Null
+        );
         assert_eq!(select(&doc, None).expect("ok"), doc);
         assert!(select(&doc, Some("$.data[")).is_err());
     }

@@ -22,6 +22,9 @@ use rollout_rs_crds::rollout::{
 };
 use rollout_rs_crds::{Condition, duration, validation};
 
+use rollout_rs_crds::analysis::AnalysisPhase;
+
+use super::analysis::{self as an, NewRun, RunKind, RunView};
 use super::hash::pod_template_hash;
 use super::replicas::{Counts, Limits, paced, weighted_counts};
 
@@ -61,6 +64,10 @@ pub struct Observed {
     pub replica_sets: Vec<ReplicaSetView>,
     /// The Rollout's pods, when a restart is pending (see [`restart_pending`]); else empty.
     pub pods: Vec<PodView>,
+    /// The AnalysisRuns the Rollout owns.
+    pub runs: Vec<RunView>,
+    /// Referenced analysis templates that are missing or invalid, one message each.
+    pub template_errors: Vec<String>,
     pub now: Timestamp,
 }
 
@@ -121,6 +128,10 @@ pub struct Plan {
     pub selectors: Vec<(String, String)>,
     pub status: RolloutStatus,
     pub events: Vec<PlannedEvent>,
+    /// AnalysisRuns to create, to terminate (`spec.terminate`), and to delete (history).
+    pub create_runs: Vec<NewRun>,
+    pub terminate_runs: Vec<String>,
+    pub delete_runs: Vec<String>,
     /// When to reconcile again at the latest (a pause's end, a progress deadline).
     pub requeue_after: Option<Duration>,
 }
@@ -276,8 +287,11 @@ pub fn decide(obs: &Observed) -> Plan {
 
     // An invalid spec moves nothing, and says why where users look.
     let errors = validation::rollout(spec);
-    if !errors.is_empty() {
-        let message = validation::summary(&errors);
+    if !errors.is_empty() || !obs.template_errors.is_empty() {
+        let mut parts = vec![validation::summary(&errors)];
+        parts.extend(obs.template_errors.iter().cloned());
+        parts.retain(|p| !p.is_empty());
+        let message = parts.join("; ");
         if condition(&prev, "InvalidSpec").and_then(|c| c.message.as_deref())
             != Some(message.as_str())
         {
@@ -332,6 +346,7 @@ pub fn decide(obs: &Observed) -> Plan {
         st.current_step_index = Some(0);
         st.pause_conditions.clear();
         st.controller_pause = false;
+        forget_runs(&mut st);
         if new_template {
             st.abort = false;
             st.aborted_at = None;
@@ -360,6 +375,7 @@ pub fn decide(obs: &Observed) -> Plan {
         st.current_step_index = Some(0);
         st.pause_conditions.clear();
         st.controller_pause = false;
+        forget_runs(&mut st);
         plan.events.push(event(
             false,
             "RolloutRetried",
@@ -368,8 +384,83 @@ pub fn decide(obs: &Observed) -> Plan {
         remove_condition(&mut st, "Progressing");
     }
 
+    let ro_name = ro.metadata.name.clone().unwrap_or_default();
+    let revision = new_rs.map_or_else(
+        || {
+            obs.replica_sets
+                .iter()
+                .map(|r| r.revision)
+                .max()
+                .unwrap_or(0)
+                + 1
+        },
+        |r| r.revision,
+    );
+    let recorded = |background: bool| {
+        st.canary
+            .as_ref()
+            .and_then(|c| {
+                if background {
+                    c.current_background_analysis_run_status.as_ref()
+                } else {
+                    c.current_step_analysis_run_status.as_ref()
+                }
+            })
+            .map(|r| r.name.clone())
+    };
+    let (recorded_step, recorded_background) = (recorded(false), recorded(true));
+    // A failed or errored run aborts: traffic goes back to stable in this same plan.
+    let analysing = !initial && !promoted && !st.abort && !st.promote_full;
+    if analysing {
+        let at = st.current_step_index.unwrap_or(0);
+        let step_run = steps
+            .get(at.max(0) as usize)
+            .filter(|s| s.analysis.is_some())
+            .and_then(|_| {
+                an::current(
+                    &obs.runs,
+                    recorded_step.as_deref(),
+                    RunKind::Step,
+                    Some(at),
+                    &new_hash,
+                )
+            });
+        let background_run = canary.analysis.as_ref().and_then(|_| {
+            an::current(
+                &obs.runs,
+                recorded_background.as_deref(),
+                RunKind::Background,
+                None,
+                &new_hash,
+            )
+        });
+        for (what, run) in [("Step-based", step_run), ("Background", background_run)] {
+            let Some(r) = run else { continue };
+            if !matches!(r.phase, Some(AnalysisPhase::Failed | AnalysisPhase::Error)) || st.abort {
+                continue;
+            }
+            let phase = r.phase.unwrap_or(AnalysisPhase::Error);
+            let why = r
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("AnalysisRun {} ended {phase:?}", r.name));
+            st.abort = true;
+            set_run_status(&mut st, r.kind, Some(r));
+            set_condition(
+                &mut st,
+                "Progressing",
+                "False",
+                "RolloutAborted",
+                &format!(
+                    "Rollout aborted update to template {new_hash}: {what} analysis phase {phase:?}: {why}"
+                ),
+                now,
+            );
+        }
+    }
+
     let mut index = st.current_step_index.unwrap_or(0).clamp(0, n_steps);
-    let mut hold_message = None;
+    let mut hold_message: Option<String> = None;
     let routed = canary.traffic_routing.is_some();
     let max_weight = canary
         .traffic_routing
@@ -387,11 +478,11 @@ pub fn decide(obs: &Observed) -> Plan {
     } else if st.abort {
         if st.aborted_at.is_none() {
             st.aborted_at = Some(Time(now));
-            plan.events.push(event(
-                true,
-                "RolloutAborted",
-                format!("Rollout aborted update to template {new_hash}"),
-            ));
+            let message = condition(&st, "Progressing")
+                .filter(|c| c.reason.as_deref() == Some("RolloutAborted"))
+                .and_then(|c| c.message.clone())
+                .unwrap_or_else(|| format!("Rollout aborted update to template {new_hash}"));
+            plan.events.push(event(true, "RolloutAborted", message));
         }
         index = 0;
         st.pause_conditions.clear();
@@ -402,6 +493,8 @@ pub fn decide(obs: &Observed) -> Plan {
             index = n_steps;
             st.pause_conditions.clear();
             st.controller_pause = false;
+            // Promote-full skips analysis: its runs are not current any more.
+            forget_runs(&mut st);
         }
         let new_counts = counts(new_rs);
         let stable_counts = counts(stable_rs);
@@ -519,12 +612,94 @@ pub fn decide(obs: &Observed) -> Plan {
                     ),
                 ));
                 index += 1;
+            } else if let Some(analysis) = &step.analysis {
+                let run = an::current(
+                    &obs.runs,
+                    recorded_step.as_deref(),
+                    RunKind::Step,
+                    Some(index),
+                    &new_hash,
+                );
+                let Some(run) = run else {
+                    let name = an::run_name(
+                        &ro_name,
+                        &new_hash,
+                        revision,
+                        Some(index),
+                        &obs.runs,
+                        &plan.create_runs,
+                    );
+                    plan.events.push(event(
+                        false,
+                        "AnalysisRunCreated",
+                        format!("Step analysis run {name} created"),
+                    ));
+                    set_run_status(&mut st, RunKind::Step, None);
+                    st.canary
+                        .get_or_insert_with(Default::default)
+                        .current_step_analysis_run_status =
+                        Some(rollout_rs_crds::rollout::RolloutAnalysisRunStatus {
+                            name: name.clone(),
+                            status: "Pending".into(),
+                            message: None,
+                        });
+                    plan.create_runs.push(NewRun {
+                        name,
+                        kind: RunKind::Step,
+                        step: Some(index),
+                        hash: new_hash.clone(),
+                        revision,
+                        analysis: analysis.clone(),
+                    });
+                    hold_message = Some(format!("waiting for the analysis of step {}", index + 1));
+                    break;
+                };
+                set_run_status(&mut st, RunKind::Step, Some(run));
+                match run.phase {
+                    Some(AnalysisPhase::Successful) => {
+                        set_run_status(&mut st, RunKind::Step, None);
+                        plan.events.push(event(
+                            false,
+                            "RolloutStepCompleted",
+                            format!(
+                                "Rollout step {}/{n_steps} completed (analysis {} Successful)",
+                                index + 1,
+                                run.name
+                            ),
+                        ));
+                        index += 1;
+                    }
+                    Some(AnalysisPhase::Inconclusive) => {
+                        if inconclusive_pause(&mut st, &mut plan, now, &run.name) {
+                            // A user promoted past the inconclusive analysis: skip the step.
+                            set_run_status(&mut st, RunKind::Step, None);
+                            plan.events.push(event(
+                                false,
+                                "RolloutStepCompleted",
+                                format!(
+                                    "Rollout step {}/{n_steps} skipped (analysis {} Inconclusive, promoted)",
+                                    index + 1,
+                                    run.name
+                                ),
+                            ));
+                            index += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    _ => {
+                        hold_message = Some(format!(
+                            "waiting for the analysis of step {}: AnalysisRun {} is {:?}",
+                            index + 1,
+                            run.name,
+                            run.phase.unwrap_or(AnalysisPhase::Pending)
+                        ));
+                        break;
+                    }
+                }
             } else {
-                hold_message = Some(if step.analysis.is_some() {
-                    "analysis steps are not supported by this version of rollout-rs yet: the rollout holds here"
-                } else {
-                    "setCanaryScale steps need trafficRouting: the rollout holds here"
-                });
+                hold_message =
+                    Some("setCanaryScale steps need trafficRouting: the rollout holds here".into());
                 break;
             }
         }
@@ -535,6 +710,20 @@ pub fn decide(obs: &Observed) -> Plan {
         }
     };
     st.current_step_index = Some(index);
+    let background_active = analysing && !st.abort;
+    background_analysis(
+        obs,
+        &mut st,
+        &mut plan,
+        BackgroundAt {
+            active: background_active,
+            index,
+            hash: &new_hash,
+            rollout: &ro_name,
+            revision,
+            recorded: recorded_background.as_deref(),
+        },
+    );
 
     // Replica counts.
     let want = match target {
@@ -765,7 +954,10 @@ pub fn decide(obs: &Observed) -> Plan {
     let restarting = restart(obs, &mut st, &mut plan, limits);
 
     observed_counts(&mut st, &obs.replica_sets, Some(&new_hash));
-    let hold_message = hold_message.or(restarting.then_some("rollout is restarting"));
+    runs_lifecycle(obs, &st, &mut plan, &new_hash);
+    let hold_message = hold_message
+        .as_deref()
+        .or(restarting.then_some("rollout is restarting"));
     phase(
         &mut st,
         &prev,
@@ -859,15 +1051,17 @@ fn phase(
         .is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
     let done = completed && updated == replicas && available >= replicas && total == updated;
 
+    let aborted = condition(st, "Progressing")
+        .filter(|c| c.reason.as_deref() == Some("RolloutAborted"))
+        .and_then(|c| c.message.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "Rollout aborted update to template {}",
+                st.current_pod_hash.clone().unwrap_or_default()
+            )
+        });
     if st.abort {
-        set_condition(
-            st,
-            "Progressing",
-            "False",
-            "RolloutAborted",
-            "Rollout aborted",
-            now,
-        );
+        set_condition(st, "Progressing", "False", "RolloutAborted", &aborted, now);
     } else if done {
         set_condition(
             st,
@@ -940,10 +1134,10 @@ fn phase(
             st,
             "Paused",
             "True",
-            if manually_paused {
-                "ManuallyPaused"
+            &if manually_paused {
+                "ManuallyPaused".to_string()
             } else {
-                "CanaryPauseStep"
+                pause_reason(st)
             },
             "Rollout is paused",
             now,
@@ -973,13 +1167,7 @@ fn phase(
     }
 
     let (phase, message): (RolloutPhase, String) = if st.abort {
-        (
-            RolloutPhase::Degraded,
-            format!(
-                "RolloutAborted: Rollout aborted update to template {}",
-                st.current_pod_hash.clone().unwrap_or_default()
-            ),
-        )
+        (RolloutPhase::Degraded, format!("RolloutAborted: {aborted}"))
     } else if exceeded {
         (
             RolloutPhase::Degraded,
@@ -989,7 +1177,7 @@ fn phase(
     } else if manually_paused {
         (RolloutPhase::Paused, "manually paused".into())
     } else if !st.pause_conditions.is_empty() {
-        (RolloutPhase::Paused, "CanaryPauseStep".into())
+        (RolloutPhase::Paused, pause_reason(st))
     } else if let Some(h) = hold {
         (RolloutPhase::Progressing, h.into())
     } else if updated < replicas {
@@ -1021,6 +1209,174 @@ fn phase(
     }
     st.phase = Some(phase);
     st.message = (!message.is_empty()).then_some(message);
+}
+
+fn pause_reason(st: &RolloutStatus) -> String {
+    st.pause_conditions.first().map_or_else(
+        || "CanaryPauseStep".to_string(),
+        |c| format!("{:?}", c.reason),
+    )
+}
+
+/// Forgets the runs of an earlier attempt (a new template, a retry): new ones are created.
+fn forget_runs(st: &mut RolloutStatus) {
+    if let Some(c) = st.canary.as_mut() {
+        c.current_step_analysis_run_status = None;
+        c.current_background_analysis_run_status = None;
+    }
+}
+
+fn set_run_status(st: &mut RolloutStatus, kind: RunKind, run: Option<&RunView>) {
+    let status = run.map(RunView::status);
+    let canary = st.canary.get_or_insert_with(Default::default);
+    match kind {
+        RunKind::Step => canary.current_step_analysis_run_status = status,
+        RunKind::Background => canary.current_background_analysis_run_status = status,
+    }
+}
+
+/// An Inconclusive run pauses the rollout (reason InconclusiveAnalysisRun). Returns true once
+/// a user has cleared that pause (promote): the caller moves past the analysis.
+fn inconclusive_pause(st: &mut RolloutStatus, plan: &mut Plan, now: Timestamp, run: &str) -> bool {
+    let held = st
+        .pause_conditions
+        .iter()
+        .any(|c| c.reason == PauseReason::InconclusiveAnalysisRun);
+    if held {
+        return false;
+    }
+    if st.controller_pause && st.pause_conditions.is_empty() {
+        st.controller_pause = false;
+        plan.events
+            .push(event(false, "RolloutResumed", "Rollout resumed"));
+        return true;
+    }
+    st.pause_conditions.push(PauseCondition {
+        reason: PauseReason::InconclusiveAnalysisRun,
+        start_time: MicroTime(now),
+    });
+    st.controller_pause = true;
+    plan.events.push(event(
+        true,
+        "RolloutPaused",
+        format!("Rollout paused: AnalysisRun {run} is Inconclusive"),
+    ));
+    false
+}
+
+/// Where the background analysis stands.
+struct BackgroundAt<'a> {
+    /// An update is in progress (not initial, promoted, aborted or promoted in full).
+    active: bool,
+    index: i32,
+    hash: &'a str,
+    rollout: &'a str,
+    revision: u64,
+    recorded: Option<&'a str>,
+}
+
+/// `strategy.canary.analysis`: one run for the whole update from `startingStep` on, replaced
+/// after an Inconclusive pause is promoted; a failure was already turned into an abort.
+fn background_analysis(obs: &Observed, st: &mut RolloutStatus, plan: &mut Plan, at: BackgroundAt) {
+    let Some(bg) = obs
+        .rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .and_then(|c| c.analysis.as_ref())
+    else {
+        set_run_status(st, RunKind::Background, None);
+        return;
+    };
+    if !at.active || at.index < bg.starting_step.unwrap_or(0) {
+        if !st.abort {
+            set_run_status(st, RunKind::Background, None);
+        }
+        return;
+    }
+    let run = an::current(&obs.runs, at.recorded, RunKind::Background, None, at.hash);
+    let replace = match run {
+        Some(r) if r.phase == Some(AnalysisPhase::Inconclusive) => {
+            inconclusive_pause(st, plan, obs.now, &r.name)
+        }
+        Some(_) => false,
+        None => true,
+    };
+    if !replace {
+        set_run_status(st, RunKind::Background, run);
+        return;
+    }
+    let name = an::run_name(
+        at.rollout,
+        at.hash,
+        at.revision,
+        None,
+        &obs.runs,
+        &plan.create_runs,
+    );
+    plan.events.push(event(
+        false,
+        "AnalysisRunCreated",
+        format!("Background analysis run {name} created"),
+    ));
+    st.canary
+        .get_or_insert_with(Default::default)
+        .current_background_analysis_run_status =
+        Some(rollout_rs_crds::rollout::RolloutAnalysisRunStatus {
+            name: name.clone(),
+            status: "Pending".into(),
+            message: None,
+        });
+    plan.create_runs.push(NewRun {
+        name,
+        kind: RunKind::Background,
+        step: None,
+        hash: at.hash.to_string(),
+        revision: at.revision,
+        analysis: an::background(bg),
+    });
+}
+
+/// Runs that are not current any more are terminated; finished ones beyond the history
+/// limits are deleted.
+fn runs_lifecycle(obs: &Observed, st: &RolloutStatus, plan: &mut Plan, hash: &str) {
+    let live = !st.abort && st.stable_rs.as_deref() != Some(hash);
+    let mut current: Vec<&str> = Vec::new();
+    if let Some(c) = st.canary.as_ref() {
+        for r in [
+            c.current_step_analysis_run_status.as_ref(),
+            c.current_background_analysis_run_status.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            current.push(&r.name);
+        }
+    }
+    if live {
+        plan.terminate_runs = an::to_terminate(&obs.runs, &current);
+    } else {
+        plan.terminate_runs = an::to_terminate(&obs.runs, &[]);
+    }
+    let limits = obs.rollout.spec.analysis.as_ref();
+    plan.delete_runs = an::beyond_history(
+        &obs.runs,
+        &current,
+        limits
+            .and_then(|l| l.successful_run_history_limit)
+            .unwrap_or(an::DEFAULT_RUN_HISTORY),
+        limits
+            .and_then(|l| l.unsuccessful_run_history_limit)
+            .unwrap_or(an::DEFAULT_RUN_HISTORY),
+    );
+    for name in &plan.terminate_runs {
+        plan.events.push(event(
+            false,
+            "AnalysisRunTerminated",
+            format!("AnalysisRun {name} terminated"),
+        ));
+    }
 }
 
 fn force_update_time(st: &mut RolloutStatus, now: Timestamp) {

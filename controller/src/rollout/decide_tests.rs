@@ -74,6 +74,8 @@ fn plan(rollout: Rollout, rss: Vec<ReplicaSetView>) -> Plan {
         rollout,
         replica_sets: rss,
         pods: vec![],
+        runs: vec![],
+        template_errors: vec![],
         now: now(),
     })
 }
@@ -460,7 +462,7 @@ fn history_limit_deletes_the_oldest_idle_replica_sets() {
 }
 
 #[test]
-fn unsupported_steps_hold_the_rollout() {
+fn set_canary_scale_without_a_router_holds_the_rollout() {
     let mut r = updating("web:2", |_| {});
     r.spec
         .strategy
@@ -470,10 +472,8 @@ fn unsupported_steps_hold_the_rollout() {
         .steps
         .insert(
             0,
-            serde_json::from_value(
-                serde_json::json!({"analysis": {"templates": [{"templateName": "t"}]}}),
-            )
-            .expect("step"),
+            serde_json::from_value(serde_json::json!({"setCanaryScale": {"replicas": 2}}))
+                .expect("step"),
         );
     r.status.as_mut().expect("status").current_step_hash = None;
     let p = plan(r, vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 0, 0)]);
@@ -482,14 +482,9 @@ fn unsupported_steps_hold_the_rollout() {
         p.status
             .message
             .as_deref()
-            .is_some_and(|m| m.contains("analysis steps")),
+            .is_some_and(|m| m.contains("setCanaryScale")),
         "{:?}",
         p.status.message
-    );
-    assert_eq!(
-        scaled(&p, "web:2"),
-        None,
-        "no weight before the first setWeight"
     );
 }
 
@@ -530,6 +525,8 @@ fn restart_deletes_old_pods_within_max_unavailable() {
             rollout: r,
             replica_sets: vec![rs("web:1", 1, 10, 10)],
             pods,
+            runs: vec![],
+            template_errors: vec![],
             now: now(),
         })
     };
@@ -765,3 +762,6 @@ fn subset_level_split_waits_for_a_fully_available_canary() {
     let p = plan(r, vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)]);
     assert_eq!(planned_weight(&p), Some(20));
 }
+
+#[path = "decide_analysis_tests.rs"]
+mod analysis;

@@ -2,9 +2,11 @@
 //! manager, Events, exact requeue). This module tree owns the ReplicaSets of Rollouts and the
 //! selectors of their Services; it never edits the user's Rollout spec.
 
+pub mod analysis;
 pub mod decide;
 pub mod hash;
 pub mod reconcile;
 pub mod replicas;
 pub mod routers;
+mod run_spec;
 mod traffic;

@@ -15,9 +15,14 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
-use rollout_rs_crds::{AnalysisRun, POD_TEMPLATE_HASH_LABEL, Rollout};
+use rollout_rs_crds::analysis::AnalysisTemplateSpec;
+use rollout_rs_crds::rollout::AnalysisTemplateRef;
+use rollout_rs_crds::{
+    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, POD_TEMPLATE_HASH_LABEL, Rollout,
+};
 use serde_json::json;
 
+use super::analysis::{RunKind, RunView, STEP_LABEL, TYPE_LABEL};
 use super::decide::{Observed, Plan, PodView, ReplicaSetView, decide, restart_pending};
 
 /// Field manager of every write this controller makes.
@@ -45,12 +50,17 @@ pub enum ReconcileError {
     /// not a failure, the watch delivers the change within moments.
     #[error("the cache is behind the API server for {0}")]
     CacheBehind(String),
+    #[error("analysis: {0}")]
+    Analysis(String),
 }
 
 struct Context {
     client: Client,
     replica_sets: Store<ReplicaSet>,
     services: Store<Service>,
+    runs: Store<AnalysisRun>,
+    templates: Store<AnalysisTemplate>,
+    cluster_templates: Store<ClusterAnalysisTemplate>,
     recorder: Recorder,
     /// Our own last status write per Rollout (uid → resourceVersion it replaced, object it
     /// produced). The cache can trail our own writes; deciding from the older copy would
@@ -95,7 +105,7 @@ fn strip_owned(mut ro: Rollout) -> Rollout {
 }
 
 /// Drops what the controller never reads, so the caches stay small.
-fn strip_meta<K: Resource>(obj: &mut K) {
+pub(crate) fn strip_meta<K: Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
     if let Some(a) = meta.annotations.as_mut() {
@@ -104,7 +114,7 @@ fn strip_meta<K: Resource>(obj: &mut K) {
 }
 
 /// An API over one namespace, or all of them.
-fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+pub(crate) fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
 {
@@ -295,6 +305,49 @@ pub async fn run(client: Client, options: Options) {
         },
     );
 
+    // AnalysisRuns the Rollouts own: their phase decides steps and aborts. Metrics and
+    // measurements are never read here, so they are not cached.
+    let (run_reader, run_writer) = reflector::store();
+    let run_stream = watcher(runs, watcher::Config::default())
+        .default_backoff()
+        .modify(|run: &mut AnalysisRun| {
+            strip_meta(run);
+            run.spec.metrics.clear();
+            run.spec.args.clear();
+            if let Some(st) = run.status.as_mut() {
+                st.metric_results.clear();
+            }
+        })
+        .reflect(run_writer)
+        .touched_objects();
+    // Templates are read whole when a run is created; a template that appears or changes
+    // matters to the Rollouts naming it (a missing one holds them in InvalidSpec).
+    let (tmpl_reader, tmpl_writer) = reflector::store();
+    let tmpl_stream = watcher(
+        scoped::<AnalysisTemplate>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(strip_meta)
+    .reflect(tmpl_writer)
+    .touched_objects();
+    let tmpl_trigger = referenced_by(tmpl_stream, ro_reader.clone(), |ro, ns, name| {
+        ro.namespace().as_deref() == Some(ns)
+            && template_refs(ro).any(|r| !r.cluster_scope && r.template_name == name)
+    });
+    let (ctmpl_reader, ctmpl_writer) = reflector::store();
+    let ctmpl_stream = watcher(
+        Api::<ClusterAnalysisTemplate>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(strip_meta)
+    .reflect(ctmpl_writer)
+    .touched_objects();
+    let ctmpl_trigger = referenced_by(ctmpl_stream, ro_reader.clone(), |ro, _, name| {
+        template_refs(ro).any(|r| r.cluster_scope && r.template_name == name)
+    });
+
     let reporter = Reporter {
         controller: MANAGER.into(),
         instance: None,
@@ -303,20 +356,13 @@ pub async fn run(client: Client, options: Options) {
         client: client.clone(),
         replica_sets: rs_reader,
         services: svc_reader,
+        runs: run_reader,
+        templates: tmpl_reader,
+        cluster_templates: ctmpl_reader,
         recorder: Recorder::new(client, reporter),
         written: Default::default(),
         traffic_split_api_version: options.traffic_split_api_version.clone(),
     });
-    // AnalysisRuns the Rollouts own: a change in one is a reason to decide again. Only the
-    // trigger is kept; the runs themselves are read when analysis needs them.
-    let run_stream = watcher(runs, watcher::Config::default())
-        .default_backoff()
-        .modify(|run: &mut AnalysisRun| {
-            strip_meta(run);
-            run.spec.metrics.clear();
-        })
-        .touched_objects();
-
     Controller::for_stream(ro_stream, ro_reader)
         .owns_stream(rs_stream)
         .owns_stream(run_stream)
@@ -326,6 +372,8 @@ pub async fn run(client: Client, options: Options) {
         .reconcile_on(vs_trigger)
         .reconcile_on(dr_trigger)
         .reconcile_on(split_trigger)
+        .reconcile_on(tmpl_trigger)
+        .reconcile_on(ctmpl_trigger)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -333,6 +381,97 @@ pub async fn run(client: Client, options: Options) {
             }
         })
         .await;
+}
+
+/// Every analysis template a Rollout names (steps and background analysis).
+fn template_refs(ro: &Rollout) -> impl Iterator<Item = &AnalysisTemplateRef> {
+    let canary = ro.spec.strategy.canary.as_ref();
+    let steps = canary
+        .into_iter()
+        .flat_map(|c| c.steps.iter())
+        .filter_map(|s| s.analysis.as_ref())
+        .flat_map(|a| a.templates.iter());
+    let background = canary
+        .and_then(|c| c.analysis.as_ref())
+        .into_iter()
+        .flat_map(|a| a.templates.iter());
+    steps.chain(background)
+}
+
+impl Context {
+    fn template(&self, ns: &str, r: &AnalysisTemplateRef) -> Option<AnalysisTemplateSpec> {
+        if r.cluster_scope {
+            self.cluster_templates
+                .get(&ObjectRef::new(&r.template_name))
+                .map(|t| t.spec.0.clone())
+        } else {
+            self.templates
+                .get(&ObjectRef::new(&r.template_name).within(ns))
+                .map(|t| t.spec.clone())
+        }
+    }
+
+    /// Missing or invalid templates the Rollout names: each holds it in InvalidSpec.
+    fn template_errors(&self, ro: &Rollout, ns: &str) -> Vec<String> {
+        let mut seen = std::collections::BTreeSet::new();
+        template_refs(ro)
+            .filter(|r| seen.insert((r.cluster_scope, r.template_name.clone())))
+            .filter_map(|r| {
+                let kind = if r.cluster_scope {
+                    "ClusterAnalysisTemplate"
+                } else {
+                    "AnalysisTemplate"
+                };
+                match self.template(ns, r) {
+                    None => Some(format!("{kind} {:?} not found", r.template_name)),
+                    Some(t) => {
+                        let errs = rollout_rs_analysis::validate::template(&t);
+                        (!errs.is_empty()).then(|| {
+                            format!(
+                                "{kind} {:?} is invalid: {}",
+                                r.template_name,
+                                rollout_rs_crds::validation::summary(&errs)
+                            )
+                        })
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// The AnalysisRuns the Rollout controls, from the cache.
+fn owned_runs(ro: &Rollout, store: &Store<AnalysisRun>) -> Vec<RunView> {
+    let uid = ro.uid().unwrap_or_default();
+    let ns = ro.namespace();
+    store
+        .state()
+        .iter()
+        .filter(|r| r.namespace() == ns && r.metadata.deletion_timestamp.is_none())
+        .filter(|r| {
+            r.owner_references()
+                .iter()
+                .any(|o| o.controller == Some(true) && o.uid == uid)
+        })
+        .filter_map(|r| {
+            let labels = r.labels();
+            let status = r.status.as_ref();
+            Some(RunView {
+                name: r.name_any(),
+                kind: RunKind::from_label(labels.get(TYPE_LABEL)?)?,
+                step: labels.get(STEP_LABEL).and_then(|s| s.parse().ok()),
+                hash: labels.get(POD_TEMPLATE_HASH_LABEL)?.clone(),
+                phase: status.and_then(|s| s.phase),
+                message: status.and_then(|s| s.message.clone()),
+                terminate: r.spec.terminate,
+                created: r
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0),
+            })
+        })
+        .collect()
 }
 
 fn routing(ro: &Rollout) -> Option<&rollout_rs_crds::rollout::RolloutTrafficRouting> {
@@ -501,6 +640,8 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Reconc
         rollout: (*ro).clone(),
         replica_sets,
         pods,
+        runs: owned_runs(&ro, &ctx.runs),
+        template_errors: ctx.template_errors(&ro, &ns),
         now: jiff::Timestamp::now(),
     };
     let plan = decide(&observed);
@@ -664,6 +805,7 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             Err(e) => return Err(api_err("deleting", "ReplicaSet", name)(e)),
         }
     }
+    runs(ro, ns, plan, ctx).await?;
     let svc_api: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
     let mut missing = Vec::new();
     for (svc, hash) in &plan.selectors {
@@ -726,6 +868,57 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
                     e,
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Creates, terminates and deletes AnalysisRuns as planned.
+async fn runs(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
+    let api: Api<AnalysisRun> = Api::namespaced(ctx.client.clone(), ns);
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    for name in &plan.terminate_runs {
+        match api
+            .patch(
+                name,
+                &params,
+                &Patch::Merge(json!({"spec": {"terminate": true}})),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(api_err("terminating", "AnalysisRun", name)(e)),
+        }
+    }
+    let stable = plan.status.stable_rs.as_deref();
+    for new in &plan.create_runs {
+        let run = super::run_spec::build(ro, new, |r| ctx.template(ns, r), stable)
+            .map_err(|e| ReconcileError::Analysis(format!("AnalysisRun {}: {e}", new.name)))?;
+        match api
+            .create(
+                &PostParams {
+                    field_manager: Some(MANAGER.into()),
+                    ..Default::default()
+                },
+                &run,
+            )
+            .await
+        {
+            Ok(_) => {}
+            // Created by an earlier reconcile whose status write was lost.
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(api_err("creating", "AnalysisRun", &new.name)(e)),
+        }
+    }
+    for name in &plan.delete_runs {
+        match api.delete(name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(api_err("deleting", "AnalysisRun", name)(e)),
         }
     }
     Ok(())

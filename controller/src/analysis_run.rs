@@ -1,0 +1,246 @@
+//! The AnalysisRun controller: observe (a reflector of runs, Secrets read only for the
+//! arguments that name them) → [`run::schedule`] / [`run::record`] (pure, in the analysis
+//! crate) → execute (measure what is due, write status, requeue at the next measurement's time
+//! exactly). Secret values stay in memory: status, Events and logs only ever see the redacted
+//! text. It never creates or deletes runs; the rollout reconciler owns their lifecycle.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use rollout_rs_analysis::args::ArgValue;
+use rollout_rs_analysis::measurement::take;
+use rollout_rs_analysis::provider::Http;
+use rollout_rs_analysis::{run, validate};
+use rollout_rs_crds::AnalysisRun;
+use rollout_rs_crds::analysis::{AnalysisPhase, AnalysisRunStatus};
+use rollout_rs_crds::validation;
+use serde_json::json;
+
+use crate::rollout::reconcile::{MANAGER, scoped, strip_meta};
+
+/// Why a reconcile failed; it is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("writing the status of AnalysisRun {name}: {source}")]
+    Status { name: String, source: kube::Error },
+    #[error("the AnalysisRun has no namespace")]
+    NoNamespace,
+}
+
+struct Context {
+    client: Client,
+    http: Http,
+    recorder: Recorder,
+}
+
+/// Runs the AnalysisRun controller until the stream ends (on shutdown).
+pub async fn run(client: Client, namespace: Option<String>) {
+    let http = match Http::new() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("the AnalysisRun controller cannot start: {e}");
+            return;
+        }
+    };
+    let api: Api<AnalysisRun> = scoped(&client, namespace.as_deref());
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(strip_meta)
+        .reflect(writer)
+        .applied_objects();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        http,
+        recorder: Recorder::new(
+            client,
+            Reporter {
+                controller: MANAGER.into(),
+                instance: None,
+            },
+        ),
+    });
+    Controller::for_stream(stream, reader)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!("analysis run reconcile: {e}");
+            }
+        })
+        .await;
+}
+
+fn error_policy(run: Arc<AnalysisRun>, err: &RunError, _ctx: Arc<Context>) -> Action {
+    if let RunError::Status {
+        source: kube::Error::Api(s),
+        ..
+    } = err
+        && s.code == 409
+    {
+        return Action::requeue(Duration::from_millis(200));
+    }
+    tracing::warn!(run = %run.name_any(), "reconcile failed, retrying in 5s: {err}");
+    Action::requeue(Duration::from_secs(5))
+}
+
+async fn reconcile(ar: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, RunError> {
+    let status = ar.status.clone().unwrap_or_default();
+    if ar.metadata.deletion_timestamp.is_some() || run::completed(status.phase) {
+        return Ok(Action::await_change());
+    }
+    let ns = ar.namespace().ok_or(RunError::NoNamespace)?;
+    let now = jiff::Timestamp::now();
+    // A spec that cannot run (a condition that does not compile) ends the run at once, named.
+    let errors = validate::run(&ar.spec);
+    let next = if !errors.is_empty() {
+        run::errored(&status, validation::summary(&errors), now)
+    } else {
+        match arguments(&ar, &ns, &ctx.client).await {
+            Err(message) => run::errored(&status, message, now),
+            Ok(args) => {
+                let plan = run::schedule(&ar.spec, &status, now);
+                let taken = futures::future::join_all(plan.due.iter().filter_map(|name| {
+                    let metric = ar.spec.metrics.iter().find(|m| &m.name == name)?;
+                    let args = &args;
+                    let http = &ctx.http;
+                    Some(async move { (name.clone(), take(metric, args, http).await) })
+                }))
+                .await;
+                for (metric, m) in &taken {
+                    tracing::info!(
+                        run = %ar.name_any(),
+                        namespace = %ns,
+                        metric = %metric,
+                        phase = ?m.phase,
+                        value = m.value.as_deref().unwrap_or(""),
+                        message = m.message.as_deref().unwrap_or(""),
+                        "measured"
+                    );
+                }
+                run::record(&ar.spec, &status, taken, jiff::Timestamp::now())
+            }
+        }
+    };
+    if next != status {
+        write_status(&ar, &ns, &next, &ctx).await?;
+        if run::completed(next.phase) {
+            completed_event(&ar, &next, &ctx).await;
+        }
+    }
+    let now = jiff::Timestamp::now();
+    Ok(match run::schedule(&ar.spec, &next, now).next {
+        Some(at) => Action::requeue((at - now).try_into().unwrap_or(Duration::ZERO)),
+        None => Action::await_change(),
+    })
+}
+
+/// The run's arguments. Secrets are read for this reconcile only, never cached.
+async fn arguments(
+    ar: &AnalysisRun,
+    ns: &str,
+    client: &Client,
+) -> Result<BTreeMap<String, Option<ArgValue>>, String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let mut out = BTreeMap::new();
+    for a in &ar.spec.args {
+        let value = match (
+            &a.value,
+            a.value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref()),
+        ) {
+            (Some(v), _) => ArgValue {
+                value: v.clone(),
+                secret: false,
+            },
+            (None, Some(r)) => {
+                let secret = secrets.get_opt(&r.name).await.map_err(|e| {
+                    format!("argument {:?}: reading Secret {:?}: {e}", a.name, r.name)
+                })?;
+                let bytes = secret
+                    .ok_or_else(|| format!("argument {:?}: Secret {:?} not found", a.name, r.name))?
+                    .data
+                    .and_then(|mut d| d.remove(&r.key))
+                    .ok_or_else(|| {
+                        format!(
+                            "argument {:?}: Secret {:?} has no key {:?}",
+                            a.name, r.name, r.key
+                        )
+                    })?;
+                let value = String::from_utf8(bytes.0).map_err(|_| {
+                    format!(
+                        "argument {:?}: Secret {:?} key {:?} is not UTF-8 text",
+                        a.name, r.name, r.key
+                    )
+                })?;
+                ArgValue {
+                    value,
+                    secret: true,
+                }
+            }
+            (None, None) => return Err(format!("argument {:?} has no value", a.name)),
+        };
+        out.insert(a.name.clone(), Some(value));
+    }
+    Ok(out)
+}
+
+/// Replaces the whole status (JSON patch `add`, which also creates it): only this controller
+/// writes it, and measurements already taken must not be lost to a conflict with a spec edit.
+async fn write_status(
+    ar: &AnalysisRun,
+    ns: &str,
+    status: &AnalysisRunStatus,
+    ctx: &Context,
+) -> Result<(), RunError> {
+    let api: Api<AnalysisRun> = Api::namespaced(ctx.client.clone(), ns);
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "add", "path": "/status", "value": status}
+    ]))
+    .unwrap_or_default();
+    api.patch_status(
+        &ar.name_any(),
+        &PatchParams {
+            field_manager: Some(MANAGER.into()),
+            ..Default::default()
+        },
+        &Patch::Json::<()>(patch),
+    )
+    .await
+    .map_err(|source| RunError::Status {
+        name: ar.name_any(),
+        source,
+    })?;
+    Ok(())
+}
+
+async fn completed_event(ar: &AnalysisRun, st: &AnalysisRunStatus, ctx: &Context) {
+    let phase = st.phase.unwrap_or(AnalysisPhase::Error);
+    let event = Event {
+        type_: if phase == AnalysisPhase::Successful {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        },
+        reason: format!("AnalysisRun{phase:?}"),
+        note: Some(
+            st.message
+                .clone()
+                .unwrap_or_else(|| format!("AnalysisRun completed {phase:?}")),
+        ),
+        action: "Analyze".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &ar.object_ref(&())).await {
+        tracing::warn!(run = %ar.name_any(), "recording event: {e}");
+    }
+}
