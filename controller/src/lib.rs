@@ -1,9 +1,9 @@
 //! The rollout-rs controllers and the wiring around them.
 //!
-//! Today: installing the CRDs into a cluster ([`install`]) and the one-command developer
-//! cluster ([`dev`]). The rollout reconciler, traffic routers, AnalysisRun controller, metrics
-//! and health server and leader election arrive with their issues; they follow observe → decide
-//! (pure) → execute, and only the leader writes.
+//! Today: the rollout reconciler with its traffic routers ([`rollout`]), the AnalysisRun
+//! controller ([`analysis_run`]), installing the CRDs ([`install`]) and the one-command
+//! developer cluster ([`dev`]). Metrics and health endpoints and leader election arrive with
+//! their issues; every controller follows observe → decide (pure) → execute.
 
 pub mod analysis_run;
 pub mod dev;

@@ -7,6 +7,8 @@
 //!
 //! The scenarios of `shared/scenarios.md` live under `e2e/tests/`.
 
+pub mod metrics;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -132,9 +132,37 @@ pub struct WriteOptions {
 
 /// Schema admission of custom resources (built-in kinds are not schema-checked here).
 fn admit(rt: &ResourceType, obj: &mut Value, opts: &WriteOptions) -> Result<(), ApiError> {
+    if rt.group.is_empty() && rt.kind == "Secret" {
+        secret_string_data(obj);
+    }
     match &rt.schema {
         Some(schema) => crate::schema::admit(schema, obj, &rt.kind, &rt.version, opts.validation),
         None => Ok(()),
+    }
+}
+
+/// Like the API server, a Secret's write-only `stringData` is merged into `data` (base64),
+/// winning over the same keys, and never stored.
+fn secret_string_data(obj: &mut Value) {
+    use base64::Engine as _;
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (k, v) in strings {
+            let text = v.as_str().unwrap_or_default().to_string();
+            data.insert(
+                k,
+                json!(base64::engine::general_purpose::STANDARD.encode(text)),
+            );
+        }
     }
 }
 

@@ -265,3 +265,24 @@ async fn watch_streams_are_cut_when_asked() {
         .expect("the watch was cut");
     assert_eq!(code, 200);
 }
+
+#[tokio::test]
+async fn secret_string_data_is_stored_as_data() {
+    let c = Cluster::start().await;
+    let secret = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"data":{"a":"eA=="},"stringData":{"token":"s3cr3t","a":"y"}}"#;
+    let (code, body) = c
+        .http(
+            "POST",
+            "/api/v1/namespaces/default/secrets",
+            "application/json",
+            secret,
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let stored: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        stored["data"],
+        serde_json::json!({"a": "eQ==", "token": "czNjcjN0"})
+    );
+    assert!(stored.get("stringData").is_none(), "{stored}");
+}

@@ -9,8 +9,9 @@
 //! manual pause, restarts, update mid-rollout, rollback to the stable template, invalid specs and
 //! progress deadlines. Traffic safety lives here: no weight to a canary without available pods,
 //! weight 0 and the canary Service back on stable on abort, all traffic on the canary before the
-//! stable Service switches. `analysis` steps hold the rollout until the analysis engine lands;
-//! nothing skips them.
+//! stable Service switches. Analysis: a step's run must end Successful for the step to complete,
+//! the background run covers the update from `startingStep` until promotion, a Failed or Errored
+//! run aborts in the same plan, an Inconclusive one pauses (`InconclusiveAnalysisRun`).
 
 use std::time::Duration;
 
@@ -461,6 +462,8 @@ pub fn decide(obs: &Observed) -> Plan {
 
     let mut index = st.current_step_index.unwrap_or(0).clamp(0, n_steps);
     let mut hold_message: Option<String> = None;
+    // Waiting on a step's analysis is progress: the deadline does not run meanwhile.
+    let mut awaiting_analysis = false;
     let routed = canary.traffic_routing.is_some();
     let max_weight = canary
         .traffic_routing
@@ -652,6 +655,7 @@ pub fn decide(obs: &Observed) -> Plan {
                         analysis: analysis.clone(),
                     });
                     hold_message = Some(format!("waiting for the analysis of step {}", index + 1));
+                    awaiting_analysis = true;
                     break;
                 };
                 set_run_status(&mut st, RunKind::Step, Some(run));
@@ -694,6 +698,7 @@ pub fn decide(obs: &Observed) -> Plan {
                             run.name,
                             run.phase.unwrap_or(AnalysisPhase::Pending)
                         ));
+                        awaiting_analysis = true;
                         break;
                     }
                 }
@@ -964,6 +969,7 @@ pub fn decide(obs: &Observed) -> Plan {
         spec.paused,
         replicas,
         hold_message,
+        awaiting_analysis,
         now,
         &mut plan,
         spec.progress_deadline_seconds,
@@ -1026,6 +1032,7 @@ fn phase(
     manually_paused: bool,
     replicas: i32,
     hold: Option<&str>,
+    awaiting_analysis: bool,
     now: Timestamp,
     plan: &mut Plan,
     deadline_seconds: Option<i32>,
@@ -1078,6 +1085,15 @@ fn phase(
             "Unknown",
             "RolloutPaused",
             "Rollout is paused",
+            now,
+        );
+    } else if awaiting_analysis {
+        set_condition(
+            st,
+            "Progressing",
+            "True",
+            "AnalysisRunning",
+            "Rollout is waiting for its analysis",
             now,
         );
     } else if moved {

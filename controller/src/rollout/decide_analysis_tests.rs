@@ -2,7 +2,7 @@
 //! pauses, promotion, retries, templates and history.
 
 use super::*;
-use crate::rollout::analysis::{NewRun, RunKind, RunView, STEP_LABEL};
+use crate::rollout::analysis::{NewRun, RunKind, RunView};
 use rollout_rs_crds::analysis::AnalysisPhase::{self, *};
 
 /// `web:1` stable, `web:2` at step 1 of [setWeight 20, analysis, setWeight 50, pause 30s]:
@@ -448,5 +448,29 @@ fn finished_runs_beyond_the_history_limits_are_deleted() {
     let p = decide_with(r, canary_rss(), runs);
     assert_eq!(p.delete_runs, vec!["old-ok-1", "old-ok-0", "old-failed-0"]);
     assert!(p.terminate_runs.is_empty());
-    let _ = STEP_LABEL;
+}
+
+#[test]
+fn a_long_analysis_is_progress_not_a_deadline() {
+    // The rollout last moved an hour ago; the run is still measuring.
+    let r = at_analysis_step(|st| {
+        st.conditions.push(rollout_rs_crds::Condition {
+            type_: "Progressing".into(),
+            status: "True".into(),
+            reason: Some("ReplicaSetUpdated".into()),
+            message: Some("Rollout is progressing".into()),
+            last_update_time: Some(Time(now() - jiff::SignedDuration::from_secs(3600))),
+            last_transition_time: Some(Time(now() - jiff::SignedDuration::from_secs(3600))),
+        });
+        st.updated_replicas = Some(2);
+        st.available_replicas = Some(10);
+        st.replicas = Some(10);
+    });
+    let p = decide_with(r, canary_rss(), step_run(Running));
+    let progressing = condition(&p.status, "Progressing")
+        .cloned()
+        .expect("condition");
+    assert_eq!(progressing.reason.as_deref(), Some("AnalysisRunning"));
+    assert_eq!(p.status.phase, Some(RolloutPhase::Progressing));
+    assert!(!p.status.abort);
 }

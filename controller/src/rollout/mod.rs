@@ -1,6 +1,7 @@
 //! The rollout reconciler: observe (reflector caches) → [`decide`] (pure) → execute (one field
 //! manager, Events, exact requeue). This module tree owns the ReplicaSets of Rollouts and the
-//! selectors of their Services; it never edits the user's Rollout spec.
+//! selectors of their Services, and creates, terminates and deletes the AnalysisRuns it needs;
+//! it never edits the user's Rollout spec.
 
 pub mod analysis;
 pub mod decide;

@@ -411,10 +411,25 @@ impl Context {
         }
     }
 
-    /// Missing or invalid templates the Rollout names: each holds it in InvalidSpec.
-    fn template_errors(&self, ro: &Rollout, ns: &str) -> Vec<String> {
+    /// Missing or invalid templates the Rollout names: each holds it in InvalidSpec. Waits
+    /// for the template caches' first listing, so a template is never reported missing
+    /// only because the controller has just started.
+    async fn template_errors(&self, ro: &Rollout, ns: &str) -> Result<Vec<String>, ReconcileError> {
+        if template_refs(ro).next().is_none() {
+            return Ok(Vec::new());
+        }
+        let ready = async {
+            let _ = self.templates.wait_until_ready().await;
+            let _ = self.cluster_templates.wait_until_ready().await;
+        };
+        if tokio::time::timeout(Duration::from_secs(10), ready)
+            .await
+            .is_err()
+        {
+            return Err(ReconcileError::CacheBehind("the analysis templates".into()));
+        }
         let mut seen = std::collections::BTreeSet::new();
-        template_refs(ro)
+        Ok(template_refs(ro)
             .filter(|r| seen.insert((r.cluster_scope, r.template_name.clone())))
             .filter_map(|r| {
                 let kind = if r.cluster_scope {
@@ -436,7 +451,7 @@ impl Context {
                     }
                 }
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -641,7 +656,7 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Reconc
         replica_sets,
         pods,
         runs: owned_runs(&ro, &ctx.runs),
-        template_errors: ctx.template_errors(&ro, &ns),
+        template_errors: ctx.template_errors(&ro, &ns).await?,
         now: jiff::Timestamp::now(),
     };
     let plan = decide(&observed);

@@ -1,0 +1,274 @@
+//! Metrics for the analysis scenarios: a fixture exporter serving per-service request
+//! counters (and a JSON endpoint for web metrics), and a real Prometheus server (Debian's
+//! `prometheus`) scraping it every second on a free loopback port. Both stop when dropped.
+//!
+//! The exporter advances its counters by 100 requests per scrape, `error_ratio` of them with
+//! code 500, so `rate()` ratios are exact and a change of error ratio shows at the next scrape.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use crate::{HarnessError, Result};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    service: String,
+    code: String,
+}
+
+#[derive(Default)]
+struct ExporterState {
+    /// Service → share of requests answered 500.
+    error_ratio: BTreeMap<String, f64>,
+    /// What the JSON endpoint answers.
+    json: serde_json::Value,
+    /// Bearer token the JSON endpoint requires, if any.
+    token: Option<String>,
+}
+
+/// The fixture exporter.
+pub struct Exporter {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<ExporterState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Shared {
+    state: Arc<Mutex<ExporterState>>,
+    requests: Family<RequestLabels, Counter>,
+    registry: Registry,
+}
+
+impl Exporter {
+    /// Serves `/metrics` (Prometheus text) and `/json` on a free loopback port.
+    pub async fn start() -> Result<Exporter> {
+        let state = Arc::new(Mutex::new(ExporterState::default()));
+        let requests = Family::<RequestLabels, Counter>::default();
+        let mut registry = Registry::default();
+        registry.register(
+            "http_requests",
+            "Requests served, by service and code",
+            requests.clone(),
+        );
+        let shared = Arc::new(Shared {
+            state: state.clone(),
+            requests,
+            registry,
+        });
+        let app = axum::Router::new()
+            .route("/metrics", get(scrape))
+            .route("/json", get(json))
+            .with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Exporter { addr, state, task })
+    }
+
+    /// Sets the share of `service`'s requests that fail (0.0-1.0); the service appears at
+    /// the next scrape.
+    pub fn set_error_ratio(&self, service: &str, ratio: f64) {
+        self.lock().error_ratio.insert(service.to_string(), ratio);
+    }
+
+    /// Sets what `/json` answers.
+    pub fn set_json(&self, value: serde_json::Value) {
+        self.lock().json = value;
+    }
+
+    /// Makes `/json` answer 401 unless `Authorization: Bearer <token>` is sent.
+    pub fn require_token(&self, token: &str) {
+        self.lock().token = Some(token.to_string());
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ExporterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn scrape(State(s): State<Arc<Shared>>) -> (StatusCode, String) {
+    let ratios = s
+        .state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .error_ratio
+        .clone();
+    for (service, ratio) in ratios {
+        let errors = (100.0 * ratio.clamp(0.0, 1.0)).round() as u64;
+        let count = |code: &str, n: u64| {
+            s.requests
+                .get_or_create(&RequestLabels {
+                    service: service.clone(),
+                    code: code.into(),
+                })
+                .inc_by(n);
+        };
+        count("200", 100 - errors);
+        count("500", errors);
+    }
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &s.registry) {
+        Ok(()) => (StatusCode::OK, text),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn json(State(s): State<Arc<Shared>>, headers: HeaderMap) -> (StatusCode, String) {
+    let st = s.state.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(token) = &st.token {
+        let sent = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if sent != format!("Bearer {token}") {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "{\"error\":\"unauthorized\"}".into(),
+            );
+        }
+    }
+    (StatusCode::OK, st.json.to_string())
+}
+
+/// A Prometheus server scraping the exporter every second.
+pub struct Prometheus {
+    pub url: String,
+    child: Option<tokio::process::Child>,
+    dir: PathBuf,
+    http: reqwest::Client,
+}
+
+/// The Prometheus binary: `ROLLOUT_RS_PROMETHEUS`, else `prometheus` on PATH (Debian's
+/// package, which `.ci/run` installs).
+fn binary() -> String {
+    std::env::var("ROLLOUT_RS_PROMETHEUS").unwrap_or_else(|_| "prometheus".into())
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `target` on a free loopback port, and waits until it is ready.
+    pub async fn start(target: SocketAddr, dir: &std::path::Path) -> Result<Prometheus> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir = dir.join(format!("prometheus-{port}"));
+        std::fs::create_dir_all(&dir)?;
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: fixture\n    static_configs: [{{targets: ['{target}']}}]\n"
+            ),
+        )?;
+        let child = tokio::process::Command::new(binary())
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                HarnessError::Manifest(format!(
+                    "starting {} (install Debian's prometheus package): {e}",
+                    binary()
+                ))
+            })?;
+        let p = Prometheus {
+            url: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+            dir,
+            http: reqwest::Client::new(),
+        };
+        let ready = format!("{}/-/ready", p.url);
+        p.until("Prometheus ready", Duration::from_secs(30), || {
+            let req = p.http.get(&ready);
+            async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await?;
+        Ok(p)
+    }
+
+    /// The server's process id (for CPU accounting in benchmarks).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
+    /// Waits until `query` returns at least one sample (the first scrapes are in).
+    pub async fn wait_for_data(&self, query: &str) -> Result<()> {
+        let url = format!("{}/api/v1/query", self.url);
+        self.until(
+            &format!("data for {query}"),
+            Duration::from_secs(30),
+            || {
+                let req = self.http.get(&url).query(&[("query", query)]);
+                async move {
+                    let Ok(resp) = req.send().await else {
+                        return false;
+                    };
+                    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                    body["data"]["result"]
+                        .as_array()
+                        .is_some_and(|r| !r.is_empty())
+                }
+            },
+        )
+        .await
+    }
+
+    /// Repeats `probe` every 100 ms until it holds. Prometheus offers no watch: this is the
+    /// one place the harness polls, an external process's readiness.
+    async fn until<F, Fut>(&self, what: &str, timeout: Duration, probe: F) -> Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if probe().await {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(HarnessError::Timeout(timeout, what.to_string()));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
