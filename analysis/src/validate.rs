@@ -3,6 +3,7 @@
 //! not compile is rejected where the template is checked, not at the first measurement.
 
 use rollout_rs_crds::analysis::{AnalysisRunSpec, AnalysisTemplateSpec, Metric};
+use rollout_rs_crds::manifest::Object;
 use rollout_rs_crds::validation::{self, FieldError};
 
 use crate::condition::check;
@@ -19,6 +20,17 @@ pub fn run(spec: &AnalysisRunSpec) -> Vec<FieldError> {
     let mut errs = validation::analysis_run(spec);
     errs.extend(conditions(&spec.metrics));
     errs
+}
+
+/// Every problem of a parsed manifest object: the field rules of its kind, and for analysis
+/// kinds the compiled conditions too (what `kubectl rollout-rs lint` reports).
+pub fn object(obj: &Object) -> Vec<FieldError> {
+    match obj {
+        Object::AnalysisTemplate(t) => template(&t.spec),
+        Object::ClusterAnalysisTemplate(t) => template(&t.spec),
+        Object::AnalysisRun(r) => run(&r.spec),
+        other => other.validate(),
+    }
 }
 
 fn conditions(metrics: &[Metric]) -> Vec<FieldError> {

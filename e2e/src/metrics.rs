@@ -1,5 +1,6 @@
 //! Metrics for the analysis scenarios: a fixture exporter serving per-service request
-//! counters (and a JSON endpoint for web metrics), and a real Prometheus server (Debian's
+//! counters (and JSON endpoints for web metrics: `/json` answers what the test set, `/echo`
+//! answers the body it was sent), and a real Prometheus server (Debian's
 //! `prometheus`) scraping it every second on a free loopback port. Both stop when dropped.
 //!
 //! The exporter advances its counters by 100 requests per scrape, `error_ratio` of them with
@@ -70,6 +71,7 @@ impl Exporter {
         let app = axum::Router::new()
             .route("/metrics", get(scrape))
             .route("/json", get(json))
+            .route("/echo", axum::routing::post(echo))
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -153,6 +155,14 @@ async fn json(State(s): State<Arc<Shared>>, headers: HeaderMap) -> (StatusCode, 
         }
     }
     (StatusCode::OK, st.json.to_string())
+}
+
+/// Answers the JSON body it was sent (web metrics with a `jsonBody`).
+async fn echo(body: String) -> (StatusCode, String) {
+    match serde_json::from_str::<serde_json::Value>(&body) {
+        Ok(v) => (StatusCode::OK, v.to_string()),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()),
+    }
 }
 
 /// A Prometheus server scraping the exporter every second.

@@ -52,7 +52,11 @@ impl Env {
         exporter.set_error_ratio("web-canary", 0.0);
         let prometheus = if with_prometheus {
             let p = Prometheus::start(exporter.addr, c.dir()).await?;
-            p.wait_for_data(&success_rate("web-canary")).await?;
+            // Five scrapes in: every 5 s rate window (and range query) is full.
+            p.wait_for_data(
+                "count_over_time(http_requests_total{service=\"web-canary\",code=\"200\"}[10s]) >= 5",
+            )
+            .await?;
             Some(p)
         } else {
             None
@@ -243,12 +247,18 @@ async fn a1_passing_step_analysis_lets_the_rollout_continue() -> R {
     e.template(
         "success-rate",
         json!([{"name": "service-name"}]),
-        json!([prometheus_metric(
-            "success-rate",
-            &e.prometheus_url(),
-            &query,
-            json!({"interval": "1s", "count": 3, "successCondition": "result[0] >= 0.95"})
-        )]),
+        json!([
+            prometheus_metric(
+                "success-rate",
+                &e.prometheus_url(),
+                &query,
+                json!({"interval": "1s", "count": 3, "successCondition": "result[0] >= 0.95"})
+            ),
+            // A range query: every sample of the last 5 s.
+            {"name": "range", "successCondition": "size(result) >= 2 && result.all(x, x >= 0.95)",
+             "provider": {"prometheus": {"address": e.prometheus_url(), "query": query,
+                 "rangeQuery": {"start": "5s", "step": "1s"}}}},
+        ]),
     )
     .await?;
     let canary = json!({"steps": [{"setWeight": 50}, analysis_step("success-rate", canary_arg()), {"setWeight": 100}]});
@@ -295,6 +305,13 @@ async fn a1_passing_step_analysis_lets_the_rollout_continue() -> R {
         let q = x.metadata.get("resolvedQuery").cloned().unwrap_or_default();
         assert!(q.contains("service=\"web-canary\""), "{q}");
     }
+    let range = &st.metric_results[1];
+    assert_eq!(
+        (range.name.as_str(), range.phase),
+        ("range", AnalysisPhase::Successful)
+    );
+    let value = range.measurements[0].value.clone().unwrap_or_default();
+    assert!(value.starts_with("[1,1"), "several samples: {value}");
     Ok(())
 }
 
@@ -631,11 +648,17 @@ async fn a7_args_are_substituted_secrets_stay_hidden_and_a_missing_arg_errors() 
     assert!(secrets.get("web-token").await?.data.is_some());
     e.exporter.require_token(SECRET);
     e.exporter.set_json(json!({"rate": 0.99}));
+    let echo = format!("{}/echo", e.exporter.url());
     let web = |url: String| {
         json!([{
             "name": "rate", "successCondition": "result >= 0.95",
             "provider": {"web": {"url": url, "jsonPath": "{$.rate}",
                 "headers": [{"key": "Authorization", "value": "Bearer {{args.token}}"}]}}
+        }, {
+            // A POST with a JSON body, arguments substituted inside it.
+            "name": "posted", "successCondition": "result.service == 'web-canary' && result.rate >= 0.95",
+            "provider": {"web": {"url": echo, "method": "POST", "timeoutSeconds": 5,
+                "jsonBody": {"service": "{{args.service-name}}", "rate": 0.97}}}
         }])
     };
     let args = json!([{"name": "service-name"},

@@ -28,7 +28,7 @@ pub fn run(file: &str) -> ExitCode {
             Ok(Object::Other(_)) => {}
             Ok(obj) => {
                 checked += 1;
-                for e in obj.validate() {
+                for e in rollout_rs_analysis::validate::object(&obj) {
                     problems += 1;
                     eprintln!("{file}: {}: {e}", obj.describe());
                 }

@@ -63,6 +63,15 @@ spec:
   replicas: 1
   selectr: {}
 ---
+apiVersion: rollout-rs.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: rate}
+spec:
+  metrics:
+  - name: rate
+    successCondition: "result[0] >="
+    provider: {prometheus: {address: "http://prometheus:9090", query: up}}
+---
 apiVersion: v1
 kind: Service
 metadata: {name: web}
@@ -74,7 +83,8 @@ metadata: {name: web}
         "-: Rollout \"web\": spec.strategy.canary.stableService: must differ from canaryService",
         "-: Rollout \"web\": spec.strategy.canary.steps[0].setWeight: must be <= 100, got 150",
         "-: Rollout \"typo\": spec.selectr: unknown field; spec.selector: required",
-        "-: 3 problem(s) in 2 rollout-rs object(s)",
+        "-: AnalysisTemplate \"rate\": spec.metrics[0].successCondition: does not compile:",
+        "-: 4 problem(s) in 3 rollout-rs object(s)",
     ] {
         assert!(
             stderr.contains(expected),

@@ -385,7 +385,6 @@ pub fn decide(obs: &Observed) -> Plan {
         remove_condition(&mut st, "Progressing");
     }
 
-    let ro_name = ro.metadata.name.clone().unwrap_or_default();
     let revision = new_rs.map_or_else(
         || {
             obs.replica_sets
@@ -624,36 +623,19 @@ pub fn decide(obs: &Observed) -> Plan {
                     &new_hash,
                 );
                 let Some(run) = run else {
-                    let name = an::run_name(
-                        &ro_name,
-                        &new_hash,
-                        revision,
-                        Some(index),
-                        &obs.runs,
-                        &plan.create_runs,
+                    start_run(
+                        obs,
+                        &mut st,
+                        &mut plan,
+                        NewRun {
+                            name: String::new(),
+                            kind: RunKind::Step,
+                            step: Some(index),
+                            hash: new_hash.clone(),
+                            revision,
+                            analysis: analysis.clone(),
+                        },
                     );
-                    plan.events.push(event(
-                        false,
-                        "AnalysisRunCreated",
-                        format!("Step analysis run {name} created"),
-                    ));
-                    set_run_status(&mut st, RunKind::Step, None);
-                    st.canary
-                        .get_or_insert_with(Default::default)
-                        .current_step_analysis_run_status =
-                        Some(rollout_rs_crds::rollout::RolloutAnalysisRunStatus {
-                            name: name.clone(),
-                            status: "Pending".into(),
-                            message: None,
-                        });
-                    plan.create_runs.push(NewRun {
-                        name,
-                        kind: RunKind::Step,
-                        step: Some(index),
-                        hash: new_hash.clone(),
-                        revision,
-                        analysis: analysis.clone(),
-                    });
                     hold_message = Some(format!("waiting for the analysis of step {}", index + 1));
                     awaiting_analysis = true;
                     break;
@@ -724,7 +706,6 @@ pub fn decide(obs: &Observed) -> Plan {
             active: background_active,
             index,
             hash: &new_hash,
-            rollout: &ro_name,
             revision,
             recorded: recorded_background.as_deref(),
         },
@@ -1243,7 +1224,14 @@ fn forget_runs(st: &mut RolloutStatus) {
 }
 
 fn set_run_status(st: &mut RolloutStatus, kind: RunKind, run: Option<&RunView>) {
-    let status = run.map(RunView::status);
+    record_run(st, kind, run.map(RunView::status));
+}
+
+fn record_run(
+    st: &mut RolloutStatus,
+    kind: RunKind,
+    status: Option<rollout_rs_crds::rollout::RolloutAnalysisRunStatus>,
+) {
     let canary = st.canary.get_or_insert_with(Default::default);
     match kind {
         RunKind::Step => canary.current_step_analysis_run_status = status,
@@ -1286,7 +1274,6 @@ struct BackgroundAt<'a> {
     active: bool,
     index: i32,
     hash: &'a str,
-    rollout: &'a str,
     revision: u64,
     recorded: Option<&'a str>,
 }
@@ -1323,35 +1310,48 @@ fn background_analysis(obs: &Observed, st: &mut RolloutStatus, plan: &mut Plan, 
         set_run_status(st, RunKind::Background, run);
         return;
     }
-    let name = an::run_name(
-        at.rollout,
-        at.hash,
-        at.revision,
-        None,
+    start_run(
+        obs,
+        st,
+        plan,
+        NewRun {
+            name: String::new(),
+            kind: RunKind::Background,
+            step: None,
+            hash: at.hash.to_string(),
+            revision: at.revision,
+            analysis: an::background(bg),
+        },
+    );
+}
+
+/// Plans a new run: named (after any earlier attempt's), recorded in status as Pending so the
+/// next reconcile finds it, and announced.
+fn start_run(obs: &Observed, st: &mut RolloutStatus, plan: &mut Plan, mut new: NewRun) {
+    let rollout = obs.rollout.metadata.name.as_deref().unwrap_or_default();
+    new.name = an::run_name(
+        rollout,
+        &new.hash,
+        new.revision,
+        new.step,
         &obs.runs,
         &plan.create_runs,
     );
     plan.events.push(event(
         false,
         "AnalysisRunCreated",
-        format!("Background analysis run {name} created"),
+        format!("{} analysis run {} created", new.kind.label(), new.name),
     ));
-    st.canary
-        .get_or_insert_with(Default::default)
-        .current_background_analysis_run_status =
+    record_run(
+        st,
+        new.kind,
         Some(rollout_rs_crds::rollout::RolloutAnalysisRunStatus {
-            name: name.clone(),
+            name: new.name.clone(),
             status: "Pending".into(),
             message: None,
-        });
-    plan.create_runs.push(NewRun {
-        name,
-        kind: RunKind::Background,
-        step: None,
-        hash: at.hash.to_string(),
-        revision: at.revision,
-        analysis: an::background(bg),
-    });
+        }),
+    );
+    plan.create_runs.push(new);
 }
 
 /// Runs that are not current any more are terminated; finished ones beyond the history
