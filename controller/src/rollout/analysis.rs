@@ -8,7 +8,8 @@ use rollout_rs_crds::rollout::{
     RolloutAnalysis, RolloutAnalysisBackground, RolloutAnalysisRunStatus,
 };
 
-/// Label saying what started a run: `Step` or `Background` (the values Argo Rollouts uses).
+/// Label saying what started a run: `Step`, `Background`, `PrePromotion` or `PostPromotion`
+/// (the values Argo Rollouts uses).
 pub const TYPE_LABEL: &str = "rollout-type";
 /// Label with the step index of a step run.
 pub const STEP_LABEL: &str = "step-index";
@@ -20,6 +21,10 @@ pub const DEFAULT_RUN_HISTORY: i32 = 5;
 pub enum RunKind {
     Step,
     Background,
+    /// Blue-green: before the active Service switches.
+    PrePromotion,
+    /// Blue-green: after the switch, before the new version is marked stable.
+    PostPromotion,
 }
 
 impl RunKind {
@@ -27,6 +32,8 @@ impl RunKind {
         match self {
             RunKind::Step => "Step",
             RunKind::Background => "Background",
+            RunKind::PrePromotion => "PrePromotion",
+            RunKind::PostPromotion => "PostPromotion",
         }
     }
 
@@ -34,6 +41,8 @@ impl RunKind {
         match v {
             "Step" => Some(RunKind::Step),
             "Background" => Some(RunKind::Background),
+            "PrePromotion" => Some(RunKind::PrePromotion),
+            "PostPromotion" => Some(RunKind::PostPromotion),
             _ => None,
         }
     }
@@ -110,19 +119,22 @@ pub fn current<'a>(
         })
 }
 
-/// `<rollout>-<hash>-<revision>[-<step>]`, with `.N` appended when an earlier attempt (before
-/// a retry) took the name.
+/// `<rollout>-<hash>-<revision>` plus `-<step>`, `-pre` or `-post`, with `.N` appended when an
+/// earlier attempt (before a retry) took the name.
 pub fn run_name(
     rollout: &str,
     hash: &str,
     revision: u64,
+    kind: RunKind,
     step: Option<i32>,
     runs: &[RunView],
     planned: &[NewRun],
 ) -> String {
-    let base = match step {
-        Some(i) => format!("{rollout}-{hash}-{revision}-{i}"),
-        None => format!("{rollout}-{hash}-{revision}"),
+    let base = match (kind, step) {
+        (RunKind::PrePromotion, _) => format!("{rollout}-{hash}-{revision}-pre"),
+        (RunKind::PostPromotion, _) => format!("{rollout}-{hash}-{revision}-post"),
+        (_, Some(i)) => format!("{rollout}-{hash}-{revision}-{i}"),
+        (_, None) => format!("{rollout}-{hash}-{revision}"),
     };
     let taken = |n: &str| runs.iter().any(|r| r.name == n) || planned.iter().any(|p| p.name == n);
     if !taken(&base) {
@@ -224,10 +236,17 @@ mod tests {
     #[test]
     fn names_follow_argo_and_avoid_earlier_attempts() {
         let runs = vec![run("web-h1-2-1", RunKind::Step, Some(1), Some(Failed), 0)];
-        assert_eq!(run_name("web", "h1", 2, None, &runs, &[]), "web-h1-2");
         assert_eq!(
-            run_name("web", "h1", 2, Some(1), &runs, &[]),
+            run_name("web", "h1", 2, RunKind::Background, None, &runs, &[]),
+            "web-h1-2"
+        );
+        assert_eq!(
+            run_name("web", "h1", 2, RunKind::Step, Some(1), &runs, &[]),
             "web-h1-2-1.1"
+        );
+        assert_eq!(
+            run_name("web", "h1", 2, RunKind::PrePromotion, None, &runs, &[]),
+            "web-h1-2-pre"
         );
     }
 

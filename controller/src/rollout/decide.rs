@@ -139,10 +139,14 @@ pub struct Plan {
 
 const DEFAULT_PROGRESS_DEADLINE: i64 = 600;
 /// Default scaleDownDelaySeconds and abortScaleDownDelaySeconds.
-const DEFAULT_SCALE_DOWN_DELAY: i32 = 30;
+pub(super) const DEFAULT_SCALE_DOWN_DELAY: i32 = 30;
 const DEFAULT_HISTORY_LIMIT: i32 = 10;
 
-fn event(warning: bool, reason: &'static str, message: impl Into<String>) -> PlannedEvent {
+pub(super) fn event(
+    warning: bool,
+    reason: &'static str,
+    message: impl Into<String>,
+) -> PlannedEvent {
     PlannedEvent {
         warning,
         reason,
@@ -161,7 +165,7 @@ enum Target {
     Abort,
 }
 
-fn set_condition(
+pub(super) fn set_condition(
     status: &mut RolloutStatus,
     type_: &str,
     value: &str,
@@ -200,7 +204,7 @@ fn remove_condition(status: &mut RolloutStatus, type_: &str) {
     status.conditions.retain(|c| c.type_ != type_);
 }
 
-fn condition<'a>(status: &'a RolloutStatus, type_: &str) -> Option<&'a Condition> {
+pub(super) fn condition<'a>(status: &'a RolloutStatus, type_: &str) -> Option<&'a Condition> {
     status.conditions.iter().find(|c| c.type_ == type_)
 }
 
@@ -212,7 +216,7 @@ fn steps_hash(steps: &[CanaryStep]) -> String {
     format!("{h:016x}")
 }
 
-fn min_duration(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+pub(super) fn min_duration(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -312,22 +316,9 @@ pub fn decide(obs: &Observed) -> Plan {
         plan.events
             .push(event(false, "SpecValid", "the spec is valid again"));
     }
-    let Some(canary) = spec.strategy.canary.as_ref() else {
-        st.phase = Some(RolloutPhase::Degraded);
-        st.message = Some(
-            "the blueGreen strategy is not supported by this version of rollout-rs yet".into(),
-        );
-        plan.status = st;
-        return plan;
-    };
-
-    let limits = Limits::new(
-        canary.max_surge.as_ref(),
-        canary.max_unavailable.as_ref(),
-        replicas,
-    );
+    let canary = spec.strategy.canary.as_ref();
     let new_hash = pod_template_hash(&spec.template);
-    let steps = &canary.steps;
+    let steps: &[CanaryStep] = canary.map_or(&[], |c| c.steps.as_slice());
     let n_steps = steps.len() as i32;
 
     // A new template (or new steps) starts the steps again.
@@ -395,6 +386,32 @@ pub fn decide(obs: &Observed) -> Plan {
                 + 1
         },
         |r| r.revision,
+    );
+    let Some(canary) = canary else {
+        let Some(bg) = spec.strategy.blue_green.as_ref() else {
+            // Unreachable: validation requires exactly one strategy.
+            plan.status = st;
+            return plan;
+        };
+        let begun = Begun {
+            prev,
+            st,
+            plan,
+            replicas,
+            new_hash,
+            new_rs,
+            stable_hash,
+            stable_rs,
+            initial,
+            promoted,
+            revision,
+        };
+        return super::bluegreen::decide(obs, begun, bg);
+    };
+    let limits = Limits::new(
+        canary.max_surge.as_ref(),
+        canary.max_unavailable.as_ref(),
+        replicas,
     );
     let recorded = |background: bool| {
         st.canary
@@ -779,29 +796,7 @@ pub fn decide(obs: &Observed) -> Plan {
             want,
         )
     };
-    match new_rs {
-        Some(r) if r.desired != next_new => plan.scale.push((r.name.clone(), next_new)),
-        Some(_) => {}
-        None => {
-            let revision = obs
-                .replica_sets
-                .iter()
-                .map(|r| r.revision)
-                .max()
-                .unwrap_or(0)
-                + 1;
-            plan.create = Some(NewReplicaSet {
-                name: format!(
-                    "{}-{new_hash}",
-                    ro.metadata.name.clone().unwrap_or_default()
-                ),
-                hash: new_hash.clone(),
-                revision,
-                replicas: next_new,
-            });
-            plan.events.push(event(false, "NewReplicaSetCreated", format!("Created ReplicaSet for template {new_hash} (revision {revision}) with {next_new} replicas")));
-        }
-    }
+    scale_new(obs, &mut plan, new_rs, &new_hash, revision, next_new);
     if let Some(s) = stable_rs.filter(|s| s.desired != next_stable) {
         plan.scale.push((s.name.clone(), next_stable));
     }
@@ -813,38 +808,8 @@ pub fn decide(obs: &Observed) -> Plan {
             .scale_down_delay_seconds
             .unwrap_or(DEFAULT_SCALE_DOWN_DELAY),
     );
-    for r in &others {
-        if r.desired == 0 {
-            continue;
-        }
-        match r.scale_down_at {
-            _ if !routed || delay == 0 => plan.scale.push((r.name.clone(), 0)),
-            Some(at) if now >= at => plan.scale.push((r.name.clone(), 0)),
-            Some(at) => {
-                plan.requeue_after = min_duration(plan.requeue_after, (at - now).try_into().ok())
-            }
-            None => {
-                let at = now + jiff::SignedDuration::from_secs(delay);
-                plan.scale_down_deadlines.push((r.name.clone(), at));
-                plan.requeue_after = min_duration(
-                    plan.requeue_after,
-                    Some(Duration::from_secs(delay.unsigned_abs())),
-                );
-            }
-        }
-    }
-    for (name, to) in &plan.scale {
-        let from = obs
-            .replica_sets
-            .iter()
-            .find(|r| &r.name == name)
-            .map_or(0, |r| r.desired);
-        plan.events.push(event(
-            false,
-            "ScalingReplicaSet",
-            format!("Scaled ReplicaSet {name} from {from} to {to}"),
-        ));
-    }
+    scale_down(&others, if routed { delay } else { 0 }, now, &mut plan);
+    scale_events(obs, &mut plan);
 
     // Promotion: the current template is fully available (and, with a router, already takes
     // all the traffic, so switching the stable Service moves nothing).
@@ -918,11 +883,132 @@ pub fn decide(obs: &Observed) -> Plan {
         });
     }
 
-    // History: old ReplicaSets at zero beyond revisionHistoryLimit, oldest first.
-    let limit = spec
-        .revision_history_limit
-        .unwrap_or(DEFAULT_HISTORY_LIMIT)
-        .max(0) as usize;
+    delete_history(spec.revision_history_limit, &others, &mut plan);
+    conclude(
+        obs,
+        Ending {
+            prev,
+            st,
+            plan,
+            limits,
+            new_hash,
+            hold: hold_message,
+            awaiting_analysis,
+            old_take_traffic: !routed,
+        },
+    )
+}
+
+/// What `decide` has worked out before the strategy takes over.
+pub(super) struct Begun<'a> {
+    pub prev: RolloutStatus,
+    pub st: RolloutStatus,
+    pub plan: Plan,
+    pub replicas: i32,
+    pub new_hash: String,
+    pub new_rs: Option<&'a ReplicaSetView>,
+    /// The last fully promoted template, if its ReplicaSet (or the current one) exists.
+    pub stable_hash: Option<String>,
+    /// The stable ReplicaSet, when it is not the current one.
+    pub stable_rs: Option<&'a ReplicaSetView>,
+    /// No stable version yet: the first deploy goes straight to full size.
+    pub initial: bool,
+    /// The current template is the stable one.
+    pub promoted: bool,
+    pub revision: u64,
+}
+
+/// What a strategy hands back to finish the plan.
+pub(super) struct Ending {
+    pub prev: RolloutStatus,
+    pub st: RolloutStatus,
+    pub plan: Plan,
+    pub limits: Limits,
+    pub new_hash: String,
+    pub hold: Option<String>,
+    pub awaiting_analysis: bool,
+    /// Pods of old ReplicaSets still receive traffic (a canary without a router): the rollout
+    /// is not done until they are gone.
+    pub old_take_traffic: bool,
+}
+
+/// Creates the current template's ReplicaSet with `replicas`, or scales it to them.
+pub(super) fn scale_new(
+    obs: &Observed,
+    plan: &mut Plan,
+    new_rs: Option<&ReplicaSetView>,
+    new_hash: &str,
+    revision: u64,
+    replicas: i32,
+) {
+    match new_rs {
+        Some(r) if r.desired != replicas => plan.scale.push((r.name.clone(), replicas)),
+        Some(_) => {}
+        None => {
+            plan.create = Some(NewReplicaSet {
+                name: format!(
+                    "{}-{new_hash}",
+                    obs.rollout.metadata.name.clone().unwrap_or_default()
+                ),
+                hash: new_hash.to_string(),
+                revision,
+                replicas,
+            });
+            plan.events.push(event(
+                false,
+                "NewReplicaSetCreated",
+                format!(
+                    "Created ReplicaSet for template {new_hash} (revision {revision}) with {replicas} replicas"
+                ),
+            ));
+        }
+    }
+}
+
+/// Scales `others` to zero: at once with `delay` 0, else at their scale-down deadline (set now
+/// when missing), requeueing at exactly that time.
+pub(super) fn scale_down(others: &[&ReplicaSetView], delay: i64, now: Timestamp, plan: &mut Plan) {
+    for r in others {
+        if r.desired == 0 {
+            continue;
+        }
+        match r.scale_down_at {
+            _ if delay <= 0 => plan.scale.push((r.name.clone(), 0)),
+            Some(at) if now >= at => plan.scale.push((r.name.clone(), 0)),
+            Some(at) => {
+                plan.requeue_after = min_duration(plan.requeue_after, (at - now).try_into().ok())
+            }
+            None => {
+                let at = now + jiff::SignedDuration::from_secs(delay);
+                plan.scale_down_deadlines.push((r.name.clone(), at));
+                plan.requeue_after = min_duration(
+                    plan.requeue_after,
+                    Some(Duration::from_secs(delay.unsigned_abs())),
+                );
+            }
+        }
+    }
+}
+
+/// An Event for every planned scale.
+pub(super) fn scale_events(obs: &Observed, plan: &mut Plan) {
+    for (name, to) in &plan.scale {
+        let from = obs
+            .replica_sets
+            .iter()
+            .find(|r| &r.name == name)
+            .map_or(0, |r| r.desired);
+        plan.events.push(event(
+            false,
+            "ScalingReplicaSet",
+            format!("Scaled ReplicaSet {name} from {from} to {to}"),
+        ));
+    }
+}
+
+/// Old ReplicaSets at zero beyond revisionHistoryLimit are deleted, oldest first.
+pub(super) fn delete_history(limit: Option<i32>, others: &[&ReplicaSetView], plan: &mut Plan) {
+    let limit = limit.unwrap_or(DEFAULT_HISTORY_LIMIT).max(0) as usize;
     let mut idle: Vec<&ReplicaSetView> = others
         .iter()
         .copied()
@@ -930,7 +1016,21 @@ pub fn decide(obs: &Observed) -> Plan {
         .collect();
     idle.sort_by_key(|r| std::cmp::Reverse(r.revision));
     plan.delete = idle.iter().skip(limit).map(|r| r.name.clone()).collect();
+}
 
+/// What every strategy ends with: adoption, restarts, counts, AnalysisRun lifecycle, phase.
+pub(super) fn conclude(obs: &Observed, end: Ending) -> Plan {
+    let Ending {
+        prev,
+        mut st,
+        mut plan,
+        limits,
+        new_hash,
+        hold,
+        awaiting_analysis,
+        old_take_traffic,
+    } = end;
+    let spec = &obs.rollout.spec;
     plan.adopt = obs
         .replica_sets
         .iter()
@@ -938,20 +1038,20 @@ pub fn decide(obs: &Observed) -> Plan {
         .map(|r| r.name.clone())
         .collect();
     let restarting = restart(obs, &mut st, &mut plan, limits);
-
     observed_counts(&mut st, &obs.replica_sets, Some(&new_hash));
     runs_lifecycle(obs, &st, &mut plan, &new_hash);
-    let hold_message = hold_message
+    let hold = hold
         .as_deref()
         .or(restarting.then_some("rollout is restarting"));
     phase(
         &mut st,
         &prev,
         spec.paused,
-        replicas,
-        hold_message,
+        spec.replicas.unwrap_or(1).max(0),
+        hold,
         awaiting_analysis,
-        now,
+        old_take_traffic,
+        obs.now,
         &mut plan,
         spec.progress_deadline_seconds,
         spec.progress_deadline_abort,
@@ -1014,6 +1114,7 @@ fn phase(
     replicas: i32,
     hold: Option<&str>,
     awaiting_analysis: bool,
+    old_take_traffic: bool,
     now: Timestamp,
     plan: &mut Plan,
     deadline_seconds: Option<i32>,
@@ -1037,7 +1138,12 @@ fn phase(
     let deadline = i64::from(deadline_seconds.unwrap_or(DEFAULT_PROGRESS_DEADLINE as i32));
     let exceeded_before = condition(prev, "Progressing")
         .is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
-    let done = completed && updated == replicas && available >= replicas && total == updated;
+    // Old pods count against a basic canary (they take traffic through the shared Service);
+    // behind a router or a blue-green switch they take none and only wait for their delay.
+    let done = completed
+        && updated == replicas
+        && available >= replicas
+        && (!old_take_traffic || total == updated);
 
     let aborted = condition(st, "Progressing")
         .filter(|c| c.reason.as_deref() == Some("RolloutAborted"))
@@ -1187,7 +1293,7 @@ fn phase(
             RolloutPhase::Progressing,
             "updated replicas are still becoming available".into(),
         )
-    } else if total > updated {
+    } else if old_take_traffic && total > updated {
         (
             RolloutPhase::Progressing,
             "old replicas are pending termination".into(),
@@ -1221,9 +1327,13 @@ fn forget_runs(st: &mut RolloutStatus) {
         c.current_step_analysis_run_status = None;
         c.current_background_analysis_run_status = None;
     }
+    if let Some(b) = st.blue_green.as_mut() {
+        b.pre_promotion_analysis_run_status = None;
+        b.post_promotion_analysis_run_status = None;
+    }
 }
 
-fn set_run_status(st: &mut RolloutStatus, kind: RunKind, run: Option<&RunView>) {
+pub(super) fn set_run_status(st: &mut RolloutStatus, kind: RunKind, run: Option<&RunView>) {
     record_run(st, kind, run.map(RunView::status));
 }
 
@@ -1232,16 +1342,38 @@ fn record_run(
     kind: RunKind,
     status: Option<rollout_rs_crds::rollout::RolloutAnalysisRunStatus>,
 ) {
-    let canary = st.canary.get_or_insert_with(Default::default);
     match kind {
-        RunKind::Step => canary.current_step_analysis_run_status = status,
-        RunKind::Background => canary.current_background_analysis_run_status = status,
+        RunKind::Step => {
+            st.canary
+                .get_or_insert_with(Default::default)
+                .current_step_analysis_run_status = status
+        }
+        RunKind::Background => {
+            st.canary
+                .get_or_insert_with(Default::default)
+                .current_background_analysis_run_status = status
+        }
+        RunKind::PrePromotion => {
+            st.blue_green
+                .get_or_insert_with(Default::default)
+                .pre_promotion_analysis_run_status = status
+        }
+        RunKind::PostPromotion => {
+            st.blue_green
+                .get_or_insert_with(Default::default)
+                .post_promotion_analysis_run_status = status
+        }
     }
 }
 
 /// An Inconclusive run pauses the rollout (reason InconclusiveAnalysisRun). Returns true once
 /// a user has cleared that pause (promote): the caller moves past the analysis.
-fn inconclusive_pause(st: &mut RolloutStatus, plan: &mut Plan, now: Timestamp, run: &str) -> bool {
+pub(super) fn inconclusive_pause(
+    st: &mut RolloutStatus,
+    plan: &mut Plan,
+    now: Timestamp,
+    run: &str,
+) -> bool {
     let held = st
         .pause_conditions
         .iter()
@@ -1327,12 +1459,13 @@ fn background_analysis(obs: &Observed, st: &mut RolloutStatus, plan: &mut Plan, 
 
 /// Plans a new run: named (after any earlier attempt's), recorded in status as Pending so the
 /// next reconcile finds it, and announced.
-fn start_run(obs: &Observed, st: &mut RolloutStatus, plan: &mut Plan, mut new: NewRun) {
+pub(super) fn start_run(obs: &Observed, st: &mut RolloutStatus, plan: &mut Plan, mut new: NewRun) {
     let rollout = obs.rollout.metadata.name.as_deref().unwrap_or_default();
     new.name = an::run_name(
         rollout,
         &new.hash,
         new.revision,
+        new.kind,
         new.step,
         &obs.runs,
         &plan.create_runs,
@@ -1358,18 +1491,18 @@ fn start_run(obs: &Observed, st: &mut RolloutStatus, plan: &mut Plan, mut new: N
 /// limits are deleted.
 fn runs_lifecycle(obs: &Observed, st: &RolloutStatus, plan: &mut Plan, hash: &str) {
     let live = !st.abort && st.stable_rs.as_deref() != Some(hash);
-    let mut current: Vec<&str> = Vec::new();
-    if let Some(c) = st.canary.as_ref() {
-        for r in [
-            c.current_step_analysis_run_status.as_ref(),
-            c.current_background_analysis_run_status.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            current.push(&r.name);
-        }
-    }
+    let canary = st.canary.as_ref();
+    let blue_green = st.blue_green.as_ref();
+    let current: Vec<&str> = [
+        canary.and_then(|c| c.current_step_analysis_run_status.as_ref()),
+        canary.and_then(|c| c.current_background_analysis_run_status.as_ref()),
+        blue_green.and_then(|b| b.pre_promotion_analysis_run_status.as_ref()),
+        blue_green.and_then(|b| b.post_promotion_analysis_run_status.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|r| r.name.as_str())
+    .collect();
     if live {
         plan.terminate_runs = an::to_terminate(&obs.runs, &current);
     } else {

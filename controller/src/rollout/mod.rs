@@ -4,6 +4,7 @@
 //! it never edits the user's Rollout spec.
 
 pub mod analysis;
+mod bluegreen;
 pub mod decide;
 pub mod hash;
 pub mod reconcile;

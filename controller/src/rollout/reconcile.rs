@@ -200,10 +200,13 @@ pub async fn run(client: Client, options: Options) {
     // A Service change matters to the Rollouts naming it.
     let svc_trigger = referenced_by(svc_stream, ro_reader.clone(), |ro, ns, name| {
         ro.namespace().as_deref() == Some(ns)
-            && ro.spec.strategy.canary.as_ref().is_some_and(|c| {
+            && (ro.spec.strategy.canary.as_ref().is_some_and(|c| {
                 c.canary_service.as_deref() == Some(name)
                     || c.stable_service.as_deref() == Some(name)
-            })
+            }) || ro.spec.strategy.blue_green.as_ref().is_some_and(|b| {
+                b.active_service.as_deref() == Some(name)
+                    || b.preview_service.as_deref() == Some(name)
+            }))
     });
     // Routing objects: an edit by hand (a weight changed by someone) is corrected at once, and
     // a stable Ingress or route that appears lets a waiting Rollout proceed. Only metadata is
@@ -383,7 +386,7 @@ pub async fn run(client: Client, options: Options) {
         .await;
 }
 
-/// Every analysis template a Rollout names (steps and background analysis).
+/// Every analysis template a Rollout names (steps, background, pre- and post-promotion).
 fn template_refs(ro: &Rollout) -> impl Iterator<Item = &AnalysisTemplateRef> {
     let canary = ro.spec.strategy.canary.as_ref();
     let steps = canary
@@ -395,7 +398,13 @@ fn template_refs(ro: &Rollout) -> impl Iterator<Item = &AnalysisTemplateRef> {
         .and_then(|c| c.analysis.as_ref())
         .into_iter()
         .flat_map(|a| a.templates.iter());
-    steps.chain(background)
+    let blue_green = ro.spec.strategy.blue_green.as_ref();
+    let promotion = blue_green
+        .into_iter()
+        .flat_map(|b| [&b.pre_promotion_analysis, &b.post_promotion_analysis])
+        .flatten()
+        .flat_map(|a| a.templates.iter());
+    steps.chain(background).chain(promotion)
 }
 
 impl Context {
