@@ -83,6 +83,7 @@ fn decide_cost() -> Duration {
         available: n,
         orphan: false,
         scale_down_at: None,
+        pod_metadata: Default::default(),
     };
     let obs = Observed {
         rollout: r,

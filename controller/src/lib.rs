@@ -1,8 +1,8 @@
 //! The rollout-rs controllers and the wiring around them.
 //!
-//! Today: the rollout reconciler with its traffic routers ([`rollout`]), the AnalysisRun
-//! controller ([`analysis_run`]), installing the CRDs ([`install`]) and the one-command
-//! developer cluster ([`dev`]). Metrics and health endpoints and leader election arrive with
+//! Today: the rollout reconciler (canary with its traffic routers, and blue-green: [`rollout`]),
+//! the AnalysisRun controller ([`analysis_run`]), installing the CRDs ([`install`]) and the
+//! one-command developer cluster ([`dev`]). Metrics and health endpoints and leader election arrive with
 //! their issues; every controller follows observe → decide (pure) → execute.
 
 pub mod analysis_run;

@@ -372,3 +372,46 @@ async fn an_update_while_paused_in_preview_replaces_the_preview() -> R {
     assert_eq!(e.selects("web-active").await?, Some(old));
     Ok(())
 }
+
+/// `role` label of each pod of a template hash.
+async fn roles(e: &Env, hash: &str) -> R<Vec<Option<String>>> {
+    let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(e.c.client.clone(), &e.ns);
+    let pods = api
+        .list(&ListParams::default().labels(&format!("{POD_TEMPLATE_HASH_LABEL}={hash}")))
+        .await?;
+    Ok(pods
+        .items
+        .into_iter()
+        .map(|p| p.metadata.labels.and_then(|mut l| l.remove("role")))
+        .collect())
+}
+
+#[tokio::test]
+async fn active_and_preview_pods_carry_their_role_metadata() -> R {
+    let e = Env::start().await?;
+    let opts = json!({"autoPromotionEnabled": false, "scaleDownDelaySeconds": 30,
+        "activeMetadata": {"labels": {"role": "active"}},
+        "previewMetadata": {"labels": {"role": "preview"}}});
+    e.rollout("web:1", opts.clone()).await?;
+    e.phase(RolloutPhase::Healthy).await?;
+    let (old, _) = e.hashes().await?;
+    e.rollout("web:2", opts).await?;
+    e.wait("paused in preview", paused_in_preview).await?;
+    let (_, new) = e.hashes().await?;
+    let some = |r: &str| vec![Some(r.to_string()); 3];
+    assert_eq!(roles(&e, &new).await?, some("preview"));
+    assert_eq!(roles(&e, &old).await?, some("active"));
+    e.status_patch(json!({"pauseConditions": null})).await?;
+    e.phase(RolloutPhase::Healthy).await?;
+    assert_eq!(
+        roles(&e, &new).await?,
+        some("active"),
+        "relabelled in place"
+    );
+    assert_eq!(
+        roles(&e, &old).await?,
+        vec![None; 3],
+        "the old pods left the active role"
+    );
+    Ok(())
+}

@@ -20,8 +20,8 @@ use rollout_rs_crds::rollout::{BlueGreenStrategy, PauseCondition, PauseReason, R
 use super::analysis::{self as an, NewRun, RunKind};
 use super::decide::{
     Begun, DEFAULT_SCALE_DOWN_DELAY, Ending, Observed, Plan, ReplicaSetView, conclude,
-    delete_history, event, inconclusive_pause, min_duration, scale_down, scale_events, scale_new,
-    set_condition, set_run_status, start_run,
+    delete_history, event, inconclusive_pause, min_duration, role_metadata, scale_down,
+    scale_events, scale_new, set_condition, set_run_status, start_run,
 };
 use super::replicas::Limits;
 
@@ -226,10 +226,23 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
         scale_down(&others, 0, now, &mut plan);
     }
 
-    scale_new(obs, &mut plan, new_rs, &new_hash, revision, next_new);
+    // The pods the active Service selects carry activeMetadata, the preview's previewMetadata.
+    let is_active = |hash: &str| active.as_deref() == Some(hash);
+    let new_role = if is_active(&new_hash) {
+        bg.active_metadata.as_ref()
+    } else {
+        bg.preview_metadata.as_ref()
+    };
+    scale_new(
+        obs, &mut plan, new_rs, &new_hash, revision, next_new, new_role,
+    );
     if let Some(s) = stable_rs.filter(|s| s.desired != next_stable) {
         plan.scale.push((s.name.clone(), next_stable));
     }
+    let stable_role = stable_rs
+        .filter(|s| is_active(&s.hash))
+        .and(bg.active_metadata.as_ref());
+    role_metadata(obs, &mut plan, stable_rs, stable_role);
     scale_events(obs, &mut plan);
 
     // Selectors are pinned only to a known version: before the first version is available the

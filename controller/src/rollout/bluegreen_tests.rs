@@ -53,6 +53,7 @@ fn rs(image: &str, revision: u64, desired: i32, available: i32) -> ReplicaSetVie
         available,
         orphan: false,
         scale_down_at: None,
+        pod_metadata: Default::default(),
     }
 }
 
@@ -571,4 +572,79 @@ fn an_inconclusive_pre_promotion_run_pauses_and_promote_switches() {
         reason: PauseReason::BlueGreenPause,
         start_time: MicroTime(now()),
     };
+}
+
+#[test]
+fn pods_carry_the_metadata_of_their_role() {
+    let extra = "      activeMetadata: {labels: {role: active}}\n      previewMetadata: {labels: {role: preview}, annotations: {note: preview}}\n";
+    // A new preview is created with the preview metadata.
+    let p = plan(updating(extra, |_| {}), vec![rs("web:1", 1, 3, 3)], vec![]);
+    let create = p.create.clone().expect("a ReplicaSet");
+    assert_eq!(
+        create.role_metadata.labels.get("role").map(String::as_str),
+        Some("preview")
+    );
+    // The active ReplicaSet gets the active metadata.
+    let update = p
+        .pod_metadata
+        .iter()
+        .find(|u| u.hash == hash("web:1"))
+        .expect("active metadata for the stable ReplicaSet");
+    assert_eq!(
+        update.set.labels.get("role").map(String::as_str),
+        Some("active")
+    );
+    // After the switch: the new pods become active, the preview keys go, the old ones lose
+    // the active role.
+    let mut new_rs = rs("web:2", 2, 3, 3);
+    new_rs.pod_metadata.labels = [
+        ("app".to_string(), "web".to_string()),
+        ("role".to_string(), "preview".to_string()),
+        (
+            rollout_rs_crds::POD_TEMPLATE_HASH_LABEL.to_string(),
+            hash("web:2"),
+        ),
+    ]
+    .into();
+    new_rs.pod_metadata.annotations = [("note".to_string(), "preview".to_string())].into();
+    let mut old_rs = rs("web:1", 1, 3, 3);
+    old_rs.pod_metadata.labels = [
+        ("app".to_string(), "web".to_string()),
+        ("role".to_string(), "active".to_string()),
+    ]
+    .into();
+    let p = plan(updating(extra, |_| {}), vec![old_rs, new_rs], vec![]);
+    assert_eq!(selector(&p, "web-active"), Some(hash("web:2")));
+    let new_update = p
+        .pod_metadata
+        .iter()
+        .find(|u| u.hash == hash("web:2"))
+        .expect("new");
+    assert_eq!(
+        new_update.set.labels.get("role").map(String::as_str),
+        Some("active")
+    );
+    assert_eq!(new_update.remove_annotations, vec!["note".to_string()]);
+    assert!(
+        new_update.remove_labels.is_empty(),
+        "app and the hash stay: {:?}",
+        new_update.remove_labels
+    );
+    let old_update = p
+        .pod_metadata
+        .iter()
+        .find(|u| u.hash == hash("web:1"))
+        .expect("old");
+    assert_eq!(old_update.remove_labels, vec!["role".to_string()]);
+}
+
+#[test]
+fn a_manual_pause_holds_the_switch() {
+    let rss = vec![rs("web:1", 1, 3, 3), rs("web:2", 2, 3, 3)];
+    let mut r = updating("", |_| {});
+    r.spec.paused = true;
+    let p = plan(r, rss, vec![]);
+    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(p.status.phase, Some(RolloutPhase::Paused));
+    assert_eq!(p.status.message.as_deref(), Some("manually paused"));
 }

@@ -3,7 +3,12 @@
 //! selectors, the new status, Events, and when to look again). No I/O happens here, so every
 //! branch is table-tested and the traffic-safety rules are held in one place.
 //!
-//! This covers the canary strategy: `setWeight` as a replica ratio without a router, or as an
+//! What both strategies share lives here: validation, a new template or a retry starting over,
+//! the ReplicaSet bookkeeping (create, scale, scale-down deadlines, history, adoption, role
+//! metadata), restarts, the AnalysisRun lifecycle, phase, conditions and progress deadlines.
+//! The blue-green specifics are in `bluegreen`; the canary ones follow here.
+//!
+//! The canary strategy: `setWeight` as a replica ratio without a router, or as an
 //! exact weight for every configured router (with `setCanaryScale`, scale-down and abort
 //! scale-down delays), timed and indefinite pauses, promote, promote-full, abort and retry,
 //! manual pause, restarts, update mid-rollout, rollback to the stable template, invalid specs and
@@ -21,7 +26,7 @@ use rollout_rs_crds::rollout::{
     CanaryStep, PauseCondition, PauseReason, Rollout, RolloutPhase, RolloutStatus, SetCanaryScale,
     TrafficWeights, WeightDestination,
 };
-use rollout_rs_crds::{Condition, duration, validation};
+use rollout_rs_crds::{Condition, ObjectMetadata, duration, validation};
 
 use rollout_rs_crds::analysis::AnalysisPhase;
 
@@ -48,6 +53,8 @@ pub struct ReplicaSetView {
     /// Its `rollout-rs.io/scale-down-deadline` annotation: an old ReplicaSet keeps its pods
     /// until then (traffic routing), so in-flight requests finish.
     pub scale_down_at: Option<Timestamp>,
+    /// Labels and annotations of its pod template.
+    pub pod_metadata: ObjectMetadata,
 }
 
 /// A pod of the Rollout, observed only while a restart (`spec.restartAt`) is pending.
@@ -90,6 +97,20 @@ pub struct NewReplicaSet {
     pub hash: String,
     pub revision: u64,
     pub replicas: i32,
+    /// The pods' role metadata (canaryMetadata, previewMetadata...), beside the template's.
+    pub role_metadata: ObjectMetadata,
+}
+
+/// Role metadata (`canaryMetadata`/`stableMetadata`, `activeMetadata`/`previewMetadata`) to
+/// set on a ReplicaSet's pod template and on its running pods, and keys of an earlier role to
+/// remove.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PodMetadataUpdate {
+    pub replica_set: String,
+    pub hash: String,
+    pub set: ObjectMetadata,
+    pub remove_labels: Vec<String>,
+    pub remove_annotations: Vec<String>,
 }
 
 /// The weight every configured router receives, and the hashes the two sides run.
@@ -129,6 +150,8 @@ pub struct Plan {
     pub selectors: Vec<(String, String)>,
     pub status: RolloutStatus,
     pub events: Vec<PlannedEvent>,
+    /// Role metadata to bring onto ReplicaSets and their pods.
+    pub pod_metadata: Vec<PodMetadataUpdate>,
     /// AnalysisRuns to create, to terminate (`spec.terminate`), and to delete (history).
     pub create_runs: Vec<NewRun>,
     pub terminate_runs: Vec<String>,
@@ -796,10 +819,19 @@ pub fn decide(obs: &Observed) -> Plan {
             want,
         )
     };
-    scale_new(obs, &mut plan, new_rs, &new_hash, revision, next_new);
+    let promoted_now = st.stable_rs.as_deref() == Some(new_hash.as_str());
+    let new_role = if promoted_now || initial {
+        canary.stable_metadata.as_ref()
+    } else {
+        canary.canary_metadata.as_ref()
+    };
+    scale_new(
+        obs, &mut plan, new_rs, &new_hash, revision, next_new, new_role,
+    );
     if let Some(s) = stable_rs.filter(|s| s.desired != next_stable) {
         plan.scale.push((s.name.clone(), next_stable));
     }
+    role_metadata(obs, &mut plan, stable_rs, canary.stable_metadata.as_ref());
     // Any other ReplicaSet (an older stable, a superseded canary) goes to zero: only the
     // current template and the stable one serve. With a router it keeps its pods until its
     // scale-down deadline, so requests in flight finish.
@@ -932,7 +964,8 @@ pub(super) struct Ending {
     pub old_take_traffic: bool,
 }
 
-/// Creates the current template's ReplicaSet with `replicas`, or scales it to them.
+/// Creates the current template's ReplicaSet with `replicas` and the pods' role metadata, or
+/// scales it to them and brings its role metadata up to date.
 pub(super) fn scale_new(
     obs: &Observed,
     plan: &mut Plan,
@@ -940,7 +973,9 @@ pub(super) fn scale_new(
     new_hash: &str,
     revision: u64,
     replicas: i32,
+    role: Option<&ObjectMetadata>,
 ) {
+    role_metadata(obs, plan, new_rs, role);
     match new_rs {
         Some(r) if r.desired != replicas => plan.scale.push((r.name.clone(), replicas)),
         Some(_) => {}
@@ -953,6 +988,7 @@ pub(super) fn scale_new(
                 hash: new_hash.to_string(),
                 revision,
                 replicas,
+                role_metadata: role.cloned().unwrap_or_default(),
             });
             plan.events.push(event(
                 false,
@@ -963,6 +999,72 @@ pub(super) fn scale_new(
             ));
         }
     }
+}
+
+/// Brings a ReplicaSet's pods to their role's metadata: keys of the role are set, keys that
+/// neither the role nor the Rollout's template carries (an earlier role's) are removed.
+pub(super) fn role_metadata(
+    obs: &Observed,
+    plan: &mut Plan,
+    rs: Option<&ReplicaSetView>,
+    role: Option<&ObjectMetadata>,
+) {
+    let Some(rs) = rs else { return };
+    let empty = ObjectMetadata::default();
+    let role = role.unwrap_or(&empty);
+    let template = obs.rollout.spec.template.metadata.as_ref();
+    let template_labels = template.and_then(|m| m.labels.as_ref());
+    let template_annotations = template.and_then(|m| m.annotations.as_ref());
+    let set_labels: std::collections::BTreeMap<String, String> = role
+        .labels
+        .iter()
+        .filter(|(k, v)| rs.pod_metadata.labels.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let set_annotations: std::collections::BTreeMap<String, String> = role
+        .annotations
+        .iter()
+        .filter(|(k, v)| rs.pod_metadata.annotations.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let remove_labels: Vec<String> = rs
+        .pod_metadata
+        .labels
+        .keys()
+        .filter(|k| {
+            k.as_str() != rollout_rs_crds::POD_TEMPLATE_HASH_LABEL
+                && !role.labels.contains_key(*k)
+                && !template_labels.is_some_and(|t| t.contains_key(*k))
+        })
+        .cloned()
+        .collect();
+    let remove_annotations: Vec<String> = rs
+        .pod_metadata
+        .annotations
+        .keys()
+        .filter(|k| {
+            !role.annotations.contains_key(*k)
+                && !template_annotations.is_some_and(|t| t.contains_key(*k))
+        })
+        .cloned()
+        .collect();
+    if set_labels.is_empty()
+        && set_annotations.is_empty()
+        && remove_labels.is_empty()
+        && remove_annotations.is_empty()
+    {
+        return;
+    }
+    plan.pod_metadata.push(PodMetadataUpdate {
+        replica_set: rs.name.clone(),
+        hash: rs.hash.clone(),
+        set: ObjectMetadata {
+            labels: set_labels,
+            annotations: set_annotations,
+        },
+        remove_labels,
+        remove_annotations,
+    });
 }
 
 /// Scales `others` to zero: at once with `delay` 0, else at their scale-down deadline (set now

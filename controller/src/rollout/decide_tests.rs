@@ -49,6 +49,7 @@ fn rs(image: &str, revision: u64, desired: i32, available: i32) -> ReplicaSetVie
         available,
         orphan: false,
         scale_down_at: None,
+        pod_metadata: Default::default(),
     }
 }
 
@@ -765,3 +766,28 @@ fn subset_level_split_waits_for_a_fully_available_canary() {
 
 #[path = "decide_analysis_tests.rs"]
 mod analysis;
+
+#[test]
+fn canary_and_stable_pods_carry_their_role_metadata() {
+    let mut r = updating("web:2", |_| {});
+    let canary = r.spec.strategy.canary.as_mut().expect("canary");
+    canary.canary_metadata =
+        serde_json::from_value(serde_json::json!({"labels": {"role": "canary"}})).expect("meta");
+    canary.stable_metadata =
+        serde_json::from_value(serde_json::json!({"labels": {"role": "stable"}})).expect("meta");
+    let p = plan(r, vec![rs("web:1", 1, 10, 10)]);
+    let create = p.create.clone().expect("the canary ReplicaSet");
+    assert_eq!(
+        create.role_metadata.labels.get("role").map(String::as_str),
+        Some("canary")
+    );
+    let stable = p
+        .pod_metadata
+        .iter()
+        .find(|u| u.hash == hash_of("web:1"))
+        .expect("stable");
+    assert_eq!(
+        stable.set.labels.get("role").map(String::as_str),
+        Some("stable")
+    );
+}

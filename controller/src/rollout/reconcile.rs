@@ -171,9 +171,17 @@ pub async fn run(client: Client, options: Options) {
     .default_backoff()
     .modify(|rs: &mut ReplicaSet| {
         strip_meta(rs);
-        // The template is never read back: the Rollout holds it.
-        if let Some(spec) = rs.spec.as_mut() {
-            spec.template = None;
+        // Of the template only the pods' labels and annotations are read back (role
+        // metadata); the Rollout holds the rest.
+        if let Some(template) = rs.spec.as_mut().and_then(|s| s.template.as_mut()) {
+            template.spec = None;
+            if let Some(meta) = template.metadata.as_mut() {
+                *meta = kube::api::ObjectMeta {
+                    labels: meta.labels.take(),
+                    annotations: meta.annotations.take(),
+                    ..Default::default()
+                };
+            }
         }
     })
     .reflect(rs_writer)
@@ -604,6 +612,16 @@ fn owned_replica_sets(ro: &Rollout, store: &Store<ReplicaSet>) -> Vec<ReplicaSet
                     .annotations()
                     .get(SCALE_DOWN_ANNOTATION)
                     .and_then(|t| t.parse().ok()),
+                pod_metadata: rs
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.template.as_ref())
+                    .and_then(|t| t.metadata.as_ref())
+                    .map(|m| rollout_rs_crds::ObjectMetadata {
+                        labels: m.labels.clone().unwrap_or_default(),
+                        annotations: m.annotations.clone().unwrap_or_default(),
+                    })
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -772,7 +790,7 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
                 new.hash
             )));
         }
-        let rs = new_replica_set(ro, new.hash.as_str(), new.revision, new.replicas, &new.name);
+        let rs = new_replica_set(ro, new, &new.name);
         match rs_api
             .create(
                 &PostParams {
@@ -830,6 +848,7 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
         }
     }
     runs(ro, ns, plan, ctx).await?;
+    pod_metadata(ns, plan, ctx).await?;
     let svc_api: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
     let mut missing = Vec::new();
     for (svc, hash) in &plan.selectors {
@@ -891,6 +910,66 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
                 return Err(api_err("writing the status of", "Rollout", &ro.name_any())(
                     e,
                 ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Brings role metadata onto ReplicaSets' pod templates (for pods to come) and onto their
+/// running pods, in place: nothing restarts.
+async fn pod_metadata(ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
+    if plan.pod_metadata.is_empty() {
+        return Ok(());
+    }
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), ns);
+    let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    for u in &plan.pod_metadata {
+        let mut labels = serde_json::Map::new();
+        let mut annotations = serde_json::Map::new();
+        for (k, v) in &u.set.labels {
+            labels.insert(k.clone(), json!(v));
+        }
+        for (k, v) in &u.set.annotations {
+            annotations.insert(k.clone(), json!(v));
+        }
+        for k in &u.remove_labels {
+            labels.insert(k.clone(), serde_json::Value::Null);
+        }
+        for k in &u.remove_annotations {
+            annotations.insert(k.clone(), serde_json::Value::Null);
+        }
+        let meta = json!({"labels": labels, "annotations": annotations});
+        rs_api
+            .patch(
+                &u.replica_set,
+                &params,
+                &Patch::Merge(json!({"spec": {"template": {"metadata": meta}}})),
+            )
+            .await
+            .map_err(api_err(
+                "setting the pod metadata of",
+                "ReplicaSet",
+                &u.replica_set,
+            ))?;
+        let pods = pod_api
+            .list(&ListParams::default().labels(&format!("{POD_TEMPLATE_HASH_LABEL}={}", u.hash)))
+            .await
+            .map_err(api_err("listing the pods of", "ReplicaSet", &u.replica_set))?;
+        for pod in pods.items {
+            let name = pod.name_any();
+            match pod_api
+                .patch(&name, &params, &Patch::Merge(json!({"metadata": meta})))
+                .await
+            {
+                Ok(_) => {}
+                // Gone meanwhile: its replacement comes from the updated template.
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(api_err("setting the metadata of", "Pod", &name)(e)),
             }
         }
     }
@@ -965,16 +1044,19 @@ async fn write_status(
     api.replace_status(&ro.name_any(), &params, &updated).await
 }
 
-/// A ReplicaSet for the Rollout's current template.
-fn new_replica_set(
-    ro: &Rollout,
-    hash: &str,
-    revision: u64,
-    replicas: i32,
-    name: &str,
-) -> ReplicaSet {
+/// A ReplicaSet for the Rollout's current template, its pods carrying their role metadata.
+fn new_replica_set(ro: &Rollout, new: &super::decide::NewReplicaSet, name: &str) -> ReplicaSet {
+    let (hash, revision, replicas) = (new.hash.as_str(), new.revision, new.replicas);
     let mut template = ro.spec.template.clone();
     let meta = template.metadata.get_or_insert_with(Default::default);
+    meta.labels
+        .get_or_insert_with(BTreeMap::new)
+        .extend(new.role_metadata.labels.clone());
+    if !new.role_metadata.annotations.is_empty() {
+        meta.annotations
+            .get_or_insert_with(BTreeMap::new)
+            .extend(new.role_metadata.annotations.clone());
+    }
     meta.labels
         .get_or_insert_with(BTreeMap::new)
         .insert(POD_TEMPLATE_HASH_LABEL.into(), hash.into());
