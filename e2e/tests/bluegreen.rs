@@ -415,3 +415,40 @@ async fn active_and_preview_pods_carry_their_role_metadata() -> R {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn failed_post_promotion_analysis_switches_the_active_service_back() -> R {
+    let e = Env::start().await?;
+    let exporter = Exporter::start().await?;
+    exporter.set_json(json!({"rate": 0.5}));
+    let template = json!({
+        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "verify"},
+        "spec": {"metrics": [{"name": "rate", "successCondition": "result >= 0.95",
+            "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}"}}}]}
+    });
+    e.c.apply_yaml(&template.to_string(), &e.ns).await?;
+    let opts = json!({"postPromotionAnalysis": {"templates": [{"templateName": "verify"}]}});
+    e.rollout("web:1", opts.clone()).await?;
+    e.phase(RolloutPhase::Healthy).await?;
+    let (old, _) = e.hashes().await?;
+    e.rollout("web:2", opts).await?;
+    let ro = e.phase(RolloutPhase::Degraded).await?;
+    let st = ro.status.expect("status");
+    let message = st.message.unwrap_or_default();
+    assert!(
+        message.contains("Blue/green post-promotion analysis phase Failed"),
+        "{message}"
+    );
+    let post = st
+        .blue_green
+        .and_then(|b| b.post_promotion_analysis_run_status)
+        .expect("post run");
+    assert_eq!(post.status, "Failed");
+    assert_eq!(
+        st.stable_rs.as_deref(),
+        Some(old.as_str()),
+        "never marked stable"
+    );
+    assert_eq!(e.selects("web-active").await?, Some(old), "switched back");
+    Ok(())
+}

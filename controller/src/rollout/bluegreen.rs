@@ -161,12 +161,15 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
             preview_count
         };
         let preview_ready = available(new_rs, preview_target);
+        // Until the new pods are all available the preview keeps what it showed, unless that
+        // was a superseded preview (going away): then it shows the stable version.
         preview = if preview_ready {
             Some(new_hash.clone())
         } else {
             prev.blue_green
                 .as_ref()
                 .and_then(|b| b.preview_selector.clone())
+                .filter(|h| *h == new_hash || Some(h) == stable_hash.as_ref())
                 .or_else(|| stable_hash.clone())
         };
         let gate = if switched || scaling_up {

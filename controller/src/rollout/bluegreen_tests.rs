@@ -493,6 +493,11 @@ fn an_update_while_paused_in_preview_replaces_the_preview() {
     );
     assert!(p.status.pause_conditions.is_empty());
     assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(
+        selector(&p, "web-preview"),
+        Some(hash("web:1")),
+        "not the superseded preview, which is going away"
+    );
     assert_eq!(p.status.current_pod_hash, Some(hash("web:3")));
 }
 
