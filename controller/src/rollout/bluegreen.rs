@@ -368,36 +368,19 @@ fn before_switch(
     // Pre-promotion analysis runs while the rollout waits (or is paused) in preview.
     let mut analysis_gate = Gate::Open;
     if let Some(analysis) = &bg.pre_promotion_analysis {
-        let recorded = st
-            .blue_green
-            .as_ref()
-            .and_then(|b| b.pre_promotion_analysis_run_status.as_ref())
-            .map(|r| r.name.clone());
-        match an::current(
-            &obs.runs,
-            recorded.as_deref(),
+        match promotion_run(
+            obs,
+            st,
+            plan,
             RunKind::PrePromotion,
-            None,
+            analysis,
             new_hash,
+            revision,
         ) {
             None => {
-                start_run(
-                    obs,
-                    st,
-                    plan,
-                    NewRun {
-                        name: String::new(),
-                        kind: RunKind::PrePromotion,
-                        step: None,
-                        hash: new_hash.to_string(),
-                        revision,
-                        analysis: analysis.clone(),
-                    },
-                );
                 analysis_gate = Gate::Hold("waiting for pre-promotion analysis".into());
             }
             Some(run) => {
-                set_run_status(st, RunKind::PrePromotion, Some(run));
                 analysis_gate = match run.phase {
                     Some(AnalysisPhase::Successful) => Gate::Open,
                     Some(AnalysisPhase::Inconclusive) => {
@@ -517,18 +500,66 @@ fn after_switch(
         promote(st, plan, new_hash);
         return false;
     };
+    match promotion_run(
+        obs,
+        st,
+        plan,
+        RunKind::PostPromotion,
+        analysis,
+        new_hash,
+        revision,
+    ) {
+        None => {
+            *hold = Some("waiting for post-promotion analysis".into());
+            true
+        }
+        Some(run) => match run.phase {
+            Some(AnalysisPhase::Successful) => {
+                promote(st, plan, new_hash);
+                false
+            }
+            Some(AnalysisPhase::Inconclusive) => {
+                if inconclusive_pause(st, plan, obs.now, &run.name) {
+                    promote(st, plan, new_hash);
+                }
+                false
+            }
+            _ => {
+                *hold = Some(format!(
+                    "waiting for post-promotion analysis: AnalysisRun {} is {:?}",
+                    run.name,
+                    run.phase.unwrap_or(AnalysisPhase::Pending)
+                ));
+                true
+            }
+        },
+    }
+}
+
+/// The current pre- or post-promotion run, its summary recorded in status; `None` when there is
+/// none yet and one was planned.
+fn promotion_run<'a>(
+    obs: &'a Observed,
+    st: &mut RolloutStatus,
+    plan: &mut Plan,
+    kind: RunKind,
+    analysis: &rollout_rs_crds::rollout::RolloutAnalysis,
+    new_hash: &str,
+    revision: u64,
+) -> Option<&'a super::analysis::RunView> {
     let recorded = st
         .blue_green
         .as_ref()
-        .and_then(|b| b.post_promotion_analysis_run_status.as_ref())
+        .and_then(|b| match kind {
+            RunKind::PrePromotion => b.pre_promotion_analysis_run_status.as_ref(),
+            _ => b.post_promotion_analysis_run_status.as_ref(),
+        })
         .map(|r| r.name.clone());
-    match an::current(
-        &obs.runs,
-        recorded.as_deref(),
-        RunKind::PostPromotion,
-        None,
-        new_hash,
-    ) {
+    match an::current(&obs.runs, recorded.as_deref(), kind, None, new_hash) {
+        Some(run) => {
+            set_run_status(st, kind, Some(run));
+            Some(run)
+        }
         None => {
             start_run(
                 obs,
@@ -536,38 +567,14 @@ fn after_switch(
                 plan,
                 NewRun {
                     name: String::new(),
-                    kind: RunKind::PostPromotion,
+                    kind,
                     step: None,
                     hash: new_hash.to_string(),
                     revision,
                     analysis: analysis.clone(),
                 },
             );
-            *hold = Some("waiting for post-promotion analysis".into());
-            true
-        }
-        Some(run) => {
-            set_run_status(st, RunKind::PostPromotion, Some(run));
-            match run.phase {
-                Some(AnalysisPhase::Successful) => {
-                    promote(st, plan, new_hash);
-                    false
-                }
-                Some(AnalysisPhase::Inconclusive) => {
-                    if inconclusive_pause(st, plan, obs.now, &run.name) {
-                        promote(st, plan, new_hash);
-                    }
-                    false
-                }
-                _ => {
-                    *hold = Some(format!(
-                        "waiting for post-promotion analysis: AnalysisRun {} is {:?}",
-                        run.name,
-                        run.phase.unwrap_or(AnalysisPhase::Pending)
-                    ));
-                    true
-                }
-            }
+            None
         }
     }
 }
