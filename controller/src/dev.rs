@@ -56,7 +56,7 @@ pub async fn run(port: u16, kubeconfig: &Path) -> Result<(), DevError> {
     let controllers = tokio::spawn(crate::controllers(client, Default::default()));
 
     println!(
-        "rollout-rs dev: simulated cluster at {} with the rollout-rs CRDs installed and the rollout controller running",
+        "rollout-rs dev: simulated cluster at {} with the rollout-rs CRDs installed and the controllers (Rollouts, AnalysisRuns) running",
         sim.url()
     );
     println!("Point kubectl at it:");
