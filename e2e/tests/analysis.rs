@@ -383,6 +383,36 @@ async fn a2_failing_metric_aborts_and_the_canary_weight_goes_to_zero() -> R {
             .map(String::as_str),
         Some("0")
     );
+    // Where users look: a Warning Event on the run and one on the Rollout (watched, as they
+    // are recorded after the writes the test waited on).
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(e.c.client.clone(), &e.ns);
+    let mut wanted = vec![
+        ("AnalysisRunFailed", name.clone()),
+        ("RolloutAborted", "web".to_string()),
+    ];
+    let stream = kube::runtime::watcher(events, Default::default());
+    let mut stream = std::pin::pin!(kube::runtime::WatchStreamExt::applied_objects(stream));
+    let found = tokio::time::timeout(T, async {
+        while let Some(Ok(ev)) = futures::StreamExt::next(&mut stream).await {
+            wanted.retain(|(reason, object)| {
+                !(ev.reason.as_deref() == Some(*reason)
+                    && ev.type_.as_deref() == Some("Warning")
+                    && ev.regarding.as_ref().and_then(|r| r.name.as_deref())
+                        == Some(object.as_str()))
+            });
+            if wanted.is_empty() {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        found.ok(),
+        Some(true),
+        "Warning Events on the run and the Rollout"
+    );
     Ok(())
 }
 
