@@ -22,13 +22,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use rollout_rs_crds::analysis::AnalysisPhase;
 use rollout_rs_crds::rollout::{
     CanaryStep, PauseCondition, PauseReason, Rollout, RolloutPhase, RolloutStatus, SetCanaryScale,
     TrafficWeights, WeightDestination,
 };
 use rollout_rs_crds::{Condition, ObjectMetadata, duration, validation};
-
-use rollout_rs_crds::analysis::AnalysisPhase;
 
 use super::analysis::{self as an, NewRun, RunKind, RunView};
 use super::hash::pod_template_hash;
