@@ -13,15 +13,15 @@
 //! and promotion.
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use rollout_rs_crds::analysis::AnalysisPhase;
-use rollout_rs_crds::rollout::{BlueGreenStrategy, PauseCondition, PauseReason, RolloutStatus};
+use rollout_rs_crds::rollout::{BlueGreenStrategy, PauseReason, RolloutStatus};
 
 use super::analysis::{self as an, NewRun, RunKind};
 use super::decide::{
-    Begun, DEFAULT_SCALE_DOWN_DELAY, Ending, Observed, Plan, ReplicaSetView, conclude,
-    delete_history, event, inconclusive_pause, min_duration, role_metadata, scale_down,
-    scale_events, scale_new, set_condition, set_run_status, start_run,
+    Begun, DEFAULT_SCALE_DOWN_DELAY, Ending, Observed, Plan, ReplicaSetView, abort_for_run,
+    abort_started, conclude, delete_history, enter_pause, event, inconclusive_pause,
+    kept_after_abort, min_duration, recorded_run, role_metadata, scale_down, scale_events,
+    scale_new, set_run_status, start_run,
 };
 use super::replicas::Limits;
 
@@ -119,7 +119,7 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
         scale_down(delayed, if ready { delay } else { 0 }, now, &mut plan);
         scale_down(now_down, 0, now, &mut plan);
     } else if st.abort {
-        abort_marker(&mut st, &mut plan, &new_hash, now);
+        abort_started(&mut st, &mut plan, &new_hash, now);
         // The active Service stays on (or returns to) the stable version; the preview keeps
         // showing the aborted one until its pods go.
         active = stable_hash.clone();
@@ -128,22 +128,13 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
             .as_ref()
             .and_then(|b| b.preview_selector.clone());
         next_stable = replicas;
-        let current = new_rs.map_or(0, |r| r.desired);
-        let delay = bg
-            .abort_scale_down_delay_seconds
-            .unwrap_or(DEFAULT_SCALE_DOWN_DELAY);
-        next_new = if delay == 0 {
-            current
-        } else {
-            let since = st.aborted_at.as_ref().map_or(now, |t| t.0);
-            let ends = since + SignedDuration::from_secs(i64::from(delay));
-            if now >= ends {
-                0
-            } else {
-                plan.requeue_after = min_duration(plan.requeue_after, (ends - now).try_into().ok());
-                current
-            }
-        };
+        next_new = kept_after_abort(
+            &st,
+            bg.abort_scale_down_delay_seconds,
+            new_rs.map_or(0, |r| r.desired),
+            now,
+            &mut plan,
+        );
         st.pause_conditions.clear();
         st.controller_pause = false;
         scale_down(&others, 0, now, &mut plan);
@@ -293,60 +284,17 @@ fn promote(st: &mut RolloutStatus, plan: &mut Plan, new_hash: &str) {
     ));
 }
 
-/// Records the first reconcile of an abort.
-fn abort_marker(st: &mut RolloutStatus, plan: &mut Plan, new_hash: &str, now: Timestamp) {
-    if st.aborted_at.is_some() {
-        return;
-    }
-    st.aborted_at = Some(Time(now));
-    let message = st
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("RolloutAborted"))
-        .and_then(|c| c.message.clone())
-        .unwrap_or_else(|| format!("Rollout aborted update to template {new_hash}"));
-    plan.events.push(event(true, "RolloutAborted", message));
-}
-
 /// A Failed or Errored pre- or post-promotion run aborts the update.
 fn analysis_abort(obs: &Observed, st: &mut RolloutStatus, new_hash: &str) {
-    let recorded = |kind: RunKind| {
-        st.blue_green
-            .as_ref()
-            .and_then(|b| match kind {
-                RunKind::PrePromotion => b.pre_promotion_analysis_run_status.as_ref(),
-                _ => b.post_promotion_analysis_run_status.as_ref(),
-            })
-            .map(|r| r.name.clone())
-    };
     for (kind, what) in [
-        (RunKind::PrePromotion, "pre-promotion"),
-        (RunKind::PostPromotion, "post-promotion"),
+        (RunKind::PrePromotion, "Blue/green pre-promotion"),
+        (RunKind::PostPromotion, "Blue/green post-promotion"),
     ] {
-        let name = recorded(kind);
-        let Some(run) = an::current(&obs.runs, name.as_deref(), kind, None, new_hash) else {
-            continue;
-        };
-        let Some(phase @ (AnalysisPhase::Failed | AnalysisPhase::Error)) = run.phase else {
-            continue;
-        };
-        let why = run
-            .message
-            .clone()
-            .unwrap_or_else(|| format!("AnalysisRun {} ended {phase:?}", run.name));
-        st.abort = true;
-        set_run_status(st, kind, Some(run));
-        set_condition(
-            st,
-            "Progressing",
-            "False",
-            "RolloutAborted",
-            &format!(
-                "Rollout aborted update to template {new_hash}: Blue/green {what} analysis phase {phase:?}: {why}"
-            ),
-            obs.now,
-        );
-        return;
+        let name = recorded_run(st, kind);
+        let run = an::current(&obs.runs, name.as_deref(), kind, None, new_hash);
+        if abort_for_run(st, run, what, new_hash, obs.now) {
+            return;
+        }
     }
 }
 
@@ -437,16 +385,17 @@ fn pause_gate(
         // A user cleared the pause (spent by the caller once nothing else holds).
         None if st.controller_pause => Gate::Open,
         None => {
-            st.pause_conditions.push(PauseCondition {
-                reason: PauseReason::BlueGreenPause,
-                start_time: MicroTime(now),
-            });
-            st.controller_pause = true;
-            plan.events.push(event(
-                false,
-                "RolloutPaused",
-                "Rollout paused in preview, before the switch",
-            ));
+            enter_pause(
+                st,
+                plan,
+                PauseReason::BlueGreenPause,
+                now,
+                event(
+                    false,
+                    "RolloutPaused",
+                    "Rollout paused in preview, before the switch",
+                ),
+            );
             if let Some(s) = seconds {
                 plan.requeue_after = min_duration(
                     plan.requeue_after,
@@ -547,14 +496,7 @@ fn promotion_run<'a>(
     new_hash: &str,
     revision: u64,
 ) -> Option<&'a super::analysis::RunView> {
-    let recorded = st
-        .blue_green
-        .as_ref()
-        .and_then(|b| match kind {
-            RunKind::PrePromotion => b.pre_promotion_analysis_run_status.as_ref(),
-            _ => b.post_promotion_analysis_run_status.as_ref(),
-        })
-        .map(|r| r.name.clone());
+    let recorded = recorded_run(st, kind);
     match an::current(&obs.runs, recorded.as_deref(), kind, None, new_hash) {
         Some(run) => {
             set_run_status(st, kind, Some(run));

@@ -435,19 +435,8 @@ pub fn decide(obs: &Observed) -> Plan {
         canary.max_unavailable.as_ref(),
         replicas,
     );
-    let recorded = |background: bool| {
-        st.canary
-            .as_ref()
-            .and_then(|c| {
-                if background {
-                    c.current_background_analysis_run_status.as_ref()
-                } else {
-                    c.current_step_analysis_run_status.as_ref()
-                }
-            })
-            .map(|r| r.name.clone())
-    };
-    let (recorded_step, recorded_background) = (recorded(false), recorded(true));
+    let recorded_step = recorded_run(&st, RunKind::Step);
+    let recorded_background = recorded_run(&st, RunKind::Background);
     // A failed or errored run aborts: traffic goes back to stable in this same plan.
     let analysing = !initial && !promoted && !st.abort && !st.promote_full;
     if analysing {
@@ -473,28 +462,8 @@ pub fn decide(obs: &Observed) -> Plan {
                 &new_hash,
             )
         });
-        for (what, run) in [("Step-based", step_run), ("Background", background_run)] {
-            let Some(r) = run else { continue };
-            if !matches!(r.phase, Some(AnalysisPhase::Failed | AnalysisPhase::Error)) || st.abort {
-                continue;
-            }
-            let phase = r.phase.unwrap_or(AnalysisPhase::Error);
-            let why = r
-                .message
-                .clone()
-                .unwrap_or_else(|| format!("AnalysisRun {} ended {phase:?}", r.name));
-            st.abort = true;
-            set_run_status(&mut st, r.kind, Some(r));
-            set_condition(
-                &mut st,
-                "Progressing",
-                "False",
-                "RolloutAborted",
-                &format!(
-                    "Rollout aborted update to template {new_hash}: {what} analysis phase {phase:?}: {why}"
-                ),
-                now,
-            );
+        if !abort_for_run(&mut st, step_run, "Step-based", &new_hash, now) {
+            abort_for_run(&mut st, background_run, "Background", &new_hash, now);
         }
     }
 
@@ -517,14 +486,7 @@ pub fn decide(obs: &Observed) -> Plan {
         index = n_steps;
         Target::Full
     } else if st.abort {
-        if st.aborted_at.is_none() {
-            st.aborted_at = Some(Time(now));
-            let message = condition(&st, "Progressing")
-                .filter(|c| c.reason.as_deref() == Some("RolloutAborted"))
-                .and_then(|c| c.message.clone())
-                .unwrap_or_else(|| format!("Rollout aborted update to template {new_hash}"));
-            plan.events.push(event(true, "RolloutAborted", message));
-        }
+        abort_started(&mut st, &mut plan, &new_hash, now);
         index = 0;
         st.pause_conditions.clear();
         st.controller_pause = false;
@@ -597,16 +559,13 @@ pub fn decide(obs: &Observed) -> Plan {
                         index += 1;
                     }
                     None => {
-                        st.pause_conditions.push(PauseCondition {
-                            reason: PauseReason::CanaryPauseStep,
-                            start_time: MicroTime(now),
-                        });
-                        st.controller_pause = true;
-                        plan.events.push(event(
-                            false,
-                            "RolloutPaused",
-                            "Rollout paused at a pause step",
-                        ));
+                        enter_pause(
+                            &mut st,
+                            &mut plan,
+                            PauseReason::CanaryPauseStep,
+                            now,
+                            event(false, "RolloutPaused", "Rollout paused at a pause step"),
+                        );
                         if let Some(d) = length {
                             plan.requeue_after = Some(d);
                         }
@@ -787,26 +746,16 @@ pub fn decide(obs: &Observed) -> Plan {
                     stable,
                 )
             }
-            Target::Abort => {
-                let delay = canary
-                    .abort_scale_down_delay_seconds
-                    .unwrap_or(DEFAULT_SCALE_DOWN_DELAY);
-                let since = st.aborted_at.as_ref().map_or(now, |t| t.0);
-                let current = counts(new_rs).desired;
-                if delay == 0 {
-                    // 0 keeps the canary pods, as Argo Rollouts users expect.
-                    (current, replicas)
-                } else {
-                    let ends = since + jiff::SignedDuration::from_secs(i64::from(delay));
-                    if now >= ends {
-                        (0, replicas)
-                    } else {
-                        plan.requeue_after =
-                            min_duration(plan.requeue_after, (ends - now).try_into().ok());
-                        (current, replicas)
-                    }
-                }
-            }
+            Target::Abort => (
+                kept_after_abort(
+                    &st,
+                    canary.abort_scale_down_delay_seconds,
+                    counts(new_rs).desired,
+                    now,
+                    &mut plan,
+                ),
+                replicas,
+            ),
         }
     } else {
         paced(
@@ -1488,17 +1437,130 @@ pub(super) fn inconclusive_pause(
             .push(event(false, "RolloutResumed", "Rollout resumed"));
         return true;
     }
+    enter_pause(
+        st,
+        plan,
+        PauseReason::InconclusiveAnalysisRun,
+        now,
+        event(
+            true,
+            "RolloutPaused",
+            format!("Rollout paused: AnalysisRun {run} is Inconclusive"),
+        ),
+    );
+    false
+}
+
+/// A pause the controller takes (a pause step, an inconclusive run, a blue-green preview):
+/// a user clearing `status.pauseConditions` while `controllerPause` stays set is a promote.
+pub(super) fn enter_pause(
+    st: &mut RolloutStatus,
+    plan: &mut Plan,
+    reason: PauseReason,
+    now: Timestamp,
+    announce: PlannedEvent,
+) {
     st.pause_conditions.push(PauseCondition {
-        reason: PauseReason::InconclusiveAnalysisRun,
+        reason,
         start_time: MicroTime(now),
     });
     st.controller_pause = true;
-    plan.events.push(event(
-        true,
-        "RolloutPaused",
-        format!("Rollout paused: AnalysisRun {run} is Inconclusive"),
-    ));
-    false
+    plan.events.push(announce);
+}
+
+/// The name of the run of `kind` the status records.
+pub(super) fn recorded_run(st: &RolloutStatus, kind: RunKind) -> Option<String> {
+    let canary = st.canary.as_ref();
+    let blue_green = st.blue_green.as_ref();
+    match kind {
+        RunKind::Step => canary.and_then(|c| c.current_step_analysis_run_status.as_ref()),
+        RunKind::Background => {
+            canary.and_then(|c| c.current_background_analysis_run_status.as_ref())
+        }
+        RunKind::PrePromotion => {
+            blue_green.and_then(|b| b.pre_promotion_analysis_run_status.as_ref())
+        }
+        RunKind::PostPromotion => {
+            blue_green.and_then(|b| b.post_promotion_analysis_run_status.as_ref())
+        }
+    }
+    .map(|r| r.name.clone())
+}
+
+/// A Failed or Errored run aborts the update (`what` names it in the message, e.g.
+/// "Step-based"). Returns whether it did.
+pub(super) fn abort_for_run(
+    st: &mut RolloutStatus,
+    run: Option<&RunView>,
+    what: &str,
+    new_hash: &str,
+    now: Timestamp,
+) -> bool {
+    let Some(r) = run else { return false };
+    let Some(phase @ (AnalysisPhase::Failed | AnalysisPhase::Error)) = r.phase else {
+        return false;
+    };
+    if st.abort {
+        return false;
+    }
+    let why = r
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("AnalysisRun {} ended {phase:?}", r.name));
+    st.abort = true;
+    set_run_status(st, r.kind, Some(r));
+    set_condition(
+        st,
+        "Progressing",
+        "False",
+        "RolloutAborted",
+        &format!(
+            "Rollout aborted update to template {new_hash}: {what} analysis phase {phase:?}: {why}"
+        ),
+        now,
+    );
+    true
+}
+
+/// The first reconcile of an abort: its time, and a Warning Event with the reason.
+pub(super) fn abort_started(
+    st: &mut RolloutStatus,
+    plan: &mut Plan,
+    new_hash: &str,
+    now: Timestamp,
+) {
+    if st.aborted_at.is_some() {
+        return;
+    }
+    st.aborted_at = Some(Time(now));
+    let message = condition(st, "Progressing")
+        .filter(|c| c.reason.as_deref() == Some("RolloutAborted"))
+        .and_then(|c| c.message.clone())
+        .unwrap_or_else(|| format!("Rollout aborted update to template {new_hash}"));
+    plan.events.push(event(true, "RolloutAborted", message));
+}
+
+/// Pods the aborted version keeps: `current` until `delay` seconds (default 30) after the abort,
+/// then none (requeued at exactly that time); a delay of 0 keeps them, as Argo Rollouts users
+/// expect.
+pub(super) fn kept_after_abort(
+    st: &RolloutStatus,
+    delay: Option<i32>,
+    current: i32,
+    now: Timestamp,
+    plan: &mut Plan,
+) -> i32 {
+    let delay = delay.unwrap_or(DEFAULT_SCALE_DOWN_DELAY);
+    if delay == 0 {
+        return current;
+    }
+    let since = st.aborted_at.as_ref().map_or(now, |t| t.0);
+    let ends = since + jiff::SignedDuration::from_secs(i64::from(delay));
+    if now >= ends {
+        return 0;
+    }
+    plan.requeue_after = min_duration(plan.requeue_after, (ends - now).try_into().ok());
+    current
 }
 
 /// Where the background analysis stands.
