@@ -100,14 +100,22 @@ async fn reconcile(ar: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, Ru
     let ns = ar.namespace().ok_or(RunError::NoNamespace)?;
     let now = jiff::Timestamp::now();
     // A spec that cannot run (a condition that does not compile) ends the run at once, named.
-    let errors = validate::run(&ar.spec);
+    // Checked when the run starts; a measurement compiles its conditions again anyway.
+    let errors = if status.started_at.is_none() {
+        validate::run(&ar.spec)
+    } else {
+        Vec::new()
+    };
+    let plan = run::schedule(&ar.spec, &status, now);
     let next = if !errors.is_empty() {
         run::errored(&status, validation::summary(&errors), now)
+    } else if plan.due.is_empty() {
+        // Nothing to measure (a reconcile on our own write, a terminate): no Secret is read.
+        run::record(&ar.spec, &status, Vec::new(), now)
     } else {
         match arguments(&ar, &ns, &ctx.client).await {
             Err(message) => run::errored(&status, message, now),
             Ok(args) => {
-                let plan = run::schedule(&ar.spec, &status, now);
                 let taken = futures::future::join_all(plan.due.iter().filter_map(|name| {
                     let metric = ar.spec.metrics.iter().find(|m| &m.name == name)?;
                     let args = &args;

@@ -54,6 +54,11 @@ pub enum ReconcileError {
     Analysis(String),
 }
 
+/// A template by (cluster scope, namespace or "", name).
+type TemplateKey = (bool, String, String);
+/// The resourceVersion a template was validated at, and why it is invalid (`None`: valid).
+type TemplateCheck = (Option<String>, Option<String>);
+
 struct Context {
     client: Client,
     replica_sets: Store<ReplicaSet>,
@@ -61,6 +66,10 @@ struct Context {
     runs: Store<AnalysisRun>,
     templates: Store<AnalysisTemplate>,
     cluster_templates: Store<ClusterAnalysisTemplate>,
+    /// Validation of each template by (kind, namespace, name) at the resourceVersion it was
+    /// done for: conditions are compiled once per template version, not on every reconcile of
+    /// every Rollout naming it.
+    template_checks: std::sync::Mutex<std::collections::HashMap<TemplateKey, TemplateCheck>>,
     recorder: Recorder,
     /// Our own last status write per Rollout (uid → resourceVersion it replaced, object it
     /// produced). The cache can trail our own writes; deciding from the older copy would
@@ -370,6 +379,7 @@ pub async fn run(client: Client, options: Options) {
         runs: run_reader,
         templates: tmpl_reader,
         cluster_templates: ctmpl_reader,
+        template_checks: Default::default(),
         recorder: Recorder::new(client, reporter),
         written: Default::default(),
         traffic_split_api_version: options.traffic_split_api_version.clone(),
@@ -428,6 +438,36 @@ impl Context {
         }
     }
 
+    /// Why a template is invalid (`None`: it is valid), validated once per resourceVersion.
+    fn check(
+        &self,
+        key: TemplateKey,
+        version: Option<String>,
+        spec: &AnalysisTemplateSpec,
+        kind: &str,
+    ) -> Option<String> {
+        let mut checks = self
+            .template_checks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((checked, verdict)) = checks.get(&key)
+            && version.is_some()
+            && *checked == version
+        {
+            return verdict.clone();
+        }
+        let errs = rollout_rs_analysis::validate::template(spec);
+        let verdict = (!errs.is_empty()).then(|| {
+            format!(
+                "{kind} {:?} is invalid: {}",
+                key.2,
+                rollout_rs_crds::validation::summary(&errs)
+            )
+        });
+        checks.insert(key, (version, verdict.clone()));
+        verdict
+    }
+
     /// Missing or invalid templates the Rollout names: each holds it in InvalidSpec. Waits
     /// for the template caches' first listing, so a template is never reported missing
     /// only because the controller has just started.
@@ -454,19 +494,20 @@ impl Context {
                 } else {
                     "AnalysisTemplate"
                 };
-                match self.template(ns, r) {
-                    None => Some(format!("{kind} {:?} not found", r.template_name)),
-                    Some(t) => {
-                        let errs = rollout_rs_analysis::validate::template(&t);
-                        (!errs.is_empty()).then(|| {
-                            format!(
-                                "{kind} {:?} is invalid: {}",
-                                r.template_name,
-                                rollout_rs_crds::validation::summary(&errs)
-                            )
-                        })
-                    }
-                }
+                let scope = if r.cluster_scope { "" } else { ns };
+                let key = (r.cluster_scope, scope.to_string(), r.template_name.clone());
+                let verdict = if r.cluster_scope {
+                    let t = self
+                        .cluster_templates
+                        .get(&ObjectRef::new(&r.template_name));
+                    t.map(|t| self.check(key, t.resource_version(), &t.spec.0, kind))
+                } else {
+                    let t = self
+                        .templates
+                        .get(&ObjectRef::new(&r.template_name).within(ns));
+                    t.map(|t| self.check(key, t.resource_version(), &t.spec, kind))
+                };
+                verdict.unwrap_or_else(|| Some(format!("{kind} {:?} not found", r.template_name)))
             })
             .collect())
     }
