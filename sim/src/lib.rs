@@ -139,6 +139,15 @@ pub async fn start(config: Config) -> Result<Handle, StartError> {
         .with_state(server.clone());
     let controllers = tokio::spawn(workloads::run(server));
     let task = tokio::spawn(async move {
+        // As Go's net package does for the real API server: without TCP_NODELAY a watch
+        // event written while the previous one is unacknowledged waits for the peer's delayed
+        // ACK (40 ms on Linux).
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY on an accepted connection: {e}");
+            }
+        });
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("simulated API server stopped: {e}");
         }
