@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::{WatchStreamExt, watcher};
 use rollout_rs_controller::rollout::decide::{Observed, ReplicaSetView, decide};
 use rollout_rs_controller::rollout::hash::pod_template_hash;
@@ -138,12 +139,40 @@ async fn main() {
         .spawn()
         .expect("start rollout-rs controller");
     let pid = controller.id();
-    let (rss_empty, _) = {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        proc_stats(pid)
-    };
-
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), ns);
+    // The controller is up once it has taken a probe Rollout to Healthy; with the probe gone,
+    // that is the RSS with no Rollouts.
+    let probe = rollouts
+        .create(&PostParams::default(), &rollout("probe", "app:1"))
+        .await
+        .expect("create the probe");
+    let probe_healthy = |ro: Option<&Rollout>| {
+        ro.and_then(|r| r.status.as_ref()).and_then(|s| s.phase) == Some(RolloutPhase::Healthy)
+    };
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        await_condition(rollouts.clone(), "probe", probe_healthy),
+    )
+    .await
+    .expect("the controller took the probe to Healthy")
+    .expect("watch the probe");
+    rollouts
+        .delete("probe", &Default::default())
+        .await
+        .expect("delete the probe");
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        await_condition(
+            rollouts.clone(),
+            "probe",
+            conditions::is_deleted(&probe.metadata.uid.unwrap_or_default()),
+        ),
+    )
+    .await
+    .expect("the probe is gone")
+    .expect("watch the probe");
+    let (rss_empty, _) = proc_stats(pid);
+
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let t = Instant::now();
     for i in 0..ROLLOUTS {
@@ -181,7 +210,7 @@ async fn main() {
         format!("{:.1} s", t.elapsed().as_secs_f64()),
     ));
 
-    // Idle.
+    // Idle: ten seconds of nothing happening is the measurement window for CPU.
     let (_, cpu0) = proc_stats(pid);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (rss_idle, cpu1) = proc_stats(pid);
