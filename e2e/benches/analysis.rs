@@ -200,10 +200,7 @@ async fn rollback(
     let mut out = Vec::new();
     for round in 1..=rounds {
         exporter.set_error_ratio("web-canary", 0.0);
-        prometheus
-            .wait_for_data(&format!("({}) == 1", query("web-canary")))
-            .await
-            .expect("clean window");
+        exporter.scraped(7, T).await.expect("a clean 5 s window");
         c.apply_yaml(&rollout(format!("web:{round}")).to_string(), &ns)
             .await
             .expect("update");
@@ -283,13 +280,10 @@ async fn main() {
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let exporter = Exporter::start().await.expect("exporter");
     exporter.set_error_ratio("web-canary", 0.0);
-    let prometheus = Prometheus::start(exporter.addr, &dir)
+    let prometheus = Prometheus::start(&exporter, &dir)
         .await
         .expect("prometheus (install Debian's prometheus package)");
-    prometheus
-        .wait_for_data(&query("web-canary"))
-        .await
-        .expect("first samples");
+    exporter.scraped(4, T).await.expect("a full 5 s window");
 
     println!("| measure | result |");
     println!("|---|---|");

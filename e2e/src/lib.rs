@@ -60,6 +60,17 @@ pub struct Cluster {
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
+/// Whether a Rollout has reached `phase` for its current spec (the status was written for its
+/// generation): what the scenarios wait on.
+pub fn in_phase(
+    ro: &rollout_rs_crds::Rollout,
+    phase: rollout_rs_crds::rollout::RolloutPhase,
+) -> bool {
+    let st = ro.status.as_ref();
+    st.and_then(|s| s.phase) == Some(phase)
+        && st.is_some_and(|s| s.observed_generation == ro.metadata.generation)
+}
+
 /// Whether tests run against the real cluster of `KUBECONFIG`.
 pub fn real_cluster() -> bool {
     std::env::var("ROLLOUT_RS_E2E_REAL").is_ok_and(|v| v == "1")

@@ -5,6 +5,9 @@
 //!
 //! The exporter advances its counters by 100 requests per scrape, `error_ratio` of them with
 //! code 500, so `rate()` ratios are exact and a change of error ratio shows at the next scrape.
+//! It also counts the scrapes it serves: Prometheus offers no way to watch for data, but a
+//! scrape it has started proves the one before it is stored, so tests wait on scrapes
+//! ([`Exporter::scraped`]) rather than polling queries.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -43,6 +46,7 @@ struct ExporterState {
 pub struct Exporter {
     pub addr: SocketAddr,
     state: Arc<Mutex<ExporterState>>,
+    scrapes: tokio::sync::watch::Receiver<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -50,6 +54,7 @@ struct Shared {
     state: Arc<Mutex<ExporterState>>,
     requests: Family<RequestLabels, Counter>,
     registry: Registry,
+    scrapes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Exporter {
@@ -63,10 +68,12 @@ impl Exporter {
             "Requests served, by service and code",
             requests.clone(),
         );
+        let (scrapes_tx, scrapes) = tokio::sync::watch::channel(0);
         let shared = Arc::new(Shared {
             state: state.clone(),
             requests,
             registry,
+            scrapes: scrapes_tx,
         });
         let app = axum::Router::new()
             .route("/metrics", get(scrape))
@@ -78,7 +85,12 @@ impl Exporter {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Exporter { addr, state, task })
+        Ok(Exporter {
+            addr,
+            state,
+            scrapes,
+            task,
+        })
     }
 
     /// Sets the share of `service`'s requests that fail (0.0-1.0); the service appears at
@@ -100,6 +112,20 @@ impl Exporter {
     /// Base URL, e.g. `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Waits until `n` more scrapes than now have been served (at most `timeout`). After
+    /// `n` of them, the data of the first `n - 1` is stored and queryable.
+    pub async fn scraped(&self, n: u64, timeout: Duration) -> Result<()> {
+        let mut rx = self.scrapes.clone();
+        let target = *rx.borrow_and_update() + n;
+        match tokio::time::timeout(timeout, rx.wait_for(|c| *c >= target)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(HarnessError::Timeout(
+                timeout,
+                format!("{n} scrapes by Prometheus"),
+            )),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ExporterState> {
@@ -133,6 +159,7 @@ async fn scrape(State(s): State<Arc<Shared>>) -> (StatusCode, String) {
         count("200", 100 - errors);
         count("500", errors);
     }
+    s.scrapes.send_modify(|c| *c += 1);
     let mut text = String::new();
     match prometheus_client::encoding::text::encode(&mut text, &s.registry) {
         Ok(()) => (StatusCode::OK, text),
@@ -170,7 +197,6 @@ pub struct Prometheus {
     pub url: String,
     child: Option<tokio::process::Child>,
     dir: PathBuf,
-    http: reqwest::Client,
 }
 
 /// The Prometheus binary: `ROLLOUT_RS_PROMETHEUS`, else `prometheus` on PATH (Debian's
@@ -179,9 +205,13 @@ fn binary() -> String {
     std::env::var("ROLLOUT_RS_PROMETHEUS").unwrap_or_else(|_| "prometheus".into())
 }
 
+/// How long Prometheus may take to start scraping.
+const START: Duration = Duration::from_secs(30);
+
 impl Prometheus {
-    /// Starts Prometheus scraping `target` on a free loopback port, and waits until it is ready.
-    pub async fn start(target: SocketAddr, dir: &std::path::Path) -> Result<Prometheus> {
+    /// Starts Prometheus scraping `exporter` on a free loopback port, and waits until it
+    /// scrapes (which it does only once its configuration is loaded and its API ready).
+    pub async fn start(exporter: &Exporter, dir: &std::path::Path) -> Result<Prometheus> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -191,10 +221,11 @@ impl Prometheus {
         std::fs::write(
             &config,
             format!(
-                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: fixture\n    static_configs: [{{targets: ['{target}']}}]\n"
+                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: fixture\n    static_configs: [{{targets: ['{}']}}]\n",
+                exporter.addr
             ),
         )?;
-        let child = tokio::process::Command::new(binary())
+        let mut child = tokio::process::Command::new(binary())
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -212,65 +243,23 @@ impl Prometheus {
                     binary()
                 ))
             })?;
-        let p = Prometheus {
+        // Two scrapes: the first may come while the API is being switched to ready.
+        tokio::select! {
+            scraped = exporter.scraped(2, START) => scraped?,
+            exited = child.wait() => {
+                return Err(HarnessError::Manifest(format!("{} exited at start: {exited:?}", binary())));
+            }
+        }
+        Ok(Prometheus {
             url: format!("http://127.0.0.1:{port}"),
             child: Some(child),
             dir,
-            http: reqwest::Client::new(),
-        };
-        let ready = format!("{}/-/ready", p.url);
-        p.until("Prometheus ready", Duration::from_secs(30), || {
-            let req = p.http.get(&ready);
-            async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
         })
-        .await?;
-        Ok(p)
     }
 
     /// The server's process id (for CPU accounting in benchmarks).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(|c| c.id())
-    }
-
-    /// Waits until `query` returns at least one sample (the first scrapes are in).
-    pub async fn wait_for_data(&self, query: &str) -> Result<()> {
-        let url = format!("{}/api/v1/query", self.url);
-        self.until(
-            &format!("data for {query}"),
-            Duration::from_secs(30),
-            || {
-                let req = self.http.get(&url).query(&[("query", query)]);
-                async move {
-                    let Ok(resp) = req.send().await else {
-                        return false;
-                    };
-                    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-                    body["data"]["result"]
-                        .as_array()
-                        .is_some_and(|r| !r.is_empty())
-                }
-            },
-        )
-        .await
-    }
-
-    /// Repeats `probe` every 100 ms until it holds. Prometheus offers no watch: this is the
-    /// one place the harness polls, an external process's readiness.
-    async fn until<F, Fut>(&self, what: &str, timeout: Duration, probe: F) -> Result<()>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = bool>,
-    {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if probe().await {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(HarnessError::Timeout(timeout, what.to_string()));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 }
 

@@ -15,7 +15,7 @@ use rollout_rs_crds::analysis::AnalysisPhase;
 use rollout_rs_crds::rollout::RolloutPhase;
 use rollout_rs_crds::{AnalysisRun, Rollout};
 use rollout_rs_e2e::metrics::{Exporter, Prometheus};
-use rollout_rs_e2e::{Cluster, HarnessError};
+use rollout_rs_e2e::{Cluster, HarnessError, in_phase};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(45);
@@ -51,12 +51,10 @@ impl Env {
         let exporter = Exporter::start().await?;
         exporter.set_error_ratio("web-canary", 0.0);
         let prometheus = if with_prometheus {
-            let p = Prometheus::start(exporter.addr, c.dir()).await?;
-            // Five scrapes in: every 5 s rate window (and range query) is full.
-            p.wait_for_data(
-                "count_over_time(http_requests_total{service=\"web-canary\",code=\"200\"}[10s]) >= 5",
-            )
-            .await?;
+            let p = Prometheus::start(&exporter, c.dir()).await?;
+            // Six scrapes in all (two at start): five stored, every 5 s rate window (and range
+            // query) is full.
+            exporter.scraped(4, T).await?;
             Some(p)
         } else {
             None
@@ -133,12 +131,8 @@ impl Env {
     }
 
     async fn phase(&self, phase: RolloutPhase) -> R<Rollout> {
-        self.wait(&format!("phase {phase:?}"), move |ro| {
-            let st = ro.status.as_ref();
-            st.and_then(|s| s.phase) == Some(phase)
-                && st.is_some_and(|s| s.observed_generation == ro.metadata.generation)
-        })
-        .await
+        self.wait(&format!("phase {phase:?}"), move |ro| in_phase(ro, phase))
+            .await
     }
 
     /// Deploys v1 (no analysis on an initial deploy) and waits until it is Healthy.
@@ -333,10 +327,7 @@ async fn a2_failing_metric_aborts_and_the_canary_weight_goes_to_zero() -> R {
     e.deployed(canary.clone()).await?;
     e.exporter.set_error_ratio("web-canary", 0.5);
     // Every sample in the 5 s window carries the new ratio before the update starts.
-    if let Some(p) = &e.prometheus {
-        p.wait_for_data(&format!("({}) == 0.5", success_rate("web-canary")))
-            .await?;
-    }
+    e.exporter.scraped(7, T).await?;
     e.rollout("web:2", canary).await?;
     let ro = e.phase(RolloutPhase::Degraded).await?;
     let st = ro.status.as_ref().expect("status");

@@ -11,7 +11,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use rollout_rs_crds::rollout::{PauseReason, RolloutPhase};
 use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
 use rollout_rs_e2e::metrics::Exporter;
-use rollout_rs_e2e::{Cluster, HarnessError};
+use rollout_rs_e2e::{Cluster, HarnessError, in_phase};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
@@ -73,12 +73,8 @@ impl Env {
     }
 
     async fn phase(&self, phase: RolloutPhase) -> R<Rollout> {
-        self.wait(&format!("phase {phase:?}"), move |ro| {
-            let st = ro.status.as_ref();
-            st.and_then(|s| s.phase) == Some(phase)
-                && st.is_some_and(|s| s.observed_generation == ro.metadata.generation)
-        })
-        .await
+        self.wait(&format!("phase {phase:?}"), move |ro| in_phase(ro, phase))
+            .await
     }
 
     /// The `rollouts-pod-template-hash` a Service selects.
@@ -138,6 +134,20 @@ impl Env {
             )
             .await?;
         Ok(())
+    }
+
+    /// An AnalysisTemplate `name` whose one metric passes when the exporter's JSON `rate` is
+    /// at least 0.95; the exporter starts answering `rate`.
+    async fn web_template(&self, name: &str, rate: f64) -> R<Exporter> {
+        let exporter = Exporter::start().await?;
+        exporter.set_json(json!({"rate": rate}));
+        let template = json!({
+            "apiVersion": "rollout-rs.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": name},
+            "spec": {"metrics": [{"name": "rate", "successCondition": "result >= 0.95",
+                "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}"}}}]}
+        });
+        self.c.apply_yaml(&template.to_string(), &self.ns).await?;
+        Ok(exporter)
     }
 
     async fn hashes(&self) -> R<(String, String)> {
@@ -249,14 +259,7 @@ async fn b1_preview_in_full_then_promote_switches_active_and_scales_the_old_down
 #[tokio::test]
 async fn b2_failed_pre_promotion_analysis_degrades_then_retry_after_the_fix_promotes() -> R {
     let e = Env::start().await?;
-    let exporter = Exporter::start().await?;
-    exporter.set_json(json!({"rate": 0.5}));
-    let template = json!({
-        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "smoke"},
-        "spec": {"metrics": [{"name": "rate", "successCondition": "result >= 0.95",
-            "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}"}}}]}
-    });
-    e.c.apply_yaml(&template.to_string(), &e.ns).await?;
+    let exporter = e.web_template("smoke", 0.5).await?;
     let opts = json!({"prePromotionAnalysis": {"templates": [{"templateName": "smoke"}]}});
     e.rollout("web:1", opts.clone()).await?;
     e.phase(RolloutPhase::Healthy).await?;
@@ -419,14 +422,8 @@ async fn active_and_preview_pods_carry_their_role_metadata() -> R {
 #[tokio::test]
 async fn failed_post_promotion_analysis_switches_the_active_service_back() -> R {
     let e = Env::start().await?;
-    let exporter = Exporter::start().await?;
-    exporter.set_json(json!({"rate": 0.5}));
-    let template = json!({
-        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "verify"},
-        "spec": {"metrics": [{"name": "rate", "successCondition": "result >= 0.95",
-            "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}"}}}]}
-    });
-    e.c.apply_yaml(&template.to_string(), &e.ns).await?;
+    // Kept alive for the run: the analysis queries it.
+    let _exporter = e.web_template("verify", 0.5).await?;
     let opts = json!({"postPromotionAnalysis": {"templates": [{"templateName": "verify"}]}});
     e.rollout("web:1", opts.clone()).await?;
     e.phase(RolloutPhase::Healthy).await?;

@@ -12,7 +12,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use rollout_rs_crds::rollout::RolloutPhase;
 use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
-use rollout_rs_e2e::{Cluster, HarnessError};
+use rollout_rs_e2e::{Cluster, HarnessError, in_phase};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(30);
@@ -87,12 +87,8 @@ impl Scenario {
     }
 
     async fn healthy(&self) -> Result<Rollout, HarnessError> {
-        self.wait("phase Healthy", |ro| {
-            let st = ro.status.as_ref();
-            st.and_then(|s| s.phase) == Some(RolloutPhase::Healthy)
-                && st.is_some_and(|s| s.observed_generation == ro.metadata.generation)
-        })
-        .await
+        self.wait("phase Healthy", |ro| in_phase(ro, RolloutPhase::Healthy))
+            .await
     }
 
     async fn paused_at(&self, index: i32) -> Result<Rollout, HarnessError> {
