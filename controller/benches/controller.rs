@@ -91,7 +91,7 @@ fn decide_cost() -> Duration {
         replica_sets: vec![view(&stable, 1), view(&current, 1)],
         pods: vec![],
         runs: vec![],
-        template_errors: vec![],
+        reference_errors: vec![],
         now: jiff::Timestamp::now(),
     };
     let n = 20_000;

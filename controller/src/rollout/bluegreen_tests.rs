@@ -85,7 +85,7 @@ fn plan_at(rollout: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>, at: T
         replica_sets: rss,
         pods: vec![],
         runs,
-        template_errors: vec![],
+        reference_errors: vec![],
         now: at,
     })
 }

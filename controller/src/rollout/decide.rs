@@ -73,8 +73,9 @@ pub struct Observed {
     pub pods: Vec<PodView>,
     /// The AnalysisRuns the Rollout owns.
     pub runs: Vec<RunView>,
-    /// Referenced analysis templates that are missing or invalid, one message each.
-    pub template_errors: Vec<String>,
+    /// Objects the spec names that are missing or invalid (analysis templates, Services),
+    /// one message each: each holds the Rollout in InvalidSpec, as an invalid field would.
+    pub reference_errors: Vec<String>,
     pub now: Timestamp,
 }
 
@@ -314,9 +315,9 @@ pub fn decide(obs: &Observed) -> Plan {
 
     // An invalid spec moves nothing, and says why where users look.
     let errors = validation::rollout(spec);
-    if !errors.is_empty() || !obs.template_errors.is_empty() {
+    if !errors.is_empty() || !obs.reference_errors.is_empty() {
         let mut parts = vec![validation::summary(&errors)];
-        parts.extend(obs.template_errors.iter().cloned());
+        parts.extend(obs.reference_errors.iter().cloned());
         parts.retain(|p| !p.is_empty());
         let message = parts.join("; ");
         if condition(&prev, "InvalidSpec").and_then(|c| c.message.as_deref())
@@ -477,10 +478,11 @@ pub fn decide(obs: &Observed) -> Plan {
         .as_ref()
         .and_then(|t| t.max_traffic_weight)
         .unwrap_or(100);
-    let weight_in_force = prev
-        .canary
-        .as_ref()
-        .and_then(|c| c.weights.as_ref())
+    let written = prev.canary.as_ref().and_then(|c| c.weights.as_ref());
+    let written_hash = written.and_then(|w| w.canary.pod_template_hash.clone());
+    // The weight the routers carry to the current template's pods.
+    let weight_in_force = written
+        .filter(|_| written_hash.as_deref().is_none_or(|h| h == new_hash))
         .map(|w| w.canary.weight);
     let target = if initial || promoted {
         index = n_steps;
@@ -715,82 +717,6 @@ pub fn decide(obs: &Observed) -> Plan {
         Target::Weight(w) => weighted_counts(replicas, w, limits),
         Target::Abort => (0, replicas),
     };
-    // Every ReplicaSet but the current one and the stable one (a duplicate of the current
-    // template included).
-    let others: Vec<&ReplicaSetView> = obs
-        .replica_sets
-        .iter()
-        .filter(|r| {
-            new_rs.is_none_or(|n| n.name != r.name) && stable_rs.is_none_or(|s| s.name != r.name)
-        })
-        .collect();
-    let other_counts = others.iter().fold(Counts::default(), |acc, r| Counts {
-        desired: acc.desired + r.desired,
-        available: acc.available + r.available,
-    });
-    let (next_new, next_stable) = if routed {
-        // With a router, traffic follows the weight, not the pod ratio: the canary gets the
-        // pods its weight needs and the stable keeps all of its own until promotion.
-        match target {
-            Target::Full => (replicas, if stable_rs.is_some() { replicas } else { 0 }),
-            Target::Weight(w) => {
-                let stable = if canary.dynamic_stable_scale {
-                    // The stable shrinks as its share of traffic does (never below what the
-                    // weight it still carries needs).
-                    routed_canary_replicas(replicas, max_weight - w, max_weight, None)
-                } else {
-                    replicas
-                };
-                (
-                    routed_canary_replicas(replicas, w, max_weight, scale_in_force(steps, index)),
-                    stable,
-                )
-            }
-            Target::Abort => (
-                kept_after_abort(
-                    &st,
-                    canary.abort_scale_down_delay_seconds,
-                    counts(new_rs).desired,
-                    now,
-                    &mut plan,
-                ),
-                replicas,
-            ),
-        }
-    } else {
-        paced(
-            replicas,
-            limits,
-            counts(new_rs),
-            counts(stable_rs),
-            other_counts,
-            want,
-        )
-    };
-    let promoted_now = st.stable_rs.as_deref() == Some(new_hash.as_str());
-    let new_role = if promoted_now || initial {
-        canary.stable_metadata.as_ref()
-    } else {
-        canary.canary_metadata.as_ref()
-    };
-    scale_new(
-        obs, &mut plan, new_rs, &new_hash, revision, next_new, new_role,
-    );
-    if let Some(s) = stable_rs.filter(|s| s.desired != next_stable) {
-        plan.scale.push((s.name.clone(), next_stable));
-    }
-    role_metadata(obs, &mut plan, stable_rs, canary.stable_metadata.as_ref());
-    // Any other ReplicaSet (an older stable, a superseded canary) goes to zero: only the
-    // current template and the stable one serve. With a router it keeps its pods until its
-    // scale-down deadline, so requests in flight finish.
-    let delay = i64::from(
-        canary
-            .scale_down_delay_seconds
-            .unwrap_or(DEFAULT_SCALE_DOWN_DELAY),
-    );
-    scale_down(&others, if routed { delay } else { 0 }, now, &mut plan);
-    scale_events(obs, &mut plan);
-
     // Promotion: the current template is fully available (and, with a router, already takes
     // all the traffic, so switching the stable Service moves nothing).
     let new_ready = new_rs.is_some_and(|r| r.desired == replicas && r.available >= replicas);
@@ -810,46 +736,121 @@ pub fn decide(obs: &Observed) -> Plan {
             format!("Rollout completed: template {new_hash} is stable"),
         ));
     }
-
-    // Services: the canary Service follows the canary, except on abort (traffic safety: it
-    // goes back to stable in the same reconcile); the stable Service follows the stable.
     let serving_stable = st.stable_rs.clone().unwrap_or_else(|| new_hash.clone());
+
+    // With a router: the weight this plan writes, and the pods behind it.
+    let routing = routed.then(|| {
+        routed_split(RoutedInput {
+            obs,
+            st: &st,
+            target,
+            steps,
+            index,
+            replicas,
+            max_weight,
+            written: written.map(|w| (w.canary.weight, written_hash.clone())),
+            new_rs,
+            stable_rs,
+            new_hash: &new_hash,
+            already_promoted: promoted,
+            dynamic: canary.dynamic_stable_scale,
+        })
+    });
+    // Every ReplicaSet but the current one and the stable one (a duplicate of the current
+    // template included). An earlier canary that still carries weight keeps its pods.
+    let draining = routing.as_ref().and_then(|r| r.draining.clone());
+    let others: Vec<&ReplicaSetView> = obs
+        .replica_sets
+        .iter()
+        .filter(|r| {
+            new_rs.is_none_or(|n| n.name != r.name) && stable_rs.is_none_or(|s| s.name != r.name)
+        })
+        .collect();
+    let (next_new, next_stable) = match &routing {
+        Some(split) => {
+            let new = match target {
+                Target::Abort => kept_after_abort(
+                    &st,
+                    canary.abort_scale_down_delay_seconds,
+                    counts(new_rs).desired,
+                    now,
+                    &mut plan,
+                )
+                .max(split.canary_pods),
+                _ => split.canary_pods,
+            };
+            (new, split.stable_pods)
+        }
+        None => {
+            let other_counts: Vec<Counts> = others.iter().map(|r| counts(Some(r))).collect();
+            let moved = paced(
+                replicas,
+                limits,
+                counts(new_rs),
+                counts(stable_rs),
+                &other_counts,
+                want,
+            );
+            for (r, n) in others.iter().zip(&moved.others) {
+                if r.desired != *n {
+                    plan.scale.push((r.name.clone(), *n));
+                }
+            }
+            (moved.canary, moved.stable)
+        }
+    };
+    let new_role = if st.stable_rs.as_deref() == Some(new_hash.as_str()) || initial {
+        canary.stable_metadata.as_ref()
+    } else {
+        canary.canary_metadata.as_ref()
+    };
+    scale_new(
+        obs, &mut plan, new_rs, &new_hash, revision, next_new, new_role,
+    );
+    if let Some(s) = stable_rs.filter(|s| s.desired != next_stable) {
+        plan.scale.push((s.name.clone(), next_stable));
+    }
+    role_metadata(obs, &mut plan, stable_rs, canary.stable_metadata.as_ref());
+    // Behind a router any other ReplicaSet (an older stable, a superseded canary) takes no
+    // traffic: it keeps its pods until its scale-down deadline, so requests in flight finish.
+    if routed {
+        let delay = i64::from(
+            canary
+                .scale_down_delay_seconds
+                .unwrap_or(DEFAULT_SCALE_DOWN_DELAY),
+        );
+        let idle: Vec<&ReplicaSetView> = others
+            .iter()
+            .copied()
+            .filter(|r| draining.as_deref() != Some(r.hash.as_str()))
+            .collect();
+        scale_down(&idle, delay, now, &mut plan);
+    }
+    scale_events(obs, &mut plan);
+
+    // Services: the canary Service follows the canary; on abort it goes back to stable once
+    // no weight is left on the canary (at once without a router); the stable Service follows
+    // the stable.
     if let Some(svc) = &canary.canary_service {
-        let hash = if st.abort {
-            serving_stable.clone()
-        } else {
-            new_hash.clone()
+        let hash = match &routing {
+            Some(split) => split.canary_service_hash.clone(),
+            None if st.abort => serving_stable.clone(),
+            None => new_hash.clone(),
         };
         plan.selectors.push((svc.clone(), hash));
     }
     if let Some(svc) = &canary.stable_service {
         plan.selectors.push((svc.clone(), serving_stable.clone()));
     }
-
-    // The weight every router receives. Traffic safety: none to a canary without available
-    // pods, none on abort, none once promoted (both Services select the same pods).
-    if routed {
-        // A subset-level split moves the canary subset to the new pods as it writes the weight:
-        // it waits until they are all available, or requests would reach pods still starting.
-        let subset_level = canary
-            .traffic_routing
-            .as_ref()
-            .and_then(|t| t.istio.as_ref())
-            .is_some_and(|i| i.destination_rule.is_some());
-        let canary_available =
-            new_rs.is_some_and(|r| r.available > 0 && (!subset_level || r.available >= r.desired));
-        let promoted_now = st.stable_rs.as_deref() == Some(new_hash.as_str());
-        let weight = match target {
-            _ if st.abort || promoted_now || !canary_available => 0,
-            Target::Full if new_ready => max_weight,
-            Target::Full => current_weight(steps, n_steps).min(max_weight),
-            Target::Weight(w) => w,
-            Target::Abort => 0,
-        };
+    if let Some(split) = routing {
+        if split.weight > 0 && st.stable_rs.as_deref() == Some(new_hash.as_str()) {
+            // Promoted in this plan: Healthy once the routers are back at 0 (the next plan).
+            hold_message = Some("the stable Service switched; resetting the router weights".into());
+        }
         plan.weights = Some(RouterWeights {
-            canary: weight,
+            canary: split.weight,
             total: max_weight,
-            canary_hash: new_hash.clone(),
+            canary_hash: split.canary_service_hash.clone(),
             stable_hash: serving_stable.clone(),
         });
         let destination = |weight, hash: &str, service: &Option<String>| WeightDestination {
@@ -858,8 +859,16 @@ pub fn decide(obs: &Observed) -> Plan {
             service_name: service.clone(),
         };
         st.canary.get_or_insert_with(Default::default).weights = Some(TrafficWeights {
-            canary: destination(weight, &new_hash, &canary.canary_service),
-            stable: destination(max_weight - weight, &serving_stable, &canary.stable_service),
+            canary: destination(
+                split.weight,
+                &split.canary_service_hash,
+                &canary.canary_service,
+            ),
+            stable: destination(
+                max_weight - split.weight,
+                &serving_stable,
+                &canary.stable_service,
+            ),
         });
     }
 
@@ -877,6 +886,147 @@ pub fn decide(obs: &Observed) -> Plan {
             old_take_traffic: !routed,
         },
     )
+}
+
+/// What the routed half of a canary plan is worked out from.
+struct RoutedInput<'a> {
+    obs: &'a Observed,
+    st: &'a RolloutStatus,
+    target: Target,
+    steps: &'a [CanaryStep],
+    index: i32,
+    replicas: i32,
+    max_weight: i32,
+    /// The weight the routers carry, and the canary hash it was written for.
+    written: Option<(i32, Option<String>)>,
+    new_rs: Option<&'a ReplicaSetView>,
+    stable_rs: Option<&'a ReplicaSetView>,
+    new_hash: &'a str,
+    /// The current template was the stable one before this plan.
+    already_promoted: bool,
+    dynamic: bool,
+}
+
+/// The routed split a plan writes and the pods behind it.
+struct RoutedSplit {
+    /// The canary weight to write.
+    weight: i32,
+    /// The template the canary Service (and a subset-level canary subset) selects.
+    canary_service_hash: String,
+    /// An earlier canary's hash while it still carries weight (it drains first).
+    draining: Option<String>,
+    /// Pods for the current template's ReplicaSet and for the stable one.
+    canary_pods: i32,
+    stable_pods: i32,
+}
+
+/// Traffic safety behind a router: the weight moves toward a side only when that side's
+/// available pods can carry it (see `weight`), the canary keeps the pods its weight needs,
+/// the stable shrinks (dynamicStableScale) only after traffic has left it, and traffic still
+/// on an earlier canary drains to the stable before a new canary gets any.
+fn routed_split(i: RoutedInput<'_>) -> RoutedSplit {
+    let find = |hash: &str| i.obs.replica_sets.iter().find(|r| r.hash == hash);
+    let stable_hash = i.stable_rs.map(|r| r.hash.as_str());
+    let (in_force, written_hash) = i.written.clone().unwrap_or((0, None));
+    let draining = written_hash
+        .filter(|h| in_force > 0 && h != i.new_hash && Some(h.as_str()) != stable_hash)
+        .filter(|h| find(h).is_some());
+    let subset_level = i
+        .obs
+        .rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .and_then(|c| c.traffic_routing.as_ref())
+        .and_then(|t| t.istio.as_ref())
+        .is_some_and(|istio| istio.destination_rule.is_some());
+    let scale = scale_in_force(i.steps, i.index);
+    // The new canary's pods come before any traffic: they grow even while an earlier canary
+    // drains.
+    let want_canary = match i.target {
+        Target::Full => i.replicas,
+        Target::Weight(w) => routed_canary_replicas(i.replicas, w, i.max_weight, scale),
+        Target::Abort => 0,
+    };
+    let target_weight = match i.target {
+        _ if i.st.abort || i.already_promoted || draining.is_some() => 0,
+        Target::Full => i.max_weight,
+        Target::Weight(w) => w,
+        Target::Abort => 0,
+    };
+    let canary_side = draining.as_deref().and_then(find).or(i.new_rs);
+    let in_force = match (&draining, i.written.as_ref()) {
+        (Some(_), _) => in_force,
+        // A weight written for another template does not carry this one.
+        (None, Some((w, hash))) if hash.as_deref().is_none_or(|h| h == i.new_hash) => *w,
+        _ => 0,
+    };
+    let canary_ready = i.new_rs.is_some_and(|r| {
+        r.desired == want_canary
+            && r.available >= want_canary
+            && (!subset_level || r.available >= r.desired)
+    });
+    let weight = super::weight::next(
+        target_weight,
+        in_force,
+        super::weight::Capacity {
+            replicas: i.replicas,
+            total: i.max_weight,
+            canary_available: canary_side.map_or(0, |r| r.available),
+            canary_ready,
+            stable_available: i.stable_rs.map_or(0, |r| r.available),
+        },
+    );
+    // Promoted in this plan: the stable Service switches first; the weight goes to 0 in the
+    // next plan, when both Services select the same pods.
+    let promoted_now = !i.already_promoted && i.st.stable_rs.as_deref() == Some(i.new_hash);
+    let weight = if promoted_now {
+        in_force
+    } else if i.already_promoted || i.stable_rs.is_none() {
+        // Both Services select the same pods: the weight moves nothing.
+        0
+    } else {
+        weight
+    };
+    let canary_service_hash = match &draining {
+        Some(h) if weight > 0 => h.clone(),
+        _ if i.st.abort && weight == 0 => {
+            i.st.stable_rs
+                .clone()
+                .unwrap_or_else(|| i.new_hash.to_string())
+        }
+        _ => i.new_hash.to_string(),
+    };
+    let carried = super::weight::pods_for(i.replicas, weight, i.max_weight);
+    let canary_pods = match i.target {
+        Target::Full => i.replicas,
+        // setCanaryScale sizes the canary as the user asked, whatever its weight.
+        Target::Weight(_) if scale.is_some() => want_canary,
+        // Never fewer canary pods than the weight on them needs.
+        _ if draining.is_none() => want_canary.max(carried),
+        _ => want_canary,
+    };
+    let stable_pods = match (i.stable_rs, i.target) {
+        (None, _) => 0,
+        (Some(_), Target::Abort) => i.replicas,
+        (Some(_), _) if i.dynamic => {
+            // The stable carries what is left of the weight now and after this step.
+            super::weight::pods_for(
+                i.replicas,
+                i.max_weight - weight.min(target_weight),
+                i.max_weight,
+            )
+        }
+        (Some(_), _) => i.replicas,
+    };
+    RoutedSplit {
+        weight,
+        canary_service_hash,
+        draining: draining.filter(|_| weight > 0),
+        canary_pods,
+        stable_pods,
+    }
 }
 
 /// What `decide` has worked out before the strategy takes over.

@@ -72,7 +72,7 @@ fn decide_with(r: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>) -> Plan
         replica_sets: rss,
         pods: vec![],
         runs,
-        template_errors: vec![],
+        reference_errors: vec![],
         now: now(),
     })
 }
@@ -393,7 +393,7 @@ fn a_missing_template_is_an_invalid_spec_until_it_appears() {
         replica_sets: canary_rss(),
         pods: vec![],
         runs: vec![],
-        template_errors: vec!["AnalysisTemplate \"rate\" not found".into()],
+        reference_errors: vec!["AnalysisTemplate \"rate\" not found".into()],
         now: now(),
     });
     assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));

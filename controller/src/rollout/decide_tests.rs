@@ -76,7 +76,7 @@ fn plan(rollout: Rollout, rss: Vec<ReplicaSetView>) -> Plan {
         replica_sets: rss,
         pods: vec![],
         runs: vec![],
-        template_errors: vec![],
+        reference_errors: vec![],
         now: now(),
     })
 }
@@ -265,8 +265,10 @@ fn abort_scales_the_canary_to_zero_and_points_the_canary_service_at_stable() {
         }),
         vec![rs("web:1", 1, 5, 5), rs("web:2", 2, 5, 5)],
     );
-    assert_eq!(scaled(&p, "web:2"), Some(0));
-    assert_eq!(scaled(&p, "web:1"), Some(10));
+    // The stable grows within maxSurge (3) and the canary loses only the available pods
+    // maxUnavailable (2) allows: (5, 5) -> (3, 8), not (0, 10) with 5 pods starting.
+    assert_eq!(scaled(&p, "web:2"), Some(3));
+    assert_eq!(scaled(&p, "web:1"), Some(8));
     assert_eq!(
         p.selectors,
         vec![
@@ -284,6 +286,18 @@ fn abort_scales_the_canary_to_zero_and_points_the_canary_service_at_stable() {
             .is_some_and(|m| m.starts_with("RolloutAborted"))
     );
     assert!(reasons(&p).contains(&"RolloutAborted"));
+    // Once the stable's new pods are available the canary goes.
+    let p = plan(
+        updating("web:2", |s| {
+            s.abort = true;
+            s.aborted_at = Some(ago(1));
+        }),
+        vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 3, 3)],
+    );
+    assert_eq!(
+        (scaled(&p, "web:2"), scaled(&p, "web:1")),
+        (Some(0), Some(10))
+    );
 }
 
 #[test]
@@ -527,7 +541,7 @@ fn restart_deletes_old_pods_within_max_unavailable() {
             replica_sets: vec![rs("web:1", 1, 10, 10)],
             pods,
             runs: vec![],
-            template_errors: vec![],
+            reference_errors: vec![],
             now: now(),
         })
     };
@@ -679,12 +693,22 @@ fn routed_promotion_shifts_all_traffic_before_switching_and_delays_the_old_stabl
         Some(hash_of("web:1")),
         "not switched before the traffic moved"
     );
-    // Traffic moved: switch, weight back to 0 (both Services select the new pods).
+    // Traffic moved: the stable Service switches while the weight holds (it would otherwise
+    // send everything to the old stable for a moment)...
     let p = plan(
         routed("web:2", full(100)),
         vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 10, 10)],
     );
     assert_eq!(p.status.stable_rs, Some(hash_of("web:2")));
+    assert_eq!(planned_weight(&p), Some(100));
+    assert!(
+        p.selectors
+            .contains(&("web-stable".into(), hash_of("web:2")))
+    );
+    // ...and goes back to 0 in the next plan, both Services selecting the new pods.
+    let mut next = routed("web:2", full(100));
+    next.status = Some(p.status.clone());
+    let p = plan(next, vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 10, 10)]);
     assert_eq!(planned_weight(&p), Some(0));
     // The old stable keeps its pods until its scale-down deadline.
     let old = rs("web:1", 1, 10, 10);
@@ -790,4 +814,170 @@ fn canary_and_stable_pods_carry_their_role_metadata() {
         stable.set.labels.get("role").map(String::as_str),
         Some("stable")
     );
+}
+
+fn dynamic(mut r: Rollout) -> Rollout {
+    r.spec
+        .strategy
+        .canary
+        .as_mut()
+        .expect("canary")
+        .dynamic_stable_scale = true;
+    r
+}
+
+fn weight_on(s: &mut RolloutStatus, canary: i32, image: &str) {
+    with_weight(s, canary);
+    if let Some(w) = s.canary.as_mut().and_then(|c| c.weights.as_mut()) {
+        w.canary.pod_template_hash = Some(hash_of(image));
+    }
+}
+
+fn canary_selector(p: &Plan) -> Option<String> {
+    p.selectors
+        .iter()
+        .find(|(svc, _)| svc == "web-canary")
+        .map(|(_, h)| h.clone())
+}
+
+/// Issue 11, point 1: replicas 5, setWeight 60 needs 3 canary pods; with 1 of them available
+/// the routers keep the previous weight.
+#[test]
+fn routed_weight_waits_for_the_canary_pods_of_its_step() {
+    let mut r = routed("web:2", |s| weight_on(s, 20, "web:2"));
+    r.spec.replicas = Some(5);
+    r.spec.strategy.canary.as_mut().expect("canary").steps =
+        serde_json::from_value(serde_json::json!([{"setWeight": 60}, {"pause": {}}]))
+            .expect("steps");
+    r.status.as_mut().expect("status").current_step_hash = None;
+    for (available, want) in [(1, 20), (2, 20), (3, 60)] {
+        let p = plan(
+            r.clone(),
+            vec![rs("web:1", 1, 5, 5), rs("web:2", 2, 3, available)],
+        );
+        assert_eq!(
+            planned_weight(&p),
+            Some(want),
+            "{available} of 3 canary pods"
+        );
+        assert_eq!(
+            scaled(&p, "web:2"),
+            None,
+            "the canary already has its 3 pods"
+        );
+    }
+    // A lower weight in force (none yet) holds the same way.
+    let mut fresh = r.clone();
+    fresh.status.as_mut().expect("status").canary = None;
+    let p = plan(fresh, vec![rs("web:1", 1, 5, 5), rs("web:2", 2, 3, 2)]);
+    assert_eq!(planned_weight(&p), Some(0));
+}
+
+/// Issue 11, point 3: with dynamicStableScale the stable keeps the pods for the weight in
+/// force; it shrinks only once the traffic has left it.
+#[test]
+fn dynamic_stable_scale_keeps_the_stable_until_the_weight_moves() {
+    let rss = |canary_available| vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, canary_available)];
+    let p = plan(
+        dynamic(routed("web:2", |s| weight_on(s, 0, "web:2"))),
+        rss(1),
+    );
+    assert_eq!(planned_weight(&p), Some(0));
+    assert_eq!(
+        scaled(&p, "web:1"),
+        None,
+        "weight still 0: the stable keeps 10 pods"
+    );
+    // Canary ready: 20 is written in this plan, so the stable may shrink to 8 behind it.
+    let p = plan(
+        dynamic(routed("web:2", |s| weight_on(s, 0, "web:2"))),
+        rss(2),
+    );
+    assert_eq!(planned_weight(&p), Some(20));
+    assert_eq!(scaled(&p, "web:1"), Some(8));
+}
+
+/// Issue 11, point 3 (Argo Rollouts' TestCanaryDynamicStableScale): an abort with the stable
+/// shrunk steps the weight down only as stable pods become available, the canary keeps the
+/// pods its remaining weight needs, and the canary Service moves once the weight is 0.
+#[test]
+fn dynamic_stable_scale_abort_steps_the_weight_down_with_the_stable() {
+    let aborted = |w: i32| {
+        dynamic({
+            let mut r = routed("web:2", move |s| {
+                s.abort = true;
+                s.aborted_at = Some(ago(60));
+                s.current_step_index = Some(2);
+                weight_on(s, w, "web:2");
+            });
+            r.spec.replicas = Some(4);
+            r
+        })
+    };
+    let rss = |stable_desired, stable_available| {
+        vec![
+            rs("web:1", 1, stable_desired, stable_available),
+            rs("web:2", 2, 3, 3),
+        ]
+    };
+    // 1 of 4 stable pods: nothing moves yet, the stable grows.
+    let p = plan(aborted(75), rss(1, 1));
+    assert_eq!(planned_weight(&p), Some(75));
+    assert_eq!(scaled(&p, "web:1"), Some(4));
+    assert_eq!(scaled(&p, "web:2"), None, "the canary still carries 75");
+    assert_eq!(canary_selector(&p), Some(hash_of("web:2")));
+    // 3 of 4: down to 25, the canary keeps the 1 pod 25% needs.
+    let p = plan(aborted(75), rss(4, 3));
+    assert_eq!(planned_weight(&p), Some(25));
+    assert_eq!(scaled(&p, "web:2"), Some(1));
+    assert_eq!(canary_selector(&p), Some(hash_of("web:2")));
+    // 4 of 4: weight 0, then the canary Service goes back to stable.
+    let p = plan(aborted(25), rss(4, 4));
+    assert_eq!(planned_weight(&p), Some(0));
+    assert_eq!(canary_selector(&p), Some(hash_of("web:1")));
+    assert_eq!(scaled(&p, "web:2"), Some(0));
+}
+
+/// An update while an earlier canary carries weight and the stable is shrunk: the earlier
+/// canary keeps its pods and its traffic until the stable can take it back; the new
+/// canary's pods start meanwhile.
+#[test]
+fn traffic_on_a_superseded_canary_drains_to_the_stable_first() {
+    let r = dynamic(routed("web:3", |s| weight_on(s, 50, "web:2")));
+    let rss = |stable_available| vec![rs("web:1", 1, 10, stable_available), rs("web:2", 2, 5, 5)];
+    let p = plan(r.clone(), rss(5));
+    assert_eq!(planned_weight(&p), Some(50));
+    assert_eq!(canary_selector(&p), Some(hash_of("web:2")));
+    assert_eq!(
+        p.weights.as_ref().map(|w| w.canary_hash.clone()),
+        Some(hash_of("web:2"))
+    );
+    assert!(p.scale_down_deadlines.is_empty() && scaled(&p, "web:2").is_none());
+    assert_eq!(
+        p.create.as_ref().map(|c| c.replicas),
+        Some(2),
+        "the new canary's pods start"
+    );
+    // The stable is back: the weight leaves web:2 and the canary Service moves to web:3.
+    let p = plan(r, rss(10));
+    assert_eq!(planned_weight(&p), Some(0));
+    assert_eq!(canary_selector(&p), Some(hash_of("web:3")));
+}
+
+/// A canary scaling up for its next step is never dropped to weight 0 (subset-level too).
+#[test]
+fn a_canary_scaling_up_keeps_its_weight() {
+    let mut r = routed("web:2", |s| {
+        s.current_step_index = Some(2);
+        weight_on(s, 20, "web:2");
+    });
+    r.spec.strategy.canary.as_mut().expect("canary").traffic_routing = Some(
+        serde_json::from_value(serde_json::json!({"istio": {
+            "virtualService": {"name": "web"},
+            "destinationRule": {"name": "web", "canarySubsetName": "canary", "stableSubsetName": "stable"}
+        }}))
+        .expect("routing"),
+    );
+    let p = plan(r, vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 5, 2)]);
+    assert_eq!(planned_weight(&p), Some(20));
 }

@@ -12,3 +12,4 @@ pub mod replicas;
 pub mod routers;
 mod run_spec;
 mod traffic;
+mod weight;

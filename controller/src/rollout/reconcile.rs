@@ -54,6 +54,9 @@ pub enum ReconcileError {
     Analysis(String),
 }
 
+/// How long a reconcile waits for caches still listing before it gives up and retries.
+const CACHE_SYNC_WAIT: Duration = Duration::from_secs(10);
+
 /// A template by (cluster scope, namespace or "", name).
 type TemplateKey = (bool, String, String);
 /// The resourceVersion a template was validated at, and why it is invalid (`None`: valid).
@@ -426,6 +429,22 @@ fn template_refs(ro: &Rollout) -> impl Iterator<Item = &AnalysisTemplateRef> {
 }
 
 impl Context {
+    /// Waits for the first listing of every cache the decision reads. Before it, a ReplicaSet
+    /// or Service that exists looks missing, and a decision taken then would write weight 0 to
+    /// a canary in flight (a restarted controller) or create a duplicate.
+    async fn caches_synced(&self) -> Result<(), ReconcileError> {
+        let ready = async {
+            let _ = self.replica_sets.wait_until_ready().await;
+            let _ = self.services.wait_until_ready().await;
+            let _ = self.runs.wait_until_ready().await;
+        };
+        tokio::time::timeout(CACHE_SYNC_WAIT, ready)
+            .await
+            .map_err(|_| {
+                ReconcileError::CacheBehind("the ReplicaSet, Service and AnalysisRun caches".into())
+            })
+    }
+
     fn template(&self, ns: &str, r: &AnalysisTemplateRef) -> Option<AnalysisTemplateSpec> {
         if r.cluster_scope {
             self.cluster_templates
@@ -479,10 +498,7 @@ impl Context {
             let _ = self.templates.wait_until_ready().await;
             let _ = self.cluster_templates.wait_until_ready().await;
         };
-        if tokio::time::timeout(Duration::from_secs(10), ready)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(CACHE_SYNC_WAIT, ready).await.is_err() {
             return Err(ReconcileError::CacheBehind("the analysis templates".into()));
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -545,6 +561,36 @@ fn owned_runs(ro: &Rollout, store: &Store<AnalysisRun>) -> Vec<RunView> {
             })
         })
         .collect()
+}
+
+/// The Services the strategy names that do not exist, as `field: Service "name" not found`:
+/// no selector can be pinned and no weight may move toward a backend that is not there.
+fn missing_services(ro: &Rollout, ns: &str, store: &Store<Service>) -> Vec<String> {
+    let canary = ro.spec.strategy.canary.as_ref();
+    let blue_green = ro.spec.strategy.blue_green.as_ref();
+    [
+        (
+            "spec.strategy.canary.canaryService",
+            canary.and_then(|c| c.canary_service.as_ref()),
+        ),
+        (
+            "spec.strategy.canary.stableService",
+            canary.and_then(|c| c.stable_service.as_ref()),
+        ),
+        (
+            "spec.strategy.blueGreen.activeService",
+            blue_green.and_then(|b| b.active_service.as_ref()),
+        ),
+        (
+            "spec.strategy.blueGreen.previewService",
+            blue_green.and_then(|b| b.preview_service.as_ref()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(field, name)| Some((field, name?)))
+    .filter(|(_, name)| store.get(&ObjectRef::new(name).within(ns)).is_none())
+    .map(|(field, name)| format!("{field}: Service {name:?} not found"))
+    .collect()
 }
 
 fn routing(ro: &Rollout) -> Option<&rollout_rs_crds::rollout::RolloutTrafficRouting> {
@@ -716,6 +762,7 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Reconc
         return Ok(Action::await_change());
     }
     let ns = ro.namespace().ok_or(ReconcileError::NoNamespace)?;
+    ctx.caches_synced().await?;
     let ro = ctx.freshest(ro);
     let replica_sets = owned_replica_sets(&ro, &ctx.replica_sets);
     let pods = pods(&ro, &ns, &replica_sets, &ctx.client).await?;
@@ -724,7 +771,11 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Reconc
         replica_sets,
         pods,
         runs: owned_runs(&ro, &ctx.runs),
-        template_errors: ctx.template_errors(&ro, &ns).await?,
+        reference_errors: {
+            let mut errors = missing_services(&ro, &ns, &ctx.services);
+            errors.extend(ctx.template_errors(&ro, &ns).await?);
+            errors
+        },
         now: jiff::Timestamp::now(),
     };
     let plan = decide(&observed);
@@ -780,6 +831,9 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
                     last_update_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())),
                     last_transition_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())),
                 });
+                // Where users look first: a promote that cannot take effect says why.
+                status.phase = Some(rollout_rs_crds::rollout::RolloutPhase::Degraded);
+                status.message = Some(format!("TrafficRoutingFailed: {message}"));
                 // Best effort: the retry that follows reports it again if this write is lost.
                 let _ = write_status(ro, ns, status, ctx).await;
                 let event = Event {
@@ -891,11 +945,9 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
     runs(ro, ns, plan, ctx).await?;
     pod_metadata(ns, plan, ctx).await?;
     let svc_api: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
-    let mut missing = Vec::new();
     for (svc, hash) in &plan.selectors {
-        let cached = ctx.services.get(&ObjectRef::new(svc).within(ns));
-        let Some(cached) = cached else {
-            missing.push(svc.clone());
+        // A missing Service is an InvalidSpec of the decision; one deleted since is seen then.
+        let Some(cached) = ctx.services.get(&ObjectRef::new(svc).within(ns)) else {
             continue;
         };
         let current = cached
@@ -931,9 +983,6 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
         if let Err(err) = ctx.recorder.publish(&event, &reference).await {
             tracing::warn!(rollout = %ro.name_any(), "recording event {}: {err}", e.reason);
         }
-    }
-    for svc in &missing {
-        tracing::warn!(rollout = %ro.name_any(), "Service {svc} not found: its selector cannot be pinned");
     }
 
     // Status last, with the observed resourceVersion: a concurrent write of the control surface

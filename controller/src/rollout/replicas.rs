@@ -105,40 +105,97 @@ pub struct Counts {
     pub available: i32,
 }
 
-/// The next replica counts for (canary, stable) towards `target`, within the limits: the canary
-/// grows only while the total stays within `replicas + surge`; the stable shrinks only while at
-/// least `replicas - unavailable` pods stay available (its own unavailable pods may always go).
-/// `others` are the pods of any other ReplicaSet. A stable below target returns to it at once:
-/// that only ever restores capacity.
+/// The next replica counts of every ReplicaSet of a basic canary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paced {
+    pub canary: i32,
+    pub stable: i32,
+    /// For each of `others`, in order.
+    pub others: Vec<i32>,
+}
+
+/// One ReplicaSet on its way to `target`.
+struct Side {
+    desired: i32,
+    available: i32,
+    target: i32,
+}
+
+impl Side {
+    /// Pods it can lose without losing an available one: the ReplicaSet controller deletes
+    /// pods that are not ready first.
+    fn unavailable(&self) -> i32 {
+        (self.desired - self.available).max(0)
+    }
+}
+
+/// The next replica counts for (canary, stable, others) towards `target` (others go to 0),
+/// as a Deployment's rolling update moves: every move honours both limits against the pods
+/// that exist and are available.
+///
+/// - Pods that are not available may always go, down to the target; and below it while the
+///   total is above `replicas + surge` (a rollout scaled down mid-update).
+/// - A side grows only within `replicas + surge` pods in all (canary first).
+/// - An available pod goes only while `replicas - unavailable` pods stay available (older
+///   ReplicaSets first, then the canary, then the stable).
 pub fn paced(
     replicas: i32,
     limits: Limits,
     canary: Counts,
     stable: Counts,
-    others: Counts,
+    others: &[Counts],
     target: (i32, i32),
-) -> (i32, i32) {
-    let (want_canary, want_stable) = target;
-    let mut next_canary = canary.desired;
-    if canary.desired < want_canary {
-        let room = replicas + limits.surge - (canary.desired + stable.desired + others.desired);
-        if room > 0 {
-            next_canary = (canary.desired + room).min(want_canary);
+) -> Paced {
+    let side = |c: Counts, target: i32| Side {
+        desired: c.desired,
+        available: c.available.min(c.desired).max(0),
+        target: target.max(0),
+    };
+    // Shrinking order: older ReplicaSets, the canary, the stable. Growing: canary, stable.
+    let mut sides: Vec<Side> = others.iter().map(|o| side(*o, 0)).collect();
+    let canary_at = sides.len();
+    sides.push(side(canary, target.0));
+    sides.push(side(stable, target.1));
+    let stable_at = canary_at + 1;
+
+    // Free moves: pods that are not available go down to the target.
+    for s in sides.iter_mut().filter(|s| s.desired > s.target) {
+        s.desired -= s.unavailable().min(s.desired - s.target);
+    }
+    // Above the surge limit (the rollout was scaled down): unavailable pods go below target.
+    let ceiling = replicas + limits.surge;
+    let mut excess = sides.iter().map(|s| s.desired).sum::<i32>() - ceiling;
+    for s in sides.iter_mut() {
+        if excess <= 0 {
+            break;
         }
-    } else if canary.desired > want_canary {
-        next_canary = want_canary;
+        let cut = s.unavailable().min(excess);
+        s.desired -= cut;
+        excess -= cut;
     }
-    let mut next_stable = stable.desired;
-    if stable.desired > want_stable {
-        let min_available = replicas - limits.unavailable;
-        let available = canary.available + stable.available + others.available;
-        let budget =
-            (available - min_available).max(0) + (stable.desired - stable.available).max(0);
-        next_stable = stable.desired - (stable.desired - want_stable).min(budget);
-    } else if stable.desired < want_stable {
-        next_stable = want_stable;
+    // Growth within the surge, counted before anything is paid for below.
+    let mut room = ceiling - sides.iter().map(|s| s.desired).sum::<i32>();
+    for i in [canary_at, stable_at] {
+        let s = &mut sides[i];
+        if room > 0 && s.desired < s.target {
+            let grow = (s.target - s.desired).min(room);
+            s.desired += grow;
+            room -= grow;
+        }
     }
-    (next_canary, next_stable)
+    // Available pods go only within the unavailability budget.
+    let available: i32 = sides.iter().map(|s| s.available.min(s.desired)).sum();
+    let mut budget = (available - (replicas - limits.unavailable)).max(0);
+    for s in sides.iter_mut().filter(|s| s.desired > s.target) {
+        let cut = (s.desired - s.target).min(budget);
+        s.desired -= cut;
+        budget -= cut;
+    }
+    Paced {
+        canary: sides[canary_at].desired,
+        stable: sides[stable_at].desired,
+        others: sides[..canary_at].iter().map(|s| s.desired).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -211,26 +268,114 @@ mod tests {
         }
     }
 
+    fn c(desired: i32, available: i32) -> Counts {
+        Counts { desired, available }
+    }
+
+    /// (canary, stable) of a move without other ReplicaSets.
+    fn two(
+        replicas: i32,
+        l: Limits,
+        canary: Counts,
+        stable: Counts,
+        target: (i32, i32),
+    ) -> (i32, i32) {
+        let p = paced(replicas, l, canary, stable, &[], target);
+        (p.canary, p.stable)
+    }
+
     #[test]
     fn pacing_within_surge_and_unavailability() {
         let l = Limits::new(None, None, 10); // surge 3, unavailable 2
-        let c = |desired, available| Counts { desired, available };
-        let none = Counts::default();
         // C1: from (0, 10) to (2, 8) in one move.
-        assert_eq!(paced(10, l, c(0, 0), c(10, 10), none, (2, 8)), (2, 8));
+        assert_eq!(two(10, l, c(0, 0), c(10, 10), (2, 8)), (2, 8));
         // Full promotion proceeds in steps bounded by surge and availability.
-        assert_eq!(paced(10, l, c(2, 2), c(8, 8), none, (10, 0)), (5, 6));
+        assert_eq!(two(10, l, c(2, 2), c(8, 8), (10, 0)), (5, 6));
         assert_eq!(
-            paced(10, l, c(5, 2), c(6, 6), none, (10, 0)),
+            two(10, l, c(5, 2), c(6, 6), (10, 0)),
             (7, 6),
             "canary pods not yet available hold the stable"
         );
-        assert_eq!(paced(10, l, c(7, 7), c(6, 6), none, (10, 0)), (7, 1));
+        assert_eq!(two(10, l, c(7, 7), c(6, 6), (10, 0)), (7, 1));
         // Unavailable stable pods can always go.
-        assert_eq!(paced(10, l, c(2, 0), c(10, 7), none, (2, 8)), (2, 8));
-        // Abort: canary straight to 0, stable straight back to full.
-        assert_eq!(paced(10, l, c(5, 5), c(6, 6), none, (0, 10)), (0, 10));
-        // Other ReplicaSets' pods count against the surge.
-        assert_eq!(paced(10, l, c(0, 0), c(10, 10), c(3, 3), (2, 8)), (0, 8));
+        assert_eq!(two(10, l, c(2, 0), c(10, 7), (2, 8)), (2, 8));
+        // Abort: the stable grows within the surge, the canary shrinks within availability.
+        assert_eq!(two(10, l, c(5, 5), c(6, 6), (0, 10)), (2, 8));
+        assert_eq!(two(10, l, c(2, 2), c(8, 8), (0, 10)), (0, 10));
+        assert_eq!(two(10, l, c(2, 2), c(10, 10), (0, 10)), (0, 10));
+        // Other ReplicaSets' pods count against the surge and go first.
+        let p = paced(10, l, c(0, 0), c(10, 10), &[c(3, 3)], (2, 8));
+        assert_eq!((p.canary, p.stable, p.others), (0, 8, vec![0]));
+        let p = paced(10, l, c(0, 0), c(8, 8), &[c(3, 0)], (2, 8));
+        assert_eq!(
+            (p.canary, p.stable, p.others),
+            (2, 8, vec![0]),
+            "unavailable pods go at once"
+        );
+    }
+
+    /// Argo Rollouts' e2e TestReduceWeightAndHonorMaxUnavailable: replicas 3, maxSurge 2,
+    /// maxUnavailable 0, from setWeight 100 to setWeight 0 (or an abort).
+    #[test]
+    fn reducing_the_weight_honours_max_unavailable() {
+        let l = Limits::new(Some(&IntOrString::Int(2)), Some(&IntOrString::Int(0)), 3);
+        assert_eq!(
+            two(3, l, c(3, 3), c(0, 0), (0, 3)),
+            (3, 2),
+            "no canary pod goes first"
+        );
+        assert_eq!(
+            two(3, l, c(3, 3), c(2, 0), (0, 3)),
+            (3, 2),
+            "until the stable's are up"
+        );
+        assert_eq!(two(3, l, c(3, 3), c(2, 2), (0, 3)), (1, 2));
+        assert_eq!(two(3, l, c(1, 1), c(2, 2), (0, 3)), (1, 3));
+        assert_eq!(two(3, l, c(1, 1), c(3, 3), (0, 3)), (0, 3));
+    }
+
+    /// Argo Rollouts' e2e TestRolloutScalingDuringUpdate: replicas 4, maxSurge 2,
+    /// maxUnavailable 0, an update whose pods never become ready, then scaled to 8 and to 4.
+    #[test]
+    fn scaling_during_a_stuck_update_stays_within_the_surge() {
+        let limits = |n| Limits::new(Some(&IntOrString::Int(2)), Some(&IntOrString::Int(0)), n);
+        assert_eq!(two(4, limits(4), c(0, 0), c(4, 4), (4, 0)), (2, 4));
+        assert_eq!(two(8, limits(8), c(2, 0), c(4, 4), (8, 0)), (6, 4));
+        assert_eq!(two(4, limits(4), c(6, 0), c(4, 4), (4, 0)), (2, 4));
+    }
+
+    /// Whatever the start, one move never exceeds the surge (unless already above it, and
+    /// then never grows) and never loses available pods below the minimum.
+    #[test]
+    fn every_move_honours_both_limits() {
+        for replicas in 0..7 {
+            for (surge, unavailable) in [(0, 1), (1, 0), (2, 0), (1, 1), (3, 2)] {
+                let l = Limits { surge, unavailable };
+                for cd in 0..8 {
+                    for ca in 0..=cd {
+                        for sd in 0..8 {
+                            for sa in 0..=sd {
+                                for target_canary in 0..=replicas {
+                                    let target = (target_canary, replicas - target_canary);
+                                    let p = two(replicas, l, c(cd, ca), c(sd, sa), target);
+                                    let before = cd + sd;
+                                    let after = p.0 + p.1;
+                                    assert!(
+                                        after <= (replicas + surge).max(before),
+                                        "surge: {replicas} {l:?} ({cd},{ca}) ({sd},{sa}) -> {p:?}"
+                                    );
+                                    let kept = ca.min(p.0) + sa.min(p.1);
+                                    assert!(
+                                        kept >= (replicas - unavailable).min(ca + sa),
+                                        "availability: {replicas} {l:?} ({cd},{ca}) ({sd},{sa}) -> {p:?}"
+                                    );
+                                    assert!(p.0 >= 0 && p.1 >= 0);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
