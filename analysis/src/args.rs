@@ -5,12 +5,22 @@
 
 use std::collections::BTreeMap;
 
-/// A resolved argument value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A resolved argument value. Its `Debug` redacts a secret value.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ArgValue {
     pub value: String,
     /// It came from a Secret: never shown.
     pub secret: bool,
+}
+
+impl std::fmt::Debug for ArgValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = if self.secret { REDACTED } else { &self.value };
+        f.debug_struct("ArgValue")
+            .field("value", &value)
+            .field("secret", &self.secret)
+            .finish()
+    }
 }
 
 /// Why a text could not be resolved.
@@ -101,6 +111,11 @@ mod tests {
         assert_eq!(
             substitute("no placeholders {x}", &args()).expect("ok").0,
             "no placeholders {x}"
+        );
+        let debug = format!("{:?}", args());
+        assert!(
+            !debug.contains("s3cr3t") && debug.contains("web-canary"),
+            "{debug}"
         );
     }
 

@@ -1,7 +1,8 @@
 //! Metric providers: `prometheus` and `web`. A metric's provider is first resolved (every
-//! `{{args.NAME}}` substituted, twice: the real text sent out, and a redacted copy for status),
-//! then measured. Error messages are scrubbed of secret values before they leave this module:
-//! an HTTP error may quote a URL or header built from a secret.
+//! `{{args.NAME}}` substituted, twice: the real text sent out, and a redacted copy that status
+//! and the providers' own messages name), then measured. Error messages are scrubbed of secret
+//! values ([`Secrets::scrub`]) before they leave this module: an HTTP error or an answer may
+//! quote a URL, header or body built from a secret, in any encoding.
 
 mod prometheus;
 mod web;
@@ -11,16 +12,38 @@ use std::time::Duration;
 
 use rollout_rs_crds::analysis::{Metric, MetricProvider};
 
-use crate::args::{ArgError, ArgValue, REDACTED, substitute};
+use crate::args::{ArgError, ArgValue, substitute};
 use crate::measured::Measured;
+use crate::secrets::Secrets;
 
-/// A metric's provider with its arguments substituted.
-#[derive(Clone, Debug)]
+/// A metric's provider with its arguments substituted. Its `Debug` shows only the redacted
+/// form.
+#[derive(Clone)]
 pub struct Resolved {
+    /// What is sent: secrets in clear.
     provider: MetricProvider,
+    /// The same with secrets redacted: what messages name.
+    shown: MetricProvider,
     /// What may be shown about the request (`resolvedQuery`, `url`): secrets redacted.
     pub metadata: BTreeMap<String, String>,
-    secrets: Vec<String>,
+    secrets: Secrets,
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolved")
+            .field("shown", &self.shown)
+            .field("metadata", &self.metadata)
+            .field("secrets", &self.secrets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Resolved {
+    /// The secret values the request was built with.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
 }
 
 /// Why a measurement could not be taken. The message is free of secret values.
@@ -45,16 +68,11 @@ pub fn resolve(
     if let Some(w) = &shown.web {
         metadata.insert("url".to_string(), w.url.clone());
     }
-    let secrets = args
-        .values()
-        .flatten()
-        .filter(|a| a.secret && !a.value.is_empty())
-        .map(|a| a.value.clone())
-        .collect();
     Ok(Resolved {
         provider,
+        shown,
         metadata,
-        secrets,
+        secrets: Secrets::from_args(args),
     })
 }
 
@@ -122,21 +140,20 @@ impl Http {
     }
 }
 
-/// Takes one measurement.
+/// Takes one measurement. The error is scrubbed of secrets; the value is not (conditions judge
+/// what the provider answered), so whoever shows it scrubs it (`measurement::take` does).
 pub async fn measure(resolved: &Resolved, http: &Http) -> Result<Measured, ProviderError> {
-    let result = match (&resolved.provider.prometheus, &resolved.provider.web) {
-        (Some(p), None) => prometheus::measure(p, http.client(p.insecure)).await,
-        (None, Some(w)) => web::measure(w, http.client(w.insecure)).await,
+    let (p, w) = (&resolved.provider, &resolved.shown);
+    let result = match (&p.prometheus, &p.web, &w.prometheus, &w.web) {
+        (Some(p), None, Some(shown), None) => {
+            prometheus::measure(p, shown, http.client(p.insecure)).await
+        }
+        (None, Some(w), None, Some(shown)) => {
+            web::measure(w, shown, &resolved.secrets, http.client(w.insecure)).await
+        }
         _ => Err(ProviderError("a metric needs exactly one provider".into())),
     };
-    result.map_err(|e| ProviderError(scrub(&e.0, &resolved.secrets)))
-}
-
-/// Replaces every secret value in `text`.
-fn scrub(text: &str, secrets: &[String]) -> String {
-    secrets
-        .iter()
-        .fold(text.to_string(), |t, s| t.replace(s.as_str(), REDACTED))
+    result.map_err(|e| ProviderError(resolved.secrets.scrub(&e.0)))
 }
 
 /// An error and its causes, on one line (reqwest's own message omits the cause).
@@ -218,9 +235,11 @@ mod tests {
             Some("up{job=\"prom\",token=\"*****\"}")
         );
         assert_eq!(
-            scrub("GET http://x?t=s3cr3t failed", &r.secrets),
+            r.secrets().scrub("GET http://x?t=s3cr3t failed"),
             "GET http://x?t=***** failed"
         );
+        let debug = format!("{r:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
         let missing = resolve(&metric, &BTreeMap::new()).unwrap_err();
         assert_eq!(missing.to_string(), "argument \"host\" has no value");
     }

@@ -1,7 +1,7 @@
 //! The Prometheus provider: an instant query (or a range query ending now) through
 //! prometheus-http-query. Vectors become a list of sample values, matrices the samples of each
 //! series in turn, scalars a number. Prometheus's own error text (a PromQL syntax error, say)
-//! is kept in the message.
+//! is kept in the message. Messages name the redacted address.
 
 use std::time::Duration;
 
@@ -15,8 +15,10 @@ use crate::measured::Measured;
 
 const DEFAULT_TIMEOUT_SECONDS: i64 = 30;
 
+/// Measures `p` (secrets in clear); messages name `shown`'s address (secrets redacted).
 pub(super) async fn measure(
     p: &PrometheusMetric,
+    shown: &PrometheusMetric,
     http: &reqwest::Client,
 ) -> Result<Measured, ProviderError> {
     let address = p
@@ -24,15 +26,20 @@ pub(super) async fn measure(
         .as_deref()
         .filter(|a| !a.trim().is_empty())
         .ok_or_else(|| ProviderError("prometheus.address is not set".into()))?;
-    let client = Client::from(http.clone(), address)
-        .map_err(|e| ProviderError(format!("prometheus.address {address:?}: {}", chain(&e))))?;
+    let shown_address = shown.address.as_deref().unwrap_or_default();
+    let client = Client::from(http.clone(), address).map_err(|e| {
+        ProviderError(format!(
+            "prometheus.address {shown_address:?}: {}",
+            chain(&e)
+        ))
+    })?;
     let seconds = p
         .timeout
         .filter(|t| *t > 0)
         .unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     let limit = Duration::from_secs(seconds.unsigned_abs());
     let auth = headers(p)?;
-    let what = format!("Prometheus at {address}");
+    let what = format!("Prometheus at {shown_address}");
     let data = match &p.range_query {
         None => {
             let mut q = client.query(&p.query).timeout(seconds * 1000);

@@ -1,5 +1,6 @@
 //! The web provider: an HTTP request whose JSON answer is the result, optionally narrowed by a
 //! JSONPath (`{$.data.ok}`, the kubectl form Argo Rollouts uses, or plain `$.data.ok`).
+//! Messages name the redacted URL; reqwest's errors lose theirs (it is the real one).
 
 use std::time::Duration;
 
@@ -8,13 +9,17 @@ use rollout_rs_crds::analysis::{WebMethod, WebMetric};
 
 use super::{ProviderError, chain, with_timeout};
 use crate::measured::Measured;
+use crate::secrets::Secrets;
 
 const DEFAULT_TIMEOUT_SECONDS: i64 = 10;
 /// How much of an error response body is quoted.
 const BODY_QUOTE: usize = 200;
 
+/// Measures `w` (secrets in clear); messages name `shown`'s URL (secrets redacted).
 pub(super) async fn measure(
     w: &WebMetric,
+    shown: &WebMetric,
+    secrets: &Secrets,
     http: &reqwest::Client,
 ) -> Result<Measured, ProviderError> {
     let method = match w.method.unwrap_or(WebMethod::Get) {
@@ -23,7 +28,7 @@ pub(super) async fn measure(
         WebMethod::Put => reqwest::Method::PUT,
     };
     let url = reqwest::Url::parse(&w.url)
-        .map_err(|e| ProviderError(format!("web.url {:?}: {e}", w.url)))?;
+        .map_err(|e| ProviderError(format!("web.url {:?}: {e}", shown.url)))?;
     let mut req = http.request(method, url);
     for h in &w.headers {
         req = req.header(h.key.as_str(), h.value.as_str());
@@ -37,19 +42,25 @@ pub(super) async fn measure(
         .timeout_seconds
         .filter(|t| *t > 0)
         .unwrap_or(DEFAULT_TIMEOUT_SECONDS);
-    let what = format!("web metric {}", w.url);
+    // reqwest's errors end with the URL sent, secrets percent-encoded in it: they are dropped
+    // (`without_url`) and `what` names the redacted URL instead, which holds whatever the
+    // secret's length. A redirect's target, which reqwest would name, is not shown.
+    let what = format!("web metric {}", shown.url);
     let body = with_timeout(&what, Duration::from_secs(seconds.unsigned_abs()), async {
         let resp = req
             .send()
             .await
-            .map_err(|e| ProviderError(format!("{what}: {}", chain(&e))))?;
+            .map_err(|e| ProviderError(format!("{what}: {}", chain(&e.without_url()))))?;
         let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| ProviderError(format!("{what}: reading the body: {}", chain(&e))))?;
+        let text = resp.text().await.map_err(|e| {
+            ProviderError(format!(
+                "{what}: reading the body: {}",
+                chain(&e.without_url())
+            ))
+        })?;
         if !status.is_success() {
-            let quote: String = text.chars().take(BODY_QUOTE).collect();
+            // Scrubbed before it is cut: a secret cut in two no longer matches.
+            let quote: String = secrets.scrub(&text).chars().take(BODY_QUOTE).collect();
             return Err(ProviderError(format!("{what} answered {status}: {quote}")));
         }
         Ok(text)
