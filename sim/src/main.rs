@@ -20,8 +20,17 @@ struct Args {
     kubeconfig_out: Option<PathBuf>,
     /// Injected faults as JSON, e.g. '{"verbs":{"patch":{"errorRate":0.1,"latencyMs":50}},"watchCutSeconds":30}'
     /// (also settable at run time with PUT /sim/faults).
-    #[arg(long)]
-    faults: Option<String>,
+    #[arg(long, value_parser = parse_faults)]
+    faults: Option<rollout_rs_sim::Faults>,
+}
+
+/// Parsing and checking here makes a bad value a usage error that names the flag, before
+/// anything listens.
+fn parse_faults(json: &str) -> Result<rollout_rs_sim::Faults, String> {
+    let faults: rollout_rs_sim::Faults =
+        serde_json::from_str(json).map_err(|e| format!("not valid faults JSON: {e}"))?;
+    faults.validate()?;
+    Ok(faults)
 }
 
 #[tokio::main]
@@ -33,6 +42,7 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let config = rollout_rs_sim::Config {
         port: args.port,
+        faults: args.faults.unwrap_or_default(),
         ..Default::default()
     };
     let sim = match rollout_rs_sim::start(config).await {
