@@ -33,11 +33,19 @@ fn parse_faults(json: &str) -> Result<rollout_rs_sim::Faults, String> {
     Ok(faults)
 }
 
+/// Colours are for a person at a terminal: in a file or a log collector the escape codes are
+/// noise. NO_COLOR (https://no-color.org) turns them off even there.
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours())
         .init();
     let args = Args::parse();
     let config = rollout_rs_sim::Config {
@@ -52,6 +60,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    tracing::info!(url = %sim.url(), "simulated cluster listening");
     println!(
         "rollout-rs-sim listening on {} (port {})",
         sim.url(),

@@ -101,3 +101,31 @@ async fn bad_faults_flag_is_a_startup_error() -> Result {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn logs_to_a_pipe_have_no_colours() -> Result {
+    let mut cmd = sim(&[]);
+    cmd.env("RUST_LOG", "info").env_remove("NO_COLOR");
+    let mut child = cmd.spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut lines = BufReader::new(stderr).split(b'\n');
+    let mut seen = Vec::new();
+    tokio::time::timeout(START_TIMEOUT, async {
+        while let Some(line) = lines.next_segment().await? {
+            seen.extend_from_slice(&line);
+            seen.push(b'\n');
+            if String::from_utf8_lossy(&line).contains("listening") {
+                return Ok(());
+            }
+        }
+        Err::<(), Box<dyn std::error::Error>>("stderr ended before the listening log line".into())
+    })
+    .await
+    .map_err(|_| "the simulator never logged that it listens")??;
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        !seen.contains(&0x1b),
+        "ANSI escapes in piped logs: {text:?}"
+    );
+    Ok(())
+}
