@@ -118,5 +118,13 @@ fn init_tracing() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours())
         .init();
+}
+
+/// Colours are for a person at a terminal: in a file or a log collector the escape codes are
+/// noise. NO_COLOR (https://no-color.org) turns them off even there.
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -87,6 +87,9 @@ fn not_found() -> ApiError {
 }
 
 fn route(state: &State, path: &str) -> Result<Route, ApiError> {
+    // Go's net/http hands the API server the decoded path, so `w%C3%A9b` names `wéb` (and an
+    // encoded '/' separates segments, as it does there).
+    let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
     let segs: Vec<&str> = path
         .trim_matches('/')
         .split('/')
@@ -280,6 +283,18 @@ async fn serve(
             .into_response();
         }
     };
+    // The storage key of a named object must be a path segment, as the real API server's key
+    // functions insist.
+    if let Some(name) = &target.name {
+        let why = crate::names::path_segment(name);
+        if !why.is_empty() {
+            return ApiError::bad_request(format!(
+                "Name parameter invalid: {name:?}: {}",
+                why.join(";")
+            ))
+            .into_response();
+        }
+    }
     let table = parts
         .headers
         .get(header::ACCEPT)

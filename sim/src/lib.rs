@@ -13,6 +13,7 @@ mod deployments;
 mod discovery;
 mod error;
 mod faults;
+mod names;
 mod openapi;
 mod ops;
 mod patch;

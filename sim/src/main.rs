@@ -20,8 +20,24 @@ struct Args {
     kubeconfig_out: Option<PathBuf>,
     /// Injected faults as JSON, e.g. '{"verbs":{"patch":{"errorRate":0.1,"latencyMs":50}},"watchCutSeconds":30}'
     /// (also settable at run time with PUT /sim/faults).
-    #[arg(long)]
-    faults: Option<String>,
+    #[arg(long, value_parser = parse_faults)]
+    faults: Option<rollout_rs_sim::Faults>,
+}
+
+/// Parsing and checking here makes a bad value a usage error that names the flag, before
+/// anything listens.
+fn parse_faults(json: &str) -> Result<rollout_rs_sim::Faults, String> {
+    let faults: rollout_rs_sim::Faults =
+        serde_json::from_str(json).map_err(|e| format!("not valid faults JSON: {e}"))?;
+    faults.validate()?;
+    Ok(faults)
+}
+
+/// Colours are for a person at a terminal: in a file or a log collector the escape codes are
+/// noise. NO_COLOR (https://no-color.org) turns them off even there.
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 #[tokio::main]
@@ -29,10 +45,12 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours())
         .init();
     let args = Args::parse();
     let config = rollout_rs_sim::Config {
         port: args.port,
+        faults: args.faults.unwrap_or_default(),
         ..Default::default()
     };
     let sim = match rollout_rs_sim::start(config).await {
@@ -42,6 +60,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    tracing::info!(url = %sim.url(), "simulated cluster listening");
     println!(
         "rollout-rs-sim listening on {} (port {})",
         sim.url(),

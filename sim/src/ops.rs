@@ -199,19 +199,13 @@ pub fn create(
         return Err(ApiError::not_found("namespaces", &ns));
     }
     let mut name = meta_str(&obj, "name").unwrap_or_default().to_string();
-    if name.is_empty() {
-        let Some(prefix) = meta_str(&obj, "generateName")
-            .filter(|g| !g.is_empty())
-            .map(str::to_string)
-        else {
-            return Err(ApiError::invalid(
-                &rt.kind,
-                "",
-                &["metadata.name: Required value: name or generateName is required".into()],
-            ));
-        };
-        name = format!("{prefix}{}", random_suffix(state));
+    let generate_name = meta_str(&obj, "generateName")
+        .unwrap_or_default()
+        .to_string();
+    if name.is_empty() && !generate_name.is_empty() {
+        name = crate::names::generate(&generate_name, &random_suffix(state));
     }
+    check_names(rt, &name, &generate_name)?;
     let key: ObjectKey = (ns, name.clone());
     let storage = rt.storage_key();
     if state.get(&storage, &key).is_some() {
@@ -252,6 +246,35 @@ pub fn create(
         return Ok(obj);
     }
     Ok(store(state, rt, key, obj))
+}
+
+/// The name checks of the real API server's object-meta validation, in its order.
+fn check_names(rt: &ResourceType, name: &str, generate_name: &str) -> Result<(), ApiError> {
+    use crate::error::FieldError;
+    let mut errors = Vec::new();
+    if !generate_name.is_empty() {
+        for why in crate::names::check(rt, generate_name, true) {
+            errors.push(FieldError::invalid(
+                "metadata.generateName",
+                generate_name,
+                &why,
+            ));
+        }
+    }
+    if name.is_empty() {
+        errors.push(FieldError::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
+    } else {
+        for why in crate::names::check(rt, name, false) {
+            errors.push(FieldError::invalid("metadata.name", name, &why));
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid_fields(&rt.group, &rt.kind, name, &errors))
 }
 
 /// Stores a checked write and runs what follows a stored write (CRD registration).

@@ -268,9 +268,13 @@ fn create_pod(
 ) -> Option<Value> {
     let rs_name = meta_str(rs, "name")?.to_string();
     let ns = meta_str(rs, "namespace")?.to_string();
-    let name = format!("{rs_name}-{}", ops::random_suffix(state));
     let mut metadata = template.get("metadata").cloned().unwrap_or(json!({}));
-    metadata["name"] = json!(name);
+    // As the real ReplicaSet controller: the API server generates the name, cutting a long
+    // ReplicaSet name so that the pod's fits.
+    if let Some(m) = metadata.as_object_mut() {
+        m.remove("name");
+    }
+    metadata["generateName"] = json!(format!("{rs_name}-"));
     metadata["namespace"] = json!(ns);
     metadata["ownerReferences"] = json!([{
         "apiVersion": "apps/v1",
@@ -289,11 +293,12 @@ fn create_pod(
     let created = ops::create(state, pod_type, Some(&ns), pod, &WriteOptions::default())
         .map_err(|e| {
             tracing::warn!(
-                "simulated ReplicaSet controller: creating pod {name}: {}",
+                "simulated ReplicaSet controller: creating a pod of {ns}/{rs_name}: {}",
                 e.message
             )
         })
         .ok()?;
+    let name = meta_str(&created, "name")?.to_string();
     let mut running = created.clone();
     running["status"] = pod_status(template, false);
     ops::update(

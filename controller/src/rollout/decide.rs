@@ -1079,9 +1079,9 @@ pub(super) fn scale_new(
         Some(_) => {}
         None => {
             plan.create = Some(NewReplicaSet {
-                name: format!(
-                    "{}-{new_hash}",
-                    obs.rollout.metadata.name.clone().unwrap_or_default()
+                name: super::names::replica_set(
+                    obs.rollout.metadata.name.as_deref().unwrap_or_default(),
+                    new_hash,
                 ),
                 hash: new_hash.to_string(),
                 revision,

@@ -981,3 +981,25 @@ fn a_canary_scaling_up_keeps_its_weight() {
     let p = plan(r, vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 5, 2)]);
     assert_eq!(planned_weight(&p), Some(20));
 }
+
+#[test]
+fn a_long_rollout_name_gives_a_replica_set_name_that_fits() {
+    let mut r = rollout("web:1");
+    let long = "w".repeat(253);
+    r.metadata.name = Some(long.clone());
+    let p = plan(r, vec![]);
+    let create = p.create.as_ref().expect("a ReplicaSet is created");
+    let hash = hash_of("web:1");
+    assert!(create.name.len() <= 253, "{} chars", create.name.len());
+    assert!(
+        create.name.ends_with(&format!("-{hash}")),
+        "{}",
+        create.name
+    );
+    assert!(create.name.starts_with(&long[..200]), "{}", create.name);
+    assert_eq!(
+        plan(rollout("web:1"), vec![]).create.map(|c| c.name),
+        Some(format!("web-{hash}")),
+        "short names are not touched"
+    );
+}

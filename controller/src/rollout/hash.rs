@@ -14,13 +14,19 @@ pub fn pod_template_hash(template: &PodTemplateSpec) -> String {
         labels.remove(rollout_rs_crds::POD_TEMPLATE_HASH_LABEL);
     }
     // Serialising a PodTemplateSpec cannot fail (no maps with non-string keys).
-    let bytes = serde_json::to_vec(&t).unwrap_or_default();
+    digest(&serde_json::to_vec(&t).unwrap_or_default(), 10)
+}
+
+/// `len` characters (at most 13, the digits of a u64 in this alphabet) of FNV-1a over `bytes`,
+/// from an alphabet without vowels (no words) whose characters are all valid in names and
+/// label values.
+pub(crate) fn digest(bytes: &[u8], len: usize) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
-        h ^= u64::from(b);
+        h ^= u64::from(*b);
         h = h.wrapping_mul(0x100_0000_01b3);
     }
-    (0..10)
+    (0..len)
         .map(|_| {
             let c = ALPHABET[(h % ALPHABET.len() as u64) as usize] as char;
             h /= ALPHABET.len() as u64;

@@ -7,6 +7,7 @@ pub mod analysis;
 mod bluegreen;
 pub mod decide;
 pub mod hash;
+mod names;
 pub mod reconcile;
 pub mod replicas;
 pub mod routers;

@@ -11,9 +11,9 @@ use super::{RouterError, Weights};
 /// Default annotation prefix of ingress-nginx.
 pub const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
 
-/// Name of the canary Ingress for a stable Ingress.
+/// Name of the canary Ingress for a stable Ingress (cut to fit an Ingress name when long).
 pub fn canary_name(rollout: &str, stable_ingress: &str) -> String {
-    format!("{rollout}-{stable_ingress}-canary")
+    crate::rollout::names::canary_ingress(rollout, stable_ingress)
 }
 
 /// Settings of the nginx router.
@@ -284,5 +284,42 @@ mod tests {
         );
         foreign.metadata.owner_references = Some(vec![owner()]);
         assert!(check_owner(&foreign, "u1").is_ok());
+    }
+
+    /// A DNS-1123 subdomain, as Ingress names must be.
+    fn is_subdomain(s: &str) -> bool {
+        s.len() <= 253
+            && s.split('.').all(|l| {
+                l.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && l.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && l.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
+    }
+
+    #[test]
+    fn canary_names_fit_an_ingress_name() {
+        assert_eq!(canary_name("web", "shop"), "web-shop-canary");
+        let rollout = "r".repeat(200);
+        let long = canary_name(&rollout, &"i".repeat(200));
+        assert!(is_subdomain(&long), "{long} ({} chars)", long.len());
+        assert!(long.ends_with("-canary"), "{long}");
+        assert!(long.starts_with(&rollout), "{long}");
+        assert_eq!(
+            long,
+            canary_name(&rollout, &"i".repeat(200)),
+            "deterministic"
+        );
+        // Cut where a dot was, the name still makes a valid subdomain.
+        for cut in 240..250 {
+            let dotted = format!("{}.{}", "a".repeat(cut), "b".repeat(20));
+            let name = canary_name(&dotted, "shop");
+            assert!(is_subdomain(&name), "{name}");
+        }
+        // Two long names that differ only past the cut stay apart.
+        assert_ne!(
+            canary_name(&rollout, &format!("{}-a", "i".repeat(200))),
+            canary_name(&rollout, &format!("{}-b", "i".repeat(200)))
+        );
     }
 }
