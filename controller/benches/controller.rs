@@ -92,6 +92,7 @@ fn decide_cost() -> Duration {
         pods: vec![],
         runs: vec![],
         reference_errors: vec![],
+        remembered: None,
         now: jiff::Timestamp::now(),
     };
     let n = 20_000;

@@ -25,6 +25,7 @@ use rollout_rs_crds::analysis::{AnalysisPhase, AnalysisRunStatus};
 use rollout_rs_crds::validation;
 use serde_json::json;
 
+use crate::lenient::{Lenient, Reported};
 use crate::rollout::reconcile::{MANAGER, scoped, strip_meta};
 
 /// Why a reconcile failed; it is retried.
@@ -39,6 +40,8 @@ pub enum RunError {
 struct Context {
     client: Client,
     http: Http,
+    /// Runs that do not decode, reported once per reason.
+    reported: Arc<Reported>,
     recorder: Recorder,
 }
 
@@ -51,16 +54,25 @@ pub async fn run(client: Client, namespace: Option<String>) {
             return;
         }
     };
-    let api: Api<AnalysisRun> = scoped(&client, namespace.as_deref());
+    // Each run decodes on its own: a malformed one ends Error, the others go on.
+    let api: Api<Lenient<AnalysisRun>> = scoped(&client, namespace.as_deref());
     let (reader, writer) = reflector::store();
+    let reported = Arc::new(Reported::default());
+    let forget = reported.clone();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .modify(strip_meta)
         .reflect(writer)
+        .inspect(move |event| {
+            if let Ok(watcher::Event::Delete(gone)) = event {
+                forget.forget(gone.uid().as_deref().unwrap_or_default());
+            }
+        })
         .applied_objects();
     let ctx = Arc::new(Context {
         client: client.clone(),
         http,
+        reported,
         recorder: Recorder::new(
             client,
             Reporter {
@@ -79,7 +91,7 @@ pub async fn run(client: Client, namespace: Option<String>) {
         .await;
 }
 
-fn error_policy(run: Arc<AnalysisRun>, err: &RunError, _ctx: Arc<Context>) -> Action {
+fn error_policy(run: Arc<Lenient<AnalysisRun>>, err: &RunError, _ctx: Arc<Context>) -> Action {
     if let RunError::Status {
         source: kube::Error::Api(s),
         ..
@@ -92,7 +104,17 @@ fn error_policy(run: Arc<AnalysisRun>, err: &RunError, _ctx: Arc<Context>) -> Ac
     Action::requeue(Duration::from_secs(5))
 }
 
-async fn reconcile(ar: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, RunError> {
+async fn reconcile(
+    listed: Arc<Lenient<AnalysisRun>>,
+    ctx: Arc<Context>,
+) -> Result<Action, RunError> {
+    let ar = match &listed.decoded {
+        Ok(ar) => ar,
+        Err(why) => {
+            unreadable(&listed, why, &ctx).await;
+            return Ok(Action::await_change());
+        }
+    };
     let status = ar.status.clone().unwrap_or_default();
     if ar.metadata.deletion_timestamp.is_some() || run::completed(status.phase) {
         return Ok(Action::await_change());
@@ -113,7 +135,7 @@ async fn reconcile(ar: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, Ru
         // Nothing to measure (a reconcile on our own write, a terminate): no Secret is read.
         run::record(&ar.spec, &status, Vec::new(), now)
     } else {
-        match arguments(&ar, &ns, &ctx.client).await {
+        match arguments(ar, &ns, &ctx.client).await {
             Err(message) => run::errored(&status, message, now),
             Ok(args) => {
                 let taken = futures::future::join_all(plan.due.iter().filter_map(|name| {
@@ -139,9 +161,9 @@ async fn reconcile(ar: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, Ru
         }
     };
     if next != status {
-        write_status(&ar, &ns, &next, &ctx).await?;
+        write_status(ar, &ns, &next, &ctx).await?;
         if run::completed(next.phase) {
-            completed_event(&ar, &next, &ctx).await;
+            completed_event(ar, &next, &ctx).await;
         }
     }
     let now = jiff::Timestamp::now();
@@ -149,6 +171,40 @@ async fn reconcile(ar: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, Ru
         Some(at) => Action::requeue((at - now).try_into().unwrap_or(Duration::ZERO)),
         None => Action::await_change(),
     })
+}
+
+/// A run that does not decode cannot be measured: it ends Error (its Rollout aborts rather than
+/// promote on analysis nobody can read), said once in the log and in a Warning Event.
+async fn unreadable(listed: &Lenient<AnalysisRun>, why: &str, ctx: &Context) {
+    if !ctx
+        .reported
+        .first(listed.uid().as_deref().unwrap_or_default(), why)
+    {
+        return;
+    }
+    let name = listed.name_any();
+    let ns = listed.namespace().unwrap_or_default();
+    let message = format!("the AnalysisRun cannot be read: {why}");
+    tracing::warn!(run = %name, namespace = %ns, "{message}");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "AnalysisRunError".into(),
+        note: Some(message.clone()),
+        action: "Decode".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &listed.object_ref(&())).await {
+        tracing::warn!(run = %name, "recording event AnalysisRunError: {e}");
+    }
+    let api: Api<Lenient<AnalysisRun>> = Api::namespaced(ctx.client.clone(), &ns);
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    let patch = json!({"status": {"phase": "Error", "message": message}});
+    if let Err(e) = api.patch_status(&name, &params, &Patch::Merge(patch)).await {
+        tracing::debug!(run = %name, "the status of an unreadable AnalysisRun: {e}");
+    }
 }
 
 /// The run's arguments. Secrets are read for this reconcile only, never cached.

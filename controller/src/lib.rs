@@ -8,6 +8,7 @@
 pub mod analysis_run;
 pub mod dev;
 pub mod install;
+mod lenient;
 pub mod rollout;
 
 use std::path::PathBuf;

@@ -162,6 +162,18 @@ fn walk(
         ));
     }
     bounds(s, v, path, errors);
+    // The API server checks the formats it knows; date-time is the one our kinds use (a
+    // pause's start time that is not a time would leave the object unreadable to clients).
+    if s.format.as_deref() == Some("date-time")
+        && let Value::String(text) = v
+        && text.parse::<jiff::Timestamp>().is_err()
+    {
+        errors.push(format!(
+            "{path}: Invalid value: {}: {path} in body must be of type date-time: {}",
+            show(v),
+            show(v)
+        ));
+    }
     match v {
         Value::Object(map) => {
             let preserve = s.x_kubernetes_preserve_unknown_fields == Some(true);
@@ -283,7 +295,10 @@ mod tests {
                         "items": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "integer"}}}}
                     }
                 },
-                "status": {"type": "object", "properties": {"phase": {"type": "string"}}}
+                "status": {"type": "object", "properties": {
+                    "phase": {"type": "string"},
+                    "since": {"type": "string", "format": "date-time"}
+                }}
             }
         }))
         .unwrap()
@@ -299,6 +314,23 @@ mod tests {
             obj["spec"],
             json!({"size": 3, "mode": "a", "port": "http", "free": {"any": {"thing": 1}},
             "labels": {"a": "b"}, "items": [{"n": 1}], "note": null})
+        );
+    }
+
+    #[test]
+    fn date_times_must_be_times() {
+        let mut obj =
+            json!({"spec": {"size": 1}, "status": {"since": "2026-11-30T09:47:31.123456Z"}});
+        admit(&schema(), &mut obj, "X", "v1", FieldValidation::Strict).unwrap();
+        let mut obj = json!({"spec": {"size": 1}, "status": {"since": "yesterday"}});
+        let err = admit(&schema(), &mut obj, "X", "v1", FieldValidation::Strict).unwrap_err();
+        assert_eq!(err.code, 422);
+        assert!(
+            err.message.contains(
+                "status.since: Invalid value: \"yesterday\": status.since in body must be of type date-time"
+            ),
+            "{}",
+            err.message
         );
     }
 

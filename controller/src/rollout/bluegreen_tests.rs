@@ -86,6 +86,7 @@ fn plan_at(rollout: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>, at: T
         pods: vec![],
         runs,
         reference_errors: vec![],
+        remembered: None,
         now: at,
     })
 }

@@ -32,6 +32,7 @@ use rollout_rs_crds::{Condition, ObjectMetadata, duration, validation};
 use super::analysis::{self as an, NewRun, RunKind, RunView};
 use super::hash::pod_template_hash;
 use super::replicas::{Counts, Limits, paced, weighted_counts};
+use super::status_guard::{self, Owned};
 
 /// A ReplicaSet of the Rollout, as observed.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -73,6 +74,9 @@ pub struct Observed {
     pub pods: Vec<PodView>,
     /// The AnalysisRuns the Rollout owns.
     pub runs: Vec<RunView>,
+    /// The progress fields of the status as this controller last wrote them, when it
+    /// remembers (not after a restart): anything else found there was written by others.
+    pub remembered: Option<Owned>,
     /// Objects the spec names that are missing or invalid (analysis templates, Services),
     /// one message each: each holds the Rollout in InvalidSpec, as an invalid field would.
     pub reference_errors: Vec<String>,
@@ -300,7 +304,16 @@ pub fn decide(obs: &Observed) -> Plan {
     let ro = &obs.rollout;
     let spec = &ro.spec;
     let now = obs.now;
-    let prev = ro.status.clone().unwrap_or_default();
+    let mut prev = ro.status.clone().unwrap_or_default();
+    let guarded = status_guard::guard(
+        &mut prev,
+        obs.remembered.as_ref(),
+        spec.strategy
+            .canary
+            .as_ref()
+            .map_or(0, |c| c.steps.len() as i32),
+        &obs.replica_sets,
+    );
     let mut st = prev.clone();
     st.observed_generation = ro.metadata.generation;
     st.selector = spec.selector.match_labels.as_ref().map(|m| {
@@ -313,11 +326,23 @@ pub fn decide(obs: &Observed) -> Plan {
     let replicas = spec.replicas.unwrap_or(1).max(0);
     observed_counts(&mut st, &obs.replica_sets, None);
 
+    if !guarded.restored.is_empty() {
+        plan.events.push(event(
+            true,
+            "StatusRejected",
+            format!(
+                "only abort, pauseConditions and promoteFull are taken from outside the controller: {}",
+                guarded.restored.join("; ")
+            ),
+        ));
+    }
+
     // An invalid spec moves nothing, and says why where users look.
     let errors = validation::rollout(spec);
-    if !errors.is_empty() || !obs.reference_errors.is_empty() {
+    if !errors.is_empty() || !obs.reference_errors.is_empty() || guarded.hold.is_some() {
         let mut parts = vec![validation::summary(&errors)];
         parts.extend(obs.reference_errors.iter().cloned());
+        parts.extend(guarded.hold.iter().cloned());
         parts.retain(|p| !p.is_empty());
         let message = parts.join("; ");
         if condition(&prev, "InvalidSpec").and_then(|c| c.message.as_deref())

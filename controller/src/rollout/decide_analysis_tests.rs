@@ -73,6 +73,7 @@ fn decide_with(r: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>) -> Plan
         pods: vec![],
         runs,
         reference_errors: vec![],
+        remembered: None,
         now: now(),
     })
 }
@@ -394,6 +395,7 @@ fn a_missing_template_is_an_invalid_spec_until_it_appears() {
         pods: vec![],
         runs: vec![],
         reference_errors: vec!["AnalysisTemplate \"rate\" not found".into()],
+        remembered: None,
         now: now(),
     });
     assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));

@@ -77,6 +77,7 @@ fn plan(rollout: Rollout, rss: Vec<ReplicaSetView>) -> Plan {
         pods: vec![],
         runs: vec![],
         reference_errors: vec![],
+        remembered: None,
         now: now(),
     })
 }
@@ -542,6 +543,7 @@ fn restart_deletes_old_pods_within_max_unavailable() {
             pods,
             runs: vec![],
             reference_errors: vec![],
+            remembered: None,
             now: now(),
         })
     };
@@ -1002,4 +1004,56 @@ fn a_long_rollout_name_gives_a_replica_set_name_that_fits() {
         Some(format!("web-{hash}")),
         "short names are not touched"
     );
+}
+
+/// Issue 11, point 7: a status patch of currentStepIndex or stableRS does not promote.
+#[test]
+fn status_fields_written_by_others_do_not_promote() {
+    let rss = || vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)];
+    let paused = |s: &mut RolloutStatus| {
+        s.current_step_index = Some(1);
+        s.controller_pause = true;
+        s.pause_conditions = vec![PauseCondition {
+            reason: PauseReason::CanaryPauseStep,
+            start_time: MicroTime(ago(10).0),
+        }];
+    };
+    let ours = status_guard::Owned::of(updating("web:2", paused).status.as_ref().expect("status"));
+    // Someone patched currentStepIndex to 99: put back, announced, the pause holds.
+    let tampered = updating("web:2", |s| {
+        paused(s);
+        s.current_step_index = Some(99);
+    });
+    let p = decide(&Observed {
+        rollout: tampered.clone(),
+        replica_sets: rss(),
+        pods: vec![],
+        runs: vec![],
+        reference_errors: vec![],
+        remembered: Some(ours),
+        now: now(),
+    });
+    assert_eq!(p.status.current_step_index, Some(1));
+    assert_eq!(p.status.phase, Some(RolloutPhase::Paused));
+    assert!(p.scale.is_empty() && p.create.is_none(), "{:?}", p.scale);
+    assert!(reasons(&p).contains(&"StatusRejected"), "{:?}", reasons(&p));
+    // After a restart (nothing remembered) 99 is no step: the steps start over.
+    let p = plan(tampered, rss());
+    assert_eq!(
+        p.status.current_step_index,
+        Some(1),
+        "step 0 is done, the pause comes again"
+    );
+    assert_eq!(p.status.stable_rs, Some(hash_of("web:1")));
+    // An unknown stableRS while the stable runs: nothing moves.
+    let p = plan(
+        updating("web:2", |s| {
+            paused(s);
+            s.stable_rs = Some("0000000000".into());
+        }),
+        rss(),
+    );
+    assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));
+    assert!(p.scale.is_empty() && p.create.is_none());
+    assert_eq!(p.status.stable_rs.as_deref(), Some("0000000000"));
 }

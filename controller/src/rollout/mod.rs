@@ -12,5 +12,6 @@ pub mod reconcile;
 pub mod replicas;
 pub mod routers;
 mod run_spec;
+pub mod status_guard;
 mod traffic;
 mod weight;

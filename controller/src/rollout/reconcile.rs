@@ -23,7 +23,10 @@ use rollout_rs_crds::{
 use serde_json::json;
 
 use super::analysis::{RunKind, RunView, STEP_LABEL, TYPE_LABEL};
+use crate::lenient::{Lenient, Reported};
+
 use super::decide::{Observed, Plan, PodView, ReplicaSetView, decide, restart_pending};
+use super::status_guard::Owned;
 
 /// Field manager of every write this controller makes.
 pub const MANAGER: &str = "rollout-rs";
@@ -66,27 +69,79 @@ struct Context {
     client: Client,
     replica_sets: Store<ReplicaSet>,
     services: Store<Service>,
-    runs: Store<AnalysisRun>,
-    templates: Store<AnalysisTemplate>,
-    cluster_templates: Store<ClusterAnalysisTemplate>,
-    /// Validation of each template by (kind, namespace, name) at the resourceVersion it was
-    /// done for: conditions are compiled once per template version, not on every reconcile of
-    /// every Rollout naming it.
-    template_checks: std::sync::Mutex<std::collections::HashMap<TemplateKey, TemplateCheck>>,
+    runs: Store<Lenient<AnalysisRun>>,
+    templates: Store<Lenient<AnalysisTemplate>>,
+    cluster_templates: Store<Lenient<ClusterAnalysisTemplate>>,
     recorder: Recorder,
+    memory: Arc<Memory>,
+    traffic_split_api_version: String,
+}
+
+/// What the controller remembers between reconciles, per Rollout or per template, forgotten
+/// when that object is deleted: churn leaves nothing behind.
+#[derive(Default)]
+struct Memory {
     /// Our own last status write per Rollout (uid → resourceVersion it replaced, object it
     /// produced). The cache can trail our own writes; deciding from the older copy would
     /// replay old steps, so until the cache moves past that resourceVersion, the written
     /// object is the truth.
     written: std::sync::Mutex<std::collections::HashMap<String, (String, Arc<Rollout>)>>,
-    traffic_split_api_version: String,
+    /// Rollouts that do not decode, reported once per reason.
+    unreadable: Reported,
+    /// The progress fields of each Rollout's status as this controller last wrote (or
+    /// accepted) them: a different value seen later was written by someone else.
+    owned: std::sync::Mutex<std::collections::HashMap<String, Owned>>,
+    /// Validation of each template by (kind, namespace, name) at the resourceVersion it was
+    /// done for: conditions are compiled once per template version, not on every reconcile of
+    /// every Rollout naming it.
+    template_checks: std::sync::Mutex<std::collections::HashMap<TemplateKey, TemplateCheck>>,
+}
+
+impl Memory {
+    fn forget(&self, uid: &str) {
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
+        self.unreadable.forget(uid);
+        self.owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
+    }
+
+    fn owned(&self, uid: &str) -> Option<Owned> {
+        self.owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+            .cloned()
+    }
+
+    fn keep_owned(&self, uid: &str, status: &rollout_rs_crds::rollout::RolloutStatus) {
+        self.owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_string(), Owned::of(status));
+    }
+
+    fn forget_template(&self, key: &TemplateKey) {
+        self.template_checks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
 }
 
 impl Context {
     /// The freshest known copy of a Rollout: ours, if the cache has not caught up with it.
     fn freshest(&self, cached: Arc<Rollout>) -> Arc<Rollout> {
         let uid = cached.uid().unwrap_or_default();
-        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let mut written = self
+            .memory
+            .written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         match written.get(&uid) {
             Some((replaced, ours))
                 if cached.resource_version().as_deref() == Some(replaced.as_str()) =>
@@ -106,7 +161,11 @@ impl Context {
         let (Some(uid), Some(rv)) = (ours.uid(), replaced) else {
             return;
         };
-        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let mut written = self
+            .memory
+            .written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         written.insert(uid, (rv, Arc::new(strip_owned(ours))));
     }
 }
@@ -162,16 +221,25 @@ pub async fn run(client: Client, options: Options) {
         .split_once('/')
         .map(|(g, v)| (g.to_string(), v.to_string()))
         .unwrap_or_else(|| ("split.smi-spec.io".into(), "v1alpha2".into()));
-    let rollouts: Api<Rollout> = scoped(&client, namespace.as_deref());
+    // Each Rollout decodes on its own: a malformed one is reported, the others go on.
+    let rollouts: Api<Lenient<Rollout>> = scoped(&client, namespace.as_deref());
     let replica_sets: Api<ReplicaSet> = scoped(&client, namespace.as_deref());
     let services: Api<Service> = scoped(&client, namespace.as_deref());
-    let runs: Api<AnalysisRun> = scoped(&client, namespace.as_deref());
+    let runs: Api<Lenient<AnalysisRun>> = scoped(&client, namespace.as_deref());
 
+    let memory = Arc::new(Memory::default());
     let (ro_reader, ro_writer) = reflector::store();
+    let forget = memory.clone();
     let ro_stream = watcher(rollouts, watcher::Config::default())
         .default_backoff()
         .modify(strip_meta)
         .reflect(ro_writer)
+        .inspect(move |event| {
+            // What the controller remembers per Rollout goes with the Rollout.
+            if let Ok(watcher::Event::Delete(gone)) = event {
+                forget.forget(gone.uid().as_deref().unwrap_or_default());
+            }
+        })
         .applied_objects();
 
     // Only ReplicaSets carrying our hash label: Deployments' ReplicaSets are not cached.
@@ -333,12 +401,14 @@ pub async fn run(client: Client, options: Options) {
     let (run_reader, run_writer) = reflector::store();
     let run_stream = watcher(runs, watcher::Config::default())
         .default_backoff()
-        .modify(|run: &mut AnalysisRun| {
-            strip_meta(run);
-            run.spec.metrics.clear();
-            run.spec.args.clear();
-            if let Some(st) = run.status.as_mut() {
-                st.metric_results.clear();
+        .modify(|listed: &mut Lenient<AnalysisRun>| {
+            strip_meta(listed);
+            if let Ok(run) = listed.decoded.as_mut() {
+                run.spec.metrics.clear();
+                run.spec.args.clear();
+                if let Some(st) = run.status.as_mut() {
+                    st.metric_results.clear();
+                }
             }
         })
         .reflect(run_writer)
@@ -347,12 +417,21 @@ pub async fn run(client: Client, options: Options) {
     // matters to the Rollouts naming it (a missing one holds them in InvalidSpec).
     let (tmpl_reader, tmpl_writer) = reflector::store();
     let tmpl_stream = watcher(
-        scoped::<AnalysisTemplate>(&client, namespace.as_deref()),
+        scoped::<Lenient<AnalysisTemplate>>(&client, namespace.as_deref()),
         watcher::Config::default(),
     )
     .default_backoff()
     .modify(strip_meta)
     .reflect(tmpl_writer)
+    .inspect({
+        let memory = memory.clone();
+        move |event| {
+            if let Ok(watcher::Event::Delete(t)) = event {
+                let ns = t.namespace().unwrap_or_default();
+                memory.forget_template(&(false, ns, t.name_any()));
+            }
+        }
+    })
     .touched_objects();
     let tmpl_trigger = referenced_by(tmpl_stream, ro_reader.clone(), |ro, ns, name| {
         ro.namespace().as_deref() == Some(ns)
@@ -360,12 +439,20 @@ pub async fn run(client: Client, options: Options) {
     });
     let (ctmpl_reader, ctmpl_writer) = reflector::store();
     let ctmpl_stream = watcher(
-        Api::<ClusterAnalysisTemplate>::all(client.clone()),
+        Api::<Lenient<ClusterAnalysisTemplate>>::all(client.clone()),
         watcher::Config::default(),
     )
     .default_backoff()
     .modify(strip_meta)
     .reflect(ctmpl_writer)
+    .inspect({
+        let memory = memory.clone();
+        move |event| {
+            if let Ok(watcher::Event::Delete(t)) = event {
+                memory.forget_template(&(true, String::new(), t.name_any()));
+            }
+        }
+    })
     .touched_objects();
     let ctmpl_trigger = referenced_by(ctmpl_stream, ro_reader.clone(), |ro, _, name| {
         template_refs(ro).any(|r| r.cluster_scope && r.template_name == name)
@@ -382,9 +469,8 @@ pub async fn run(client: Client, options: Options) {
         runs: run_reader,
         templates: tmpl_reader,
         cluster_templates: ctmpl_reader,
-        template_checks: Default::default(),
+        memory,
         recorder: Recorder::new(client, reporter),
-        written: Default::default(),
         traffic_split_api_version: options.traffic_split_api_version.clone(),
     });
     Controller::for_stream(ro_stream, ro_reader)
@@ -449,11 +535,11 @@ impl Context {
         if r.cluster_scope {
             self.cluster_templates
                 .get(&ObjectRef::new(&r.template_name))
-                .map(|t| t.spec.0.clone())
+                .and_then(|t| t.decoded.as_ref().ok().map(|t| t.spec.0.clone()))
         } else {
             self.templates
                 .get(&ObjectRef::new(&r.template_name).within(ns))
-                .map(|t| t.spec.clone())
+                .and_then(|t| t.decoded.as_ref().ok().map(|t| t.spec.clone()))
         }
     }
 
@@ -466,6 +552,7 @@ impl Context {
         kind: &str,
     ) -> Option<String> {
         let mut checks = self
+            .memory
             .template_checks
             .lock()
             .unwrap_or_else(|e| e.into_inner());
@@ -512,16 +599,28 @@ impl Context {
                 };
                 let scope = if r.cluster_scope { "" } else { ns };
                 let key = (r.cluster_scope, scope.to_string(), r.template_name.clone());
+                let unreadable = |why: &String| {
+                    Some(format!(
+                        "{kind} {:?} cannot be read: {why}",
+                        r.template_name
+                    ))
+                };
                 let verdict = if r.cluster_scope {
                     let t = self
                         .cluster_templates
                         .get(&ObjectRef::new(&r.template_name));
-                    t.map(|t| self.check(key, t.resource_version(), &t.spec.0, kind))
+                    t.map(|t| match &t.decoded {
+                        Ok(c) => self.check(key, t.resource_version(), &c.spec.0, kind),
+                        Err(why) => unreadable(why),
+                    })
                 } else {
                     let t = self
                         .templates
                         .get(&ObjectRef::new(&r.template_name).within(ns));
-                    t.map(|t| self.check(key, t.resource_version(), &t.spec, kind))
+                    t.map(|t| match &t.decoded {
+                        Ok(a) => self.check(key, t.resource_version(), &a.spec, kind),
+                        Err(why) => unreadable(why),
+                    })
                 };
                 verdict.unwrap_or_else(|| Some(format!("{kind} {:?} not found", r.template_name)))
             })
@@ -530,13 +629,15 @@ impl Context {
 }
 
 /// The AnalysisRuns the Rollout controls, from the cache.
-fn owned_runs(ro: &Rollout, store: &Store<AnalysisRun>) -> Vec<RunView> {
+/// A run that cannot be read counts as Errored: a rollout never promotes on analysis nobody
+/// can read, and the run controller reports why.
+fn owned_runs(ro: &Rollout, store: &Store<Lenient<AnalysisRun>>) -> Vec<RunView> {
     let uid = ro.uid().unwrap_or_default();
     let ns = ro.namespace();
     store
         .state()
         .iter()
-        .filter(|r| r.namespace() == ns && r.metadata.deletion_timestamp.is_none())
+        .filter(|r| r.namespace() == ns && r.meta().deletion_timestamp.is_none())
         .filter(|r| {
             r.owner_references()
                 .iter()
@@ -544,17 +645,31 @@ fn owned_runs(ro: &Rollout, store: &Store<AnalysisRun>) -> Vec<RunView> {
         })
         .filter_map(|r| {
             let labels = r.labels();
-            let status = r.status.as_ref();
+            let (phase, message, terminate) = match &r.decoded {
+                Ok(run) => {
+                    let status = run.status.as_ref();
+                    (
+                        status.and_then(|s| s.phase),
+                        status.and_then(|s| s.message.clone()),
+                        run.spec.terminate,
+                    )
+                }
+                Err(why) => (
+                    Some(rollout_rs_crds::analysis::AnalysisPhase::Error),
+                    Some(format!("the AnalysisRun cannot be read: {why}")),
+                    false,
+                ),
+            };
             Some(RunView {
                 name: r.name_any(),
                 kind: RunKind::from_label(labels.get(TYPE_LABEL)?)?,
                 step: labels.get(STEP_LABEL).and_then(|s| s.parse().ok()),
                 hash: labels.get(POD_TEMPLATE_HASH_LABEL)?.clone(),
-                phase: status.and_then(|s| s.phase),
-                message: status.and_then(|s| s.message.clone()),
-                terminate: r.spec.terminate,
+                phase,
+                message,
+                terminate,
                 created: r
-                    .metadata
+                    .meta()
                     .creation_timestamp
                     .as_ref()
                     .map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0),
@@ -620,9 +735,9 @@ where
 /// (namespace, name).
 fn referenced_by<K, S>(
     stream: S,
-    rollouts: Store<Rollout>,
+    rollouts: Store<Lenient<Rollout>>,
     refers: impl Fn(&Rollout, &str, &str) -> bool + Send + Sync + 'static,
-) -> impl futures::Stream<Item = ObjectRef<Rollout>> + Send
+) -> impl futures::Stream<Item = ObjectRef<Lenient<Rollout>>> + Send
 where
     K: Resource + Send + 'static,
     S: futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -633,17 +748,22 @@ where
         .flat_map(move |obj| {
             let ns = obj.meta().namespace.clone().unwrap_or_default();
             let name = obj.meta().name.clone().unwrap_or_default();
-            let refs: Vec<ObjectRef<Rollout>> = rollouts
+            let refs: Vec<ObjectRef<Lenient<Rollout>>> = rollouts
                 .state()
                 .iter()
-                .filter(|ro| refers(ro, &ns, &name))
-                .map(|ro| ObjectRef::from_obj(ro.as_ref()))
+                .filter(|listed| {
+                    listed
+                        .decoded
+                        .as_ref()
+                        .is_ok_and(|ro| refers(ro, &ns, &name))
+                })
+                .map(|listed| ObjectRef::from_obj(listed.as_ref()))
                 .collect();
             futures::stream::iter(refs)
         })
 }
 
-fn error_policy(ro: Arc<Rollout>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
+fn error_policy(ro: Arc<Lenient<Rollout>>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
     if let ReconcileError::CacheBehind(_) = err {
         // Not a failure: the watch delivers the ReplicaSet within moments.
         return Action::requeue(Duration::from_millis(200));
@@ -751,14 +871,20 @@ async fn pods(
         .collect())
 }
 
-async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+async fn reconcile(
+    listed: Arc<Lenient<Rollout>>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let ro = match &listed.decoded {
+        Ok(ro) => Arc::new(ro.clone()),
+        Err(why) => {
+            report_undecodable(&listed, why, &ctx).await;
+            return Ok(Action::await_change());
+        }
+    };
     if ro.metadata.deletion_timestamp.is_some() {
         // Owner references let the garbage collector remove the ReplicaSets.
-        let uid = ro.uid().unwrap_or_default();
-        ctx.written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&uid);
+        ctx.memory.forget(ro.uid().as_deref().unwrap_or_default());
         return Ok(Action::await_change());
     }
     let ns = ro.namespace().ok_or(ReconcileError::NoNamespace)?;
@@ -771,6 +897,7 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Reconc
         replica_sets,
         pods,
         runs: owned_runs(&ro, &ctx.runs),
+        remembered: ctx.memory.owned(ro.uid().as_deref().unwrap_or_default()),
         reference_errors: {
             let mut errors = missing_services(&ro, &ns, &ctx.services);
             errors.extend(ctx.template_errors(&ro, &ns).await?);
@@ -791,6 +918,50 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Reconc
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
     })
+}
+
+/// A Rollout that does not decode: nothing of it is acted on. Said once per reason where users
+/// look: the log, a Warning Event, and an InvalidSpec condition (unless the status itself is
+/// what does not decode, the patch of its phase still shows).
+async fn report_undecodable(listed: &Lenient<Rollout>, why: &str, ctx: &Context) {
+    let name = listed.name_any();
+    let ns = listed.namespace().unwrap_or_default();
+    if !ctx
+        .memory
+        .unreadable
+        .first(listed.uid().as_deref().unwrap_or_default(), why)
+    {
+        return;
+    }
+    let message = format!("the Rollout cannot be read: {why}");
+    tracing::warn!(rollout = %name, namespace = %ns, "{message}; it is left alone until fixed");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "InvalidSpec".into(),
+        note: Some(message.clone()),
+        action: "Decode".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &listed.object_ref(&())).await {
+        tracing::warn!(rollout = %name, "recording event InvalidSpec: {e}");
+    }
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+    let patch = json!({"status": {
+        "phase": "Degraded",
+        "message": format!("InvalidSpec: {message}"),
+        "conditions": [{
+            "type": "InvalidSpec", "status": "True", "reason": "InvalidSpec",
+            "message": message, "lastUpdateTime": now, "lastTransitionTime": now,
+        }],
+    }});
+    let api: Api<Lenient<Rollout>> = Api::namespaced(ctx.client.clone(), &ns);
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    if let Err(e) = api.patch_status(&name, &params, &Patch::Merge(patch)).await {
+        tracing::debug!(rollout = %name, "the status of an unreadable Rollout: {e}");
+    }
 }
 
 fn api_err(
@@ -987,10 +1158,16 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
 
     // Status last, with the observed resourceVersion: a concurrent write of the control surface
     // (abort, promote) makes this a conflict and the reconcile runs again on fresh data.
-    if ro.status.as_ref() != Some(&plan.status) {
+    let uid = ro.uid().unwrap_or_default();
+    if ro.status.as_ref() == Some(&plan.status) {
+        ctx.memory.keep_owned(&uid, &plan.status);
+    } else {
         let written = write_status(ro, ns, plan.status.clone(), ctx).await;
         match written {
-            Ok(ours) => ctx.remember(ro.resource_version(), ours),
+            Ok(ours) => {
+                ctx.memory.keep_owned(&uid, &plan.status);
+                ctx.remember(ro.resource_version(), ours);
+            }
             // Someone else wrote since we read (a user's abort or promote): decide again on
             // their write, which the watch is about to deliver.
             Err(kube::Error::Api(s)) if s.code == 409 => {

@@ -1,0 +1,137 @@
+//! Watching a kind without letting one malformed object stop the others.
+//!
+//! A typed watch fails its whole list when one object does not decode (a `replicas` beyond
+//! int32 stored under an older CRD, a status field that is not a time): after a restart no
+//! object of the kind would be reconciled at all. [`Lenient`] decodes each object on its own
+//! and keeps, for one that does not decode, its metadata and the reason, so the controllers
+//! can report it where users look and carry on with the rest. It owns no reporting itself.
+
+use std::borrow::Cow;
+
+use kube::Resource;
+use kube::api::ObjectMeta;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+/// An object of kind `K` as the API server listed it: decoded, or why it could not be.
+#[derive(Clone, Debug)]
+pub struct Lenient<K> {
+    /// The object's metadata when it did not decode (a decoded object holds its own).
+    metadata: ObjectMeta,
+    pub decoded: Result<K, String>,
+}
+
+impl<'de, K: DeserializeOwned> Deserialize<'de> for Lenient<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        // Without readable metadata the object cannot even be named: that one error stays.
+        let metadata: ObjectMeta = value
+            .get("metadata")
+            .cloned()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(serde::de::Error::custom)?
+            .unwrap_or_default();
+        match serde_path_to_error::deserialize::<_, K>(value) {
+            Ok(obj) => Ok(Lenient {
+                metadata: ObjectMeta::default(),
+                decoded: Ok(obj),
+            }),
+            Err(e) => Ok(Lenient {
+                metadata,
+                decoded: Err(format!("{}: {}", e.path(), e.inner())),
+            }),
+        }
+    }
+}
+
+impl<K: Resource<DynamicType = ()>> Resource for Lenient<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+    fn group(dt: &()) -> Cow<'_, str> {
+        K::group(dt)
+    }
+    fn version(dt: &()) -> Cow<'_, str> {
+        K::version(dt)
+    }
+    fn plural(dt: &()) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        match &self.decoded {
+            Ok(obj) => obj.meta(),
+            Err(_) => &self.metadata,
+        }
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match &mut self.decoded {
+            Ok(obj) => obj.meta_mut(),
+            Err(_) => &mut self.metadata,
+        }
+    }
+}
+
+/// Which unreadable objects were reported, and why: each is said once per reason (its own
+/// status patch must not say it again), and forgotten with the object.
+#[derive(Debug, Default)]
+pub struct Reported(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl Reported {
+    /// Whether `why` is news for the object `uid` (then it is remembered).
+    pub fn first(&self, uid: &str, why: &str) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.get(uid).map(String::as_str) == Some(why) {
+            return false;
+        }
+        seen.insert(uid.to_string(), why.to_string());
+        true
+    }
+
+    pub fn forget(&self, uid: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rollout_rs_crds::Rollout;
+
+    use super::*;
+
+    #[test]
+    fn a_malformed_object_keeps_its_name_and_the_reason() {
+        let list = serde_json::json!([
+            {"apiVersion": "rollout-rs.io/v1alpha1", "kind": "Rollout",
+             "metadata": {"name": "bad", "namespace": "shop", "uid": "u1"},
+             "spec": {"replicas": 3000000000u64, "selector": {}, "template": {}}},
+            {"apiVersion": "rollout-rs.io/v1alpha1", "kind": "Rollout",
+             "metadata": {"name": "good", "namespace": "shop"},
+             "spec": {"replicas": 3, "selector": {}, "template": {}, "strategy": {}}}
+        ]);
+        let items: Vec<Lenient<Rollout>> = serde_json::from_value(list).expect("the list decodes");
+        assert_eq!(items[0].meta().name.as_deref(), Some("bad"));
+        assert_eq!(items[0].meta().uid.as_deref(), Some("u1"));
+        let why = items[0].decoded.as_ref().expect_err("bad does not decode");
+        assert!(why.starts_with("spec.replicas: "), "{why}");
+        assert!(items[1].decoded.is_ok(), "{:?}", items[1].decoded);
+        assert_eq!(items[1].meta().name.as_deref(), Some("good"));
+        assert_eq!(
+            <Lenient<Rollout> as Resource>::plural(&()),
+            Rollout::plural(&())
+        );
+    }
+
+    #[test]
+    fn each_reason_is_reported_once() {
+        let r = Reported::default();
+        assert!(r.first("u1", "spec.replicas: too large"));
+        assert!(!r.first("u1", "spec.replicas: too large"));
+        assert!(r.first("u1", "status.pauseConditions[0].startTime: not a time"));
+        r.forget("u1");
+        assert!(r.first("u1", "status.pauseConditions[0].startTime: not a time"));
+    }
+}

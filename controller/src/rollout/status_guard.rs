@@ -1,0 +1,213 @@
+//! Which status fields the controller takes from outside. Users, the plugin and tools such as
+//! Argo CD write the control surface (`abort`, `pauseConditions`, `promoteFull`); every other
+//! field records the controller's own progress, and a value written there by anyone else
+//! (`currentStepIndex: 99`, an unknown `stableRS`) would skip steps and analysis. Such values
+//! are put back to what the controller last wrote, or, when it does not remember (it has
+//! restarted since), refused when they cannot be true. Pure: `decide` calls it first.
+
+use rollout_rs_crds::rollout::{RolloutStatus, TrafficWeights};
+
+use super::decide::ReplicaSetView;
+
+/// The progress fields only the controller writes, as it last wrote them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Owned {
+    pub current_step_index: Option<i32>,
+    pub current_step_hash: Option<String>,
+    pub current_pod_hash: Option<String>,
+    pub stable_rs: Option<String>,
+    pub weights: Option<TrafficWeights>,
+}
+
+impl Owned {
+    pub fn of(st: &RolloutStatus) -> Owned {
+        Owned {
+            current_step_index: st.current_step_index,
+            current_step_hash: st.current_step_hash.clone(),
+            current_pod_hash: st.current_pod_hash.clone(),
+            stable_rs: st.stable_rs.clone(),
+            weights: st.canary.as_ref().and_then(|c| c.weights.clone()),
+        }
+    }
+
+    fn restore(&self, st: &mut RolloutStatus) {
+        st.current_step_index = self.current_step_index;
+        st.current_step_hash = self.current_step_hash.clone();
+        st.current_pod_hash = self.current_pod_hash.clone();
+        st.stable_rs = self.stable_rs.clone();
+        if self.weights.is_some() || st.canary.is_some() {
+            st.canary.get_or_insert_with(Default::default).weights = self.weights.clone();
+        }
+    }
+}
+
+/// What the guard found.
+#[derive(Debug, Default, PartialEq)]
+pub struct Verdict {
+    /// Fields written from outside and put back, as `field: what`.
+    pub restored: Vec<String>,
+    /// Why nothing may move until a human looks (a stable version nobody can identify).
+    pub hold: Option<String>,
+}
+
+/// Puts back what others wrote into the controller's fields of `st`. `remembered` is the
+/// controller's own last write, if it has one since it started; `steps` the number of canary
+/// steps; `replica_sets` those the Rollout owns.
+pub fn guard(
+    st: &mut RolloutStatus,
+    remembered: Option<&Owned>,
+    steps: i32,
+    replica_sets: &[ReplicaSetView],
+) -> Verdict {
+    let mut verdict = Verdict::default();
+    let seen = Owned::of(st);
+    if let Some(ours) = remembered
+        && *ours != seen
+    {
+        verdict.restored = differences(ours, &seen);
+        ours.restore(st);
+        return verdict;
+    }
+    // Nothing remembered: refuse what cannot be the controller's.
+    if let Some(i) = st.current_step_index
+        && !(0..=steps).contains(&i)
+    {
+        verdict.restored.push(format!(
+            "currentStepIndex {i} is not a step (0..={steps}): back to 0"
+        ));
+        st.current_step_index = Some(0);
+    }
+    if let Some(stable) = st.stable_rs.as_deref() {
+        let known = replica_sets.iter().any(|r| r.hash == stable)
+            || st.current_pod_hash.as_deref() == Some(stable);
+        let others_run = replica_sets.iter().any(|r| {
+            r.hash != stable
+                && st.current_pod_hash.as_deref() != Some(r.hash.as_str())
+                && r.desired > 0
+        });
+        if !known && others_run {
+            verdict.hold = Some(format!(
+                "status.stableRS names template {stable:?}, which no ReplicaSet of the Rollout runs: \
+                 the stable version cannot be told; set status.stableRS to the hash of the stable ReplicaSet"
+            ));
+        }
+    }
+    verdict
+}
+
+fn differences(ours: &Owned, seen: &Owned) -> Vec<String> {
+    let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
+    let mut out = Vec::new();
+    let mut field = |name: &str, theirs: String, mine: String| {
+        if theirs != mine {
+            out.push(format!("{name} {theirs} put back to {mine}"));
+        }
+    };
+    field(
+        "currentStepIndex",
+        show(&seen.current_step_index),
+        show(&ours.current_step_index),
+    );
+    field(
+        "currentStepHash",
+        show(&seen.current_step_hash),
+        show(&ours.current_step_hash),
+    );
+    field(
+        "currentPodHash",
+        show(&seen.current_pod_hash),
+        show(&ours.current_pod_hash),
+    );
+    field("stableRS", show(&seen.stable_rs), show(&ours.stable_rs));
+    let weight = |o: &Owned| o.weights.as_ref().map(|w| w.canary.weight);
+    field(
+        "canary.weights.canary.weight",
+        show(&weight(seen)),
+        show(&weight(ours)),
+    );
+    if out.is_empty() && seen.weights != ours.weights {
+        out.push("canary.weights put back".into());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(hash: &str, desired: i32) -> ReplicaSetView {
+        ReplicaSetView {
+            name: format!("web-{hash}"),
+            hash: hash.into(),
+            desired,
+            ..Default::default()
+        }
+    }
+
+    fn status(index: i32, stable: &str, current: &str) -> RolloutStatus {
+        RolloutStatus {
+            current_step_index: Some(index),
+            stable_rs: Some(stable.into()),
+            current_pod_hash: Some(current.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn remembered_fields_written_by_others_are_put_back() {
+        let ours = Owned::of(&status(1, "aaa", "bbb"));
+        let mut st = status(99, "zzz", "bbb");
+        st.abort = true; // the control surface is the user's
+        let v = guard(&mut st, Some(&ours), 4, &[rs("aaa", 8), rs("bbb", 2)]);
+        assert_eq!(
+            (st.current_step_index, st.stable_rs.as_deref()),
+            (Some(1), Some("aaa"))
+        );
+        assert!(st.abort);
+        assert_eq!(
+            v.restored,
+            [
+                "currentStepIndex Some(99) put back to Some(1)",
+                "stableRS Some(\"zzz\") put back to Some(\"aaa\")"
+            ]
+        );
+        assert_eq!(v.hold, None);
+        // In range and plausible, yet not what the controller wrote: put back too.
+        let mut st = status(3, "aaa", "bbb");
+        let v = guard(&mut st, Some(&ours), 4, &[rs("aaa", 8), rs("bbb", 2)]);
+        assert_eq!(st.current_step_index, Some(1));
+        assert_eq!(v.restored.len(), 1);
+        // Unchanged: nothing to say.
+        let mut st = status(1, "aaa", "bbb");
+        assert_eq!(guard(&mut st, Some(&ours), 4, &[]), Verdict::default());
+    }
+
+    #[test]
+    fn without_memory_impossible_values_are_refused() {
+        let rss = [rs("aaa", 8), rs("bbb", 2)];
+        let mut st = status(99, "aaa", "bbb");
+        let v = guard(&mut st, None, 4, &rss);
+        assert_eq!(
+            st.current_step_index,
+            Some(0),
+            "steps start over, nothing is skipped"
+        );
+        assert_eq!(v.restored.len(), 1);
+        let mut st = status(4, "aaa", "bbb");
+        assert_eq!(
+            guard(&mut st, None, 4, &rss),
+            Verdict::default(),
+            "4 of 4: all done"
+        );
+        // An unknown stable while another version runs: nothing may move.
+        let mut st = status(1, "zzz", "bbb");
+        let v = guard(&mut st, None, 4, &rss);
+        assert!(
+            v.hold.as_deref().is_some_and(|h| h.contains("\"zzz\"")),
+            "{v:?}"
+        );
+        // Nothing else runs: nothing to protect, the template deploys as a first one.
+        let mut st = status(1, "zzz", "bbb");
+        assert_eq!(guard(&mut st, None, 4, &[rs("bbb", 2)]).hold, None);
+    }
+}
