@@ -872,6 +872,7 @@ async fn missing_routing_object_is_reported_and_recovers() -> Result<(), Harness
         .await?;
     let message = ro
         .status
+        .clone()
         .unwrap_or_default()
         .conditions
         .into_iter()
@@ -879,6 +880,23 @@ async fn missing_routing_object_is_reported_and_recovers() -> Result<(), Harness
         .and_then(|c| c.message)
         .unwrap_or_default();
     assert!(message.contains("Ingress web not found"), "{message}");
+    // Where users look first, and what a promote that cannot act shows.
+    let st = ro.status.clone().unwrap_or_default();
+    assert_eq!(st.phase, Some(RolloutPhase::Degraded));
+    assert!(
+        st.message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("TrafficRoutingFailed: Ingress web not found")),
+        "{:?}",
+        st.message
+    );
+    assert!(
+        s.event_notes()
+            .await?
+            .iter()
+            .any(|n| n.starts_with("TrafficRoutingFailed: Ingress web not found")),
+        "a Warning Event names the missing Ingress"
+    );
     let canary = ingresses.get("web-web-canary").await?;
     let weight = canary
         .metadata
