@@ -130,18 +130,19 @@ pub fn run_name(
     runs: &[RunView],
     planned: &[NewRun],
 ) -> String {
-    let base = match (kind, step) {
-        (RunKind::PrePromotion, _) => format!("{rollout}-{hash}-{revision}-pre"),
-        (RunKind::PostPromotion, _) => format!("{rollout}-{hash}-{revision}-post"),
-        (_, Some(i)) => format!("{rollout}-{hash}-{revision}-{i}"),
-        (_, None) => format!("{rollout}-{hash}-{revision}"),
+    let suffix = match (kind, step) {
+        (RunKind::PrePromotion, _) => format!("-{hash}-{revision}-pre"),
+        (RunKind::PostPromotion, _) => format!("-{hash}-{revision}-post"),
+        (_, Some(i)) => format!("-{hash}-{revision}-{i}"),
+        (_, None) => format!("-{hash}-{revision}"),
     };
     let taken = |n: &str| runs.iter().any(|r| r.name == n) || planned.iter().any(|p| p.name == n);
+    let base = super::names::analysis_run(rollout, &suffix);
     if !taken(&base) {
         return base;
     }
     (1..)
-        .map(|i| format!("{base}.{i}"))
+        .map(|i| super::names::analysis_run(rollout, &format!("{suffix}.{i}")))
         .find(|n| !taken(n))
         .unwrap_or(base)
 }

@@ -54,6 +54,12 @@ pub fn canary_ingress(rollout: &str, stable_ingress: &str) -> String {
     fit(&format!("{rollout}-{stable_ingress}"), "-canary")
 }
 
+/// An AnalysisRun of the Rollout: `<rollout><suffix>`, the suffix naming the template hash,
+/// revision, step or phase and retry (`-<hash>-<revision>-<step>.<n>`).
+pub fn analysis_run(rollout: &str, suffix: &str) -> String {
+    fit(rollout, suffix)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +118,16 @@ mod tests {
                 let name = replica_set(&rollout, "b4c6d8f9gh");
                 assert!(is_subdomain(&name), "{name}");
             }
+        }
+    }
+
+    #[test]
+    fn analysis_run_names_fit() {
+        assert_eq!(analysis_run("web", "-b4c6d8f9gh-2-3"), "web-b4c6d8f9gh-2-3");
+        let long = "w".repeat(MAX_NAME);
+        for suffix in ["-b4c6d8f9gh-2-3", "-b4c6d8f9gh-12-pre.2"] {
+            let name = analysis_run(&long, suffix);
+            assert!(is_subdomain(&name) && name.ends_with(suffix), "{name}");
         }
     }
 
