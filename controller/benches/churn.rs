@@ -98,7 +98,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tick.tick().await;
         if Instant::now() >= next_sample {
             let alive = slots.iter().filter(|s| **s != Slot::Empty).count();
-            samples.push((start.elapsed().as_secs_f64() / 60.0, rss_kib(pid), alive, created));
+            samples.push((
+                start.elapsed().as_secs_f64() / 60.0,
+                rss_kib(pid),
+                alive,
+                created,
+            ));
             next_sample += sample_every;
         }
         let i = at % SLOTS;
@@ -148,15 +153,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let alive = slots.iter().filter(|s| **s != Slot::Empty).count();
-    samples.push((start.elapsed().as_secs_f64() / 60.0, rss_kib(pid), alive, created));
+    samples.push((
+        start.elapsed().as_secs_f64() / 60.0,
+        rss_kib(pid),
+        alive,
+        created,
+    ));
     let _ = controller.kill();
     let _ = controller.wait();
     let _ = std::fs::remove_dir_all(&dir);
 
-    println!("\nrollout-rs churn: {SLOTS} slots, one create/update/delete every {TICK:?}, {minutes} min");
-    println!("{:>8}  {:>10}  {:>6}  {:>14}", "minute", "RSS MiB", "alive", "created so far");
+    println!(
+        "\nrollout-rs churn: {SLOTS} slots, one create/update/delete every {TICK:?}, {minutes} min"
+    );
+    println!(
+        "{:>8}  {:>10}  {:>6}  {:>14}",
+        "minute", "RSS MiB", "alive", "created so far"
+    );
     for (m, rss, alive, made) in &samples {
-        println!("{m:>8.1}  {:>10.1}  {alive:>6}  {made:>14}", *rss as f64 / 1024.0);
+        println!(
+            "{m:>8.1}  {:>10.1}  {alive:>6}  {made:>14}",
+            *rss as f64 / 1024.0
+        );
     }
     println!("created {created}, updated {updated}, deleted {deleted}, failed requests {errors}");
     Ok(())

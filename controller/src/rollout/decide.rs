@@ -870,7 +870,7 @@ pub fn decide(obs: &Observed) -> Plan {
     if let Some(split) = routing {
         if split.weight > 0 && st.stable_rs.as_deref() == Some(new_hash.as_str()) {
             // Promoted in this plan: Healthy once the routers are back at 0 (the next plan).
-            hold_message = Some("the stable Service switched; resetting the router weights".into());
+            hold_message = Some("waiting for the router weights to return to the stable".into());
         }
         plan.weights = Some(RouterWeights {
             canary: split.weight,
@@ -1000,7 +1000,11 @@ fn routed_split(i: RoutedInput<'_>) -> RoutedSplit {
             total: i.max_weight,
             canary_available: canary_side.map_or(0, |r| r.available),
             canary_ready,
-            stable_available: i.stable_rs.map_or(0, |r| r.available),
+            // Rolled back to the stable template: the current ReplicaSet is the stable one.
+            stable_available: i
+                .stable_rs
+                .or(i.new_rs.filter(|_| i.already_promoted))
+                .map_or(0, |r| r.available),
         },
     );
     // Promoted in this plan: the stable Service switches first; the weight goes to 0 in the
@@ -1008,7 +1012,7 @@ fn routed_split(i: RoutedInput<'_>) -> RoutedSplit {
     let promoted_now = !i.already_promoted && i.st.stable_rs.as_deref() == Some(i.new_hash);
     let weight = if promoted_now {
         in_force
-    } else if i.already_promoted || i.stable_rs.is_none() {
+    } else if draining.is_none() && (i.already_promoted || i.stable_rs.is_none()) {
         // Both Services select the same pods: the weight moves nothing.
         0
     } else {

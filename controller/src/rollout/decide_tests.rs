@@ -1057,3 +1057,43 @@ fn status_fields_written_by_others_do_not_promote() {
     assert!(p.scale.is_empty() && p.create.is_none());
     assert_eq!(p.status.stable_rs.as_deref(), Some("0000000000"));
 }
+
+/// Argo Rollouts' TestCanaryDynamicStableScaleRollbackToStable: going back to the stable
+/// template while a canary carries 25% and the stable was shrunk keeps that weight (and the
+/// canary's pods and Service) until the stable has the pods to take it back.
+#[test]
+fn rollback_with_dynamic_stable_scale_waits_for_the_stable() {
+    let back = || {
+        let mut r = dynamic(routed("web:1", |s| {
+            s.current_step_index = Some(1);
+            weight_on(s, 25, "web:2");
+        }));
+        r.spec.replicas = Some(4);
+        let st = r.status.as_mut().expect("status");
+        st.current_pod_hash = Some(hash_of("web:2"));
+        r
+    };
+    let p = plan(back(), vec![rs("web:1", 1, 3, 3), rs("web:2", 2, 1, 1)]);
+    assert_eq!(
+        planned_weight(&p),
+        Some(25),
+        "3 of 4 stable pods carry 75, not 100"
+    );
+    assert_eq!(canary_selector(&p), Some(hash_of("web:2")));
+    assert_eq!(scaled(&p, "web:1"), Some(4));
+    assert_eq!(
+        scaled(&p, "web:2"),
+        None,
+        "the canary keeps its pod while it has traffic"
+    );
+    assert!(p.scale_down_deadlines.is_empty());
+    assert_ne!(p.status.phase, Some(RolloutPhase::Healthy));
+    let mut next = back();
+    next.status = Some(RolloutStatus {
+        current_pod_hash: Some(hash_of("web:1")),
+        ..p.status.clone()
+    });
+    let p = plan(next, vec![rs("web:1", 1, 4, 4), rs("web:2", 2, 1, 1)]);
+    assert_eq!(planned_weight(&p), Some(0));
+    assert_eq!(canary_selector(&p), Some(hash_of("web:1")));
+}
