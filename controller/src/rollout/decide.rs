@@ -12,9 +12,12 @@
 //! exact weight for every configured router (with `setCanaryScale`, scale-down and abort
 //! scale-down delays), timed and indefinite pauses, promote, promote-full, abort and retry,
 //! manual pause, restarts, update mid-rollout, rollback to the stable template, invalid specs and
-//! progress deadlines. Traffic safety lives here: no weight to a canary without available pods,
-//! weight 0 and the canary Service back on stable on abort, all traffic on the canary before the
-//! stable Service switches. Analysis: a step's run must end Successful for the step to complete,
+//! progress deadlines. Traffic safety lives here (with the arithmetic in `weight` and
+//! `replicas`): a router weight moves toward a side only when that side's available pods carry
+//! it, the canary keeps the pods its weight needs, the stable shrinks only after traffic left
+//! it, on abort the weight steps back as the stable's pods allow and the canary Service returns
+//! to stable once it is 0, all traffic is on the canary before the stable Service switches.
+//! `status_guard` runs first: progress fields written by others are never trusted. Analysis: a step's run must end Successful for the step to complete,
 //! the background run covers the update from `startingStep` until promotion, a Failed or Errored
 //! run aborts in the same plan, an Inconclusive one pauses (`InconclusiveAnalysisRun`).
 
