@@ -63,9 +63,17 @@ pub async fn run(client: Client, namespace: Option<String>) {
         .default_backoff()
         .modify(strip_meta)
         .reflect(writer)
-        .inspect(move |event| {
-            if let Ok(watcher::Event::Delete(gone)) = event {
-                forget.forget(gone.uid().as_deref().unwrap_or_default());
+        .inspect({
+            let live = reader.clone();
+            move |event| match event {
+                Ok(watcher::Event::Delete(gone)) => {
+                    forget.forget(gone.uid().as_deref().unwrap_or_default());
+                }
+                // A relist after a lost watch: deletions in between sent no event.
+                Ok(watcher::Event::InitDone) => {
+                    forget.keep_only(&live.state().iter().filter_map(|run| run.uid()).collect())
+                }
+                _ => {}
             }
         })
         .applied_objects();
@@ -111,10 +119,22 @@ async fn reconcile(
     let ar = match &listed.decoded {
         Ok(ar) => ar,
         Err(why) => {
-            unreadable(&listed, why, &ctx).await;
+            // It cannot be measured: it ends Error, and its Rollout aborts rather than promote
+            // on analysis nobody can read.
+            crate::lenient::report(
+                &listed,
+                why,
+                &ctx.reported,
+                &ctx.recorder,
+                &ctx.client,
+                "AnalysisRunError",
+                |message| json!({"phase": "Error", "message": message}),
+            )
+            .await;
             return Ok(Action::await_change());
         }
     };
+    ctx.reported.forget(ar.uid().as_deref().unwrap_or_default());
     let status = ar.status.clone().unwrap_or_default();
     if ar.metadata.deletion_timestamp.is_some() || run::completed(status.phase) {
         return Ok(Action::await_change());
@@ -171,40 +191,6 @@ async fn reconcile(
         Some(at) => Action::requeue((at - now).try_into().unwrap_or(Duration::ZERO)),
         None => Action::await_change(),
     })
-}
-
-/// A run that does not decode cannot be measured: it ends Error (its Rollout aborts rather than
-/// promote on analysis nobody can read), said once in the log and in a Warning Event.
-async fn unreadable(listed: &Lenient<AnalysisRun>, why: &str, ctx: &Context) {
-    if !ctx
-        .reported
-        .first(listed.uid().as_deref().unwrap_or_default(), why)
-    {
-        return;
-    }
-    let name = listed.name_any();
-    let ns = listed.namespace().unwrap_or_default();
-    let message = format!("the AnalysisRun cannot be read: {why}");
-    tracing::warn!(run = %name, namespace = %ns, "{message}");
-    let event = Event {
-        type_: EventType::Warning,
-        reason: "AnalysisRunError".into(),
-        note: Some(message.clone()),
-        action: "Decode".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &listed.object_ref(&())).await {
-        tracing::warn!(run = %name, "recording event AnalysisRunError: {e}");
-    }
-    let api: Api<Lenient<AnalysisRun>> = Api::namespaced(ctx.client.clone(), &ns);
-    let params = PatchParams {
-        field_manager: Some(MANAGER.into()),
-        ..Default::default()
-    };
-    let patch = json!({"status": {"phase": "Error", "message": message}});
-    if let Err(e) = api.patch_status(&name, &params, &Patch::Merge(patch)).await {
-        tracing::debug!(run = %name, "the status of an unreadable AnalysisRun: {e}");
-    }
 }
 
 /// The run's arguments. Secrets are read for this reconcile only, never cached.

@@ -4,12 +4,14 @@
 //! int32 stored under an older CRD, a status field that is not a time): after a restart no
 //! object of the kind would be reconciled at all. [`Lenient`] decodes each object on its own
 //! and keeps, for one that does not decode, its metadata and the reason, so the controllers
-//! can report it where users look and carry on with the rest. It owns no reporting itself.
+//! carry on with the rest; [`report`] says it where users look, once per reason.
 
 use std::borrow::Cow;
 
-use kube::Resource;
-use kube::api::ObjectMeta;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams};
+use kube::core::NamespaceResourceScope;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
@@ -75,6 +77,53 @@ impl<K: Resource<DynamicType = ()>> Resource for Lenient<K> {
     }
 }
 
+/// Says that `obj` cannot be read, once per reason: a log line naming it, a Warning Event
+/// `reason` on it, and `status` (built from the message) merged into its status, where that can
+/// be written (not when the status is what does not decode).
+pub async fn report<K>(
+    obj: &Lenient<K>,
+    why: &str,
+    reported: &Reported,
+    recorder: &Recorder,
+    client: &Client,
+    reason: &str,
+    status: impl FnOnce(&str) -> serde_json::Value,
+) where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + DeserializeOwned,
+{
+    let meta = obj.meta();
+    if !reported.first(meta.uid.as_deref().unwrap_or_default(), why) {
+        return;
+    }
+    let kind = K::kind(&());
+    let name = meta.name.clone().unwrap_or_default();
+    let ns = meta.namespace.clone().unwrap_or_default();
+    let message = format!("the {kind} cannot be read: {why}");
+    tracing::warn!(namespace = %ns, "{kind} {name}: {message}; it is left alone until fixed");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: reason.into(),
+        note: Some(message.clone()),
+        action: "Decode".into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
+        tracing::warn!("{kind} {name}: recording event {reason}: {e}");
+    }
+    let api: Api<Lenient<K>> = Api::namespaced(client.clone(), &ns);
+    let params = PatchParams {
+        field_manager: Some(crate::rollout::reconcile::MANAGER.into()),
+        ..Default::default()
+    };
+    let patch = serde_json::json!({ "status": status(&message) });
+    if let Err(e) = api.patch_status(&name, &params, &Patch::Merge(patch)).await {
+        tracing::debug!("{kind} {name}: the status of an unreadable object: {e}");
+    }
+}
+
 /// Which unreadable objects were reported, and why: each is said once per reason (its own
 /// status patch must not say it again), and forgotten with the object.
 #[derive(Debug, Default)]
@@ -93,6 +142,14 @@ impl Reported {
 
     pub fn forget(&self, uid: &str) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+
+    /// Forgets every object but these (after a relist, when deletions were missed).
+    pub fn keep_only(&self, live: &std::collections::HashSet<String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|uid, _| live.contains(uid));
     }
 }
 

@@ -44,6 +44,26 @@ pub enum Seen {
     },
 }
 
+impl Seen {
+    /// The same object, deleted: nothing of it serves any more.
+    fn gone(self) -> Seen {
+        match self {
+            Seen::ReplicaSet { app, hash, .. } => Seen::ReplicaSet {
+                app,
+                hash,
+                desired: 0,
+                available: 0,
+            },
+            Seen::Service { name, .. } => Seen::Service { name, hash: None },
+            Seen::Split { name, .. } => Seen::Split {
+                name,
+                weights: BTreeMap::new(),
+            },
+            Seen::Rollout { name, .. } => Seen::Rollout { name, abort: false },
+        }
+    }
+}
+
 /// What was seen, in resourceVersion order once [`Recorder::entries`] is read. Dropping it
 /// stops the watches.
 pub struct Recorder {
@@ -143,9 +163,10 @@ impl Recorder {
             while let Some(event) = stream.next().await {
                 // The first listing is the state at the start: earlier than anything written
                 // after it, whatever its resourceVersions (an object's older states are not seen).
-                let (obj, baseline) = match event {
-                    Ok(watcher::Event::InitApply(obj)) => (obj, true),
-                    Ok(watcher::Event::Apply(obj) | watcher::Event::Delete(obj)) => (obj, false),
+                let (obj, baseline, deleted) = match event {
+                    Ok(watcher::Event::InitApply(obj)) => (obj, true, false),
+                    Ok(watcher::Event::Apply(obj)) => (obj, false, false),
+                    Ok(watcher::Event::Delete(obj)) => (obj, false, true),
                     _ => continue,
                 };
                 let rv = obj
@@ -155,7 +176,9 @@ impl Recorder {
                     .and_then(|v| v.parse::<u64>().ok())
                     .filter(|_| !baseline)
                     .unwrap_or(0);
-                let Some(seen) = view(&obj) else { continue };
+                let Some(seen) = view(&obj).map(|s| if deleted { s.gone() } else { s }) else {
+                    continue;
+                };
                 let split = matches!(seen, Seen::Split { .. });
                 if let Ok(mut e) = entries.lock() {
                     e.push((rv, seen));

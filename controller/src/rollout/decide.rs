@@ -36,6 +36,7 @@ use super::analysis::{self as an, NewRun, RunKind, RunView};
 use super::hash::pod_template_hash;
 use super::replicas::{Counts, Limits, paced, weighted_counts};
 use super::status_guard::{self, Owned};
+use super::weight::pods_for;
 
 /// A ReplicaSet of the Rollout, as observed.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -281,17 +282,14 @@ fn routed_canary_replicas(
     total: i32,
     scale: Option<&SetCanaryScale>,
 ) -> i32 {
-    let ceil_share = |w: i32, t: i32| {
-        ((i64::from(replicas) * i64::from(w) + i64::from(t) - 1) / i64::from(t.max(1))) as i32
-    };
     match scale {
         Some(SetCanaryScale {
             replicas: Some(n), ..
         }) => (*n).max(0),
         Some(SetCanaryScale {
             weight: Some(w), ..
-        }) => ceil_share(*w, 100),
-        _ => ceil_share(weight, total),
+        }) => pods_for(replicas, *w, 100),
+        _ => pods_for(replicas, weight, total),
     }
 }
 
@@ -777,6 +775,7 @@ pub fn decide(obs: &Observed) -> Plan {
             replicas,
             max_weight,
             written: written.map(|w| (w.canary.weight, written_hash.clone())),
+            weight_in_force,
             new_rs,
             stable_rs,
             new_hash: &new_hash,
@@ -927,6 +926,8 @@ struct RoutedInput<'a> {
     max_weight: i32,
     /// The weight the routers carry, and the canary hash it was written for.
     written: Option<(i32, Option<String>)>,
+    /// That weight, when it was written for the current template.
+    weight_in_force: Option<i32>,
     new_rs: Option<&'a ReplicaSetView>,
     stable_rs: Option<&'a ReplicaSetView>,
     new_hash: &'a str,
@@ -955,10 +956,16 @@ struct RoutedSplit {
 fn routed_split(i: RoutedInput<'_>) -> RoutedSplit {
     let find = |hash: &str| i.obs.replica_sets.iter().find(|r| r.hash == hash);
     let stable_hash = i.stable_rs.map(|r| r.hash.as_str());
-    let (in_force, written_hash) = i.written.clone().unwrap_or((0, None));
+    let (written, written_hash) = i.written.clone().unwrap_or((0, None));
     let draining = written_hash
-        .filter(|h| in_force > 0 && h != i.new_hash && Some(h.as_str()) != stable_hash)
+        .filter(|h| written > 0 && h != i.new_hash && Some(h.as_str()) != stable_hash)
         .filter(|h| find(h).is_some());
+    // The weight on the pods the canary Service selects now.
+    let in_force = if draining.is_some() {
+        written
+    } else {
+        i.weight_in_force.unwrap_or(0)
+    };
     let subset_level = i
         .obs
         .rollout
@@ -984,12 +991,6 @@ fn routed_split(i: RoutedInput<'_>) -> RoutedSplit {
         Target::Abort => 0,
     };
     let canary_side = draining.as_deref().and_then(find).or(i.new_rs);
-    let in_force = match (&draining, i.written.as_ref()) {
-        (Some(_), _) => in_force,
-        // A weight written for another template does not carry this one.
-        (None, Some((w, hash))) if hash.as_deref().is_none_or(|h| h == i.new_hash) => *w,
-        _ => 0,
-    };
     let canary_ready = i.new_rs.is_some_and(|r| {
         r.desired == want_canary
             && r.available >= want_canary
@@ -1008,6 +1009,7 @@ fn routed_split(i: RoutedInput<'_>) -> RoutedSplit {
                 .stable_rs
                 .or(i.new_rs.filter(|_| i.already_promoted))
                 .map_or(0, |r| r.available),
+            scaled_by_user: scale.is_some() && draining.is_none(),
         },
     );
     // Promoted in this plan: the stable Service switches first; the weight goes to 0 in the
@@ -1030,7 +1032,7 @@ fn routed_split(i: RoutedInput<'_>) -> RoutedSplit {
         }
         _ => i.new_hash.to_string(),
     };
-    let carried = super::weight::pods_for(i.replicas, weight, i.max_weight);
+    let carried = pods_for(i.replicas, weight, i.max_weight);
     let canary_pods = match i.target {
         Target::Full => i.replicas,
         // setCanaryScale sizes the canary as the user asked, whatever its weight.
@@ -1043,12 +1045,10 @@ fn routed_split(i: RoutedInput<'_>) -> RoutedSplit {
         (None, _) => 0,
         (Some(_), Target::Abort) => i.replicas,
         (Some(_), _) if i.dynamic => {
-            // The stable carries what is left of the weight now and after this step.
-            super::weight::pods_for(
-                i.replicas,
-                i.max_weight - weight.min(target_weight),
-                i.max_weight,
-            )
+            // The stable keeps what the weight the routers carried before this plan, the one it
+            // writes and the step's leave it: it shrinks one reconcile after the weight moved.
+            let least = weight.min(target_weight).min(in_force);
+            pods_for(i.replicas, i.max_weight - least, i.max_weight)
         }
         (Some(_), _) => i.replicas,
     };

@@ -890,12 +890,18 @@ fn dynamic_stable_scale_keeps_the_stable_until_the_weight_moves() {
         None,
         "weight still 0: the stable keeps 10 pods"
     );
-    // Canary ready: 20 is written in this plan, so the stable may shrink to 8 behind it.
+    // Canary ready: 20 is written; the stable keeps its pods until the routers carry it...
     let p = plan(
         dynamic(routed("web:2", |s| weight_on(s, 0, "web:2"))),
         rss(2),
     );
     assert_eq!(planned_weight(&p), Some(20));
+    assert_eq!(scaled(&p, "web:1"), None);
+    // ...and shrinks to 8 once they do.
+    let p = plan(
+        dynamic(routed("web:2", |s| weight_on(s, 20, "web:2"))),
+        rss(2),
+    );
     assert_eq!(scaled(&p, "web:1"), Some(8));
 }
 

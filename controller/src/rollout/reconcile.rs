@@ -53,12 +53,30 @@ pub enum ReconcileError {
     /// not a failure, the watch delivers the change within moments.
     #[error("the cache is behind the API server for {0}")]
     CacheBehind(String),
+    /// A cache has not listed its objects: nothing is decided until it has (a missing
+    /// permission or CRD keeps it so; said at each retry).
+    #[error(
+        "the {0} cache has not listed its objects within {CACHE_SYNC_WAIT:?}: check the controller's permissions and that the CRDs are installed"
+    )]
+    NotSynced(&'static str),
     #[error("analysis: {0}")]
     Analysis(String),
 }
 
 /// How long a reconcile waits for caches still listing before it gives up and retries.
 const CACHE_SYNC_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits up to [`CACHE_SYNC_WAIT`] for a cache's first listing.
+async fn synced<K>(kind: &'static str, store: &Store<K>) -> Result<(), ReconcileError>
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    tokio::time::timeout(CACHE_SYNC_WAIT, store.wait_until_ready())
+        .await
+        .map_err(|_| ReconcileError::NotSynced(kind))?
+        .map_err(|_| ReconcileError::NotSynced(kind))
+}
 
 /// A template by (cluster scope, namespace or "", name).
 type TemplateKey = (bool, String, String);
@@ -98,6 +116,18 @@ struct Memory {
 }
 
 impl Memory {
+    fn keep_only(&self, live: &std::collections::HashSet<String>) {
+        self.unreadable.keep_only(live);
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|uid, _| live.contains(uid));
+        self.owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|uid, _| live.contains(uid));
+    }
+
     fn forget(&self, uid: &str) {
         self.written
             .lock()
@@ -234,10 +264,18 @@ pub async fn run(client: Client, options: Options) {
         .default_backoff()
         .modify(strip_meta)
         .reflect(ro_writer)
-        .inspect(move |event| {
-            // What the controller remembers per Rollout goes with the Rollout.
-            if let Ok(watcher::Event::Delete(gone)) = event {
-                forget.forget(gone.uid().as_deref().unwrap_or_default());
+        .inspect({
+            let live = ro_reader.clone();
+            move |event| match event {
+                // What the controller remembers per Rollout goes with the Rollout...
+                Ok(watcher::Event::Delete(gone)) => {
+                    forget.forget(gone.uid().as_deref().unwrap_or_default());
+                }
+                // ...also when a relist (after a watch was lost) no longer has it.
+                Ok(watcher::Event::InitDone) => {
+                    forget.keep_only(&live.state().iter().filter_map(|ro| ro.uid()).collect())
+                }
+                _ => {}
             }
         })
         .applied_objects();
@@ -519,16 +557,9 @@ impl Context {
     /// or Service that exists looks missing, and a decision taken then would write weight 0 to
     /// a canary in flight (a restarted controller) or create a duplicate.
     async fn caches_synced(&self) -> Result<(), ReconcileError> {
-        let ready = async {
-            let _ = self.replica_sets.wait_until_ready().await;
-            let _ = self.services.wait_until_ready().await;
-            let _ = self.runs.wait_until_ready().await;
-        };
-        tokio::time::timeout(CACHE_SYNC_WAIT, ready)
-            .await
-            .map_err(|_| {
-                ReconcileError::CacheBehind("the ReplicaSet, Service and AnalysisRun caches".into())
-            })
+        synced("ReplicaSet", &self.replica_sets).await?;
+        synced("Service", &self.services).await?;
+        synced("AnalysisRun", &self.runs).await
     }
 
     fn template(&self, ns: &str, r: &AnalysisTemplateRef) -> Option<AnalysisTemplateSpec> {
@@ -581,13 +612,8 @@ impl Context {
         if template_refs(ro).next().is_none() {
             return Ok(Vec::new());
         }
-        let ready = async {
-            let _ = self.templates.wait_until_ready().await;
-            let _ = self.cluster_templates.wait_until_ready().await;
-        };
-        if tokio::time::timeout(CACHE_SYNC_WAIT, ready).await.is_err() {
-            return Err(ReconcileError::CacheBehind("the analysis templates".into()));
-        }
+        synced("AnalysisTemplate", &self.templates).await?;
+        synced("ClusterAnalysisTemplate", &self.cluster_templates).await?;
         let mut seen = std::collections::BTreeSet::new();
         Ok(template_refs(ro)
             .filter(|r| seen.insert((r.cluster_scope, r.template_name.clone())))
@@ -878,10 +904,36 @@ async fn reconcile(
     let ro = match &listed.decoded {
         Ok(ro) => Arc::new(ro.clone()),
         Err(why) => {
-            report_undecodable(&listed, why, &ctx).await;
+            // Nothing of it is acted on until it is fixed.
+            crate::lenient::report(
+                &listed,
+                why,
+                &ctx.memory.unreadable,
+                &ctx.recorder,
+                &ctx.client,
+                "InvalidSpec",
+                |message| {
+                    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                        jiff::Timestamp::now(),
+                    );
+                    json!({
+                        "phase": "Degraded",
+                        "message": format!("InvalidSpec: {message}"),
+                        "conditions": [{
+                            "type": "InvalidSpec", "status": "True", "reason": "InvalidSpec",
+                            "message": message, "lastUpdateTime": now, "lastTransitionTime": now,
+                        }],
+                    })
+                },
+            )
+            .await;
             return Ok(Action::await_change());
         }
     };
+    // Readable (again): a later breakage is news.
+    ctx.memory
+        .unreadable
+        .forget(ro.uid().as_deref().unwrap_or_default());
     if ro.metadata.deletion_timestamp.is_some() {
         // Owner references let the garbage collector remove the ReplicaSets.
         ctx.memory.forget(ro.uid().as_deref().unwrap_or_default());
@@ -920,50 +972,6 @@ async fn reconcile(
     })
 }
 
-/// A Rollout that does not decode: nothing of it is acted on. Said once per reason where users
-/// look: the log, a Warning Event, and an InvalidSpec condition (unless the status itself is
-/// what does not decode, the patch of its phase still shows).
-async fn report_undecodable(listed: &Lenient<Rollout>, why: &str, ctx: &Context) {
-    let name = listed.name_any();
-    let ns = listed.namespace().unwrap_or_default();
-    if !ctx
-        .memory
-        .unreadable
-        .first(listed.uid().as_deref().unwrap_or_default(), why)
-    {
-        return;
-    }
-    let message = format!("the Rollout cannot be read: {why}");
-    tracing::warn!(rollout = %name, namespace = %ns, "{message}; it is left alone until fixed");
-    let event = Event {
-        type_: EventType::Warning,
-        reason: "InvalidSpec".into(),
-        note: Some(message.clone()),
-        action: "Decode".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &listed.object_ref(&())).await {
-        tracing::warn!(rollout = %name, "recording event InvalidSpec: {e}");
-    }
-    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-    let patch = json!({"status": {
-        "phase": "Degraded",
-        "message": format!("InvalidSpec: {message}"),
-        "conditions": [{
-            "type": "InvalidSpec", "status": "True", "reason": "InvalidSpec",
-            "message": message, "lastUpdateTime": now, "lastTransitionTime": now,
-        }],
-    }});
-    let api: Api<Lenient<Rollout>> = Api::namespaced(ctx.client.clone(), &ns);
-    let params = PatchParams {
-        field_manager: Some(MANAGER.into()),
-        ..Default::default()
-    };
-    if let Err(e) = api.patch_status(&name, &params, &Patch::Merge(patch)).await {
-        tracing::debug!(rollout = %name, "the status of an unreadable Rollout: {e}");
-    }
-}
-
 fn api_err(
     action: &'static str,
     kind: &'static str,
@@ -979,7 +987,8 @@ fn api_err(
 }
 
 async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
-    // Routers first: on abort the weight must be 0 before anything else moves.
+    // Routers first: traffic leaves pods before any ReplicaSet shrinks under it (an abort, a
+    // lower step), and a routing failure leaves everything as it was.
     if let Some(weights) = &plan.weights
         && let Err(e) =
             super::traffic::apply(ro, ns, weights, &ctx.client, &ctx.traffic_split_api_version)

@@ -345,7 +345,8 @@ mod tests {
     }
 
     /// Whatever the start, one move never exceeds the surge (unless already above it, and
-    /// then never grows) and never loses available pods below the minimum.
+    /// then never adds to the total) and never loses available pods below the minimum, an
+    /// older ReplicaSet included.
     #[test]
     fn every_move_honours_both_limits() {
         for replicas in 0..7 {
@@ -357,19 +358,24 @@ mod tests {
                             for sa in 0..=sd {
                                 for target_canary in 0..=replicas {
                                     let target = (target_canary, replicas - target_canary);
-                                    let p = two(replicas, l, c(cd, ca), c(sd, sa), target);
-                                    let before = cd + sd;
-                                    let after = p.0 + p.1;
+                                    // An older ReplicaSet with one available pod beside them.
+                                    let old = c(1, 1);
+                                    let m =
+                                        paced(replicas, l, c(cd, ca), c(sd, sa), &[old], target);
+                                    let p = (m.canary, m.stable, m.others[0]);
+                                    let before = cd + sd + old.desired;
+                                    let after = p.0 + p.1 + p.2;
                                     assert!(
                                         after <= (replicas + surge).max(before),
                                         "surge: {replicas} {l:?} ({cd},{ca}) ({sd},{sa}) -> {p:?}"
                                     );
-                                    let kept = ca.min(p.0) + sa.min(p.1);
+                                    let kept = ca.min(p.0) + sa.min(p.1) + old.available.min(p.2);
                                     assert!(
-                                        kept >= (replicas - unavailable).min(ca + sa),
+                                        kept >= (replicas - unavailable)
+                                            .min(ca + sa + old.available),
                                         "availability: {replicas} {l:?} ({cd},{ca}) ({sd},{sa}) -> {p:?}"
                                     );
-                                    assert!(p.0 >= 0 && p.1 >= 0);
+                                    assert!(p.0 >= 0 && p.1 >= 0 && p.2 >= 0);
                                 }
                             }
                         }

@@ -52,7 +52,9 @@ pub struct Verdict {
 
 /// Puts back what others wrote into the controller's fields of `st`. `remembered` is the
 /// controller's own last write, if it has one since it started; `steps` the number of canary
-/// steps; `replica_sets` those the Rollout owns.
+/// steps; `replica_sets` those the Rollout owns. What stands then must be plausible: a step
+/// index outside the steps starts them over, a stable version no ReplicaSet runs holds the
+/// Rollout while another version runs (a stable ReplicaSet deleted by hand included).
 pub fn guard(
     st: &mut RolloutStatus,
     remembered: Option<&Owned>,
@@ -61,14 +63,15 @@ pub fn guard(
 ) -> Verdict {
     let mut verdict = Verdict::default();
     let seen = Owned::of(st);
+    // A memory that is not plausible itself (the write of a hold) is no authority: a user
+    // fixing the stable version must be heard.
     if let Some(ours) = remembered
         && *ours != seen
+        && unknown_stable(ours, replica_sets).is_none()
     {
         verdict.restored = differences(ours, &seen);
         ours.restore(st);
-        return verdict;
     }
-    // Nothing remembered: refuse what cannot be the controller's.
     if let Some(i) = st.current_step_index
         && !(0..=steps).contains(&i)
     {
@@ -77,22 +80,26 @@ pub fn guard(
         ));
         st.current_step_index = Some(0);
     }
-    if let Some(stable) = st.stable_rs.as_deref() {
-        let known = replica_sets.iter().any(|r| r.hash == stable)
-            || st.current_pod_hash.as_deref() == Some(stable);
-        let others_run = replica_sets.iter().any(|r| {
-            r.hash != stable
-                && st.current_pod_hash.as_deref() != Some(r.hash.as_str())
-                && r.desired > 0
-        });
-        if !known && others_run {
-            verdict.hold = Some(format!(
-                "status.stableRS names template {stable:?}, which no ReplicaSet of the Rollout runs: \
-                 the stable version cannot be told; set status.stableRS to the hash of the stable ReplicaSet"
-            ));
-        }
-    }
+    verdict.hold = unknown_stable(&Owned::of(st), replica_sets).map(|stable| {
+        format!(
+            "status.stableRS names template {stable:?}, which no ReplicaSet of the Rollout runs: \
+             the stable version cannot be told; set status.stableRS to the hash of the stable ReplicaSet"
+        )
+    });
     verdict
+}
+
+/// The stable hash `owned` names when no ReplicaSet runs it while another version does: then
+/// nobody can tell which pods are stable, and treating the update as a first deploy would send
+/// all traffic to pods that may not exist.
+fn unknown_stable<'a>(owned: &'a Owned, replica_sets: &[ReplicaSetView]) -> Option<&'a str> {
+    let stable = owned.stable_rs.as_deref()?;
+    let current = owned.current_pod_hash.as_deref();
+    let known = replica_sets.iter().any(|r| r.hash == stable) || current == Some(stable);
+    let others_run = replica_sets
+        .iter()
+        .any(|r| r.hash != stable && current != Some(r.hash.as_str()) && r.desired > 0);
+    (!known && others_run).then_some(stable)
 }
 
 fn differences(ours: &Owned, seen: &Owned) -> Vec<String> {
@@ -209,5 +216,21 @@ mod tests {
         // Nothing else runs: nothing to protect, the template deploys as a first one.
         let mut st = status(1, "zzz", "bbb");
         assert_eq!(guard(&mut st, None, 4, &[rs("bbb", 2)]).hold, None);
+    }
+
+    #[test]
+    fn a_held_stable_can_be_fixed_and_a_vanished_one_holds() {
+        let rss = [rs("aaa", 8), rs("bbb", 2)];
+        // The hold was written, so it is what the controller remembers: the user's fix wins.
+        let held = Owned::of(&status(1, "zzz", "bbb"));
+        let mut st = status(1, "aaa", "bbb");
+        assert_eq!(guard(&mut st, Some(&held), 4, &rss), Verdict::default());
+        assert_eq!(st.stable_rs.as_deref(), Some("aaa"));
+        // The stable ReplicaSet deleted by hand while the controller runs: hold, not a first
+        // deploy.
+        let ours = Owned::of(&status(1, "aaa", "bbb"));
+        let mut st = status(1, "aaa", "bbb");
+        let v = guard(&mut st, Some(&ours), 4, &[rs("bbb", 2), rs("ccc", 3)]);
+        assert!(v.hold.is_some(), "{v:?}");
     }
 }

@@ -17,6 +17,9 @@ pub struct Capacity {
     pub canary_ready: bool,
     /// Available pods of the stable ReplicaSet.
     pub stable_available: i32,
+    /// `setCanaryScale` sizes the canary: its pod count is the user's choice, not what its
+    /// weight needs, so losing pods does not move its weight.
+    pub scaled_by_user: bool,
 }
 
 /// The weight to write, given the weight the step (or an abort, or promotion) asks for and
@@ -26,13 +29,29 @@ pub fn next(target: i32, in_force: i32, cap: Capacity) -> i32 {
         // Nothing could serve the canary's share: whatever the stable can do is better.
         return 0;
     }
-    if target > in_force {
-        return if cap.canary_ready { target } else { in_force };
+    let weight = if target > in_force {
+        if cap.canary_ready { target } else { in_force }
+    } else if target < in_force {
+        target.max(stable_floor(cap)).min(in_force)
+    } else {
+        target
+    };
+    // A canary that lost pods sheds the share they carried, as far as the stable can take it.
+    let carried = canary_ceiling(cap);
+    if !cap.scaled_by_user && weight > carried {
+        return carried.max(stable_floor(cap)).min(weight);
     }
-    if target < in_force {
-        return target.max(stable_floor(cap)).min(in_force);
+    weight
+}
+
+/// The highest weight the canary's available pods carry: `pods_for(w) <= canary_available`.
+fn canary_ceiling(cap: Capacity) -> i32 {
+    if cap.replicas <= 0 {
+        return cap.total;
     }
-    target
+    let carried =
+        i64::from(cap.canary_available.max(0)) * i64::from(cap.total) / i64::from(cap.replicas);
+    carried.clamp(0, i64::from(cap.total)) as i32
 }
 
 /// The lowest canary weight the stable's available pods can carry the rest of:
@@ -64,6 +83,7 @@ mod tests {
             canary_available,
             canary_ready,
             stable_available,
+            scaled_by_user: false,
         }
     }
 
@@ -136,6 +156,21 @@ mod tests {
             ),
             (20, 50, cap(3, true, 4), 20, "lower step, full stable"),
             (50, 50, cap(2, true, 2), 50, "nothing to move"),
+            (
+                60,
+                60,
+                cap(1, true, 4),
+                25,
+                "canary down to 1 of 3 pods: 25 is what it carries",
+            ),
+            (
+                60,
+                60,
+                cap(1, true, 2),
+                50,
+                "... but no lower than the stable can take",
+            ),
+            (60, 60, cap(2, true, 4), 50, "2 pods of 4 carry 50"),
         ];
         for (target, in_force, c, want, why) in cases {
             assert_eq!(next(target, in_force, c), want, "{why}: {c:?}");
@@ -150,6 +185,7 @@ mod tests {
             canary_available: 1,
             canary_ready: true,
             stable_available: stable,
+            scaled_by_user: false,
         };
         // 3 replicas, 1 stable pod carries a third: 33 would leave it 67% (needs 3 pods).
         assert_eq!(next(0, 100, c(3, 100, 1)), 67);
@@ -169,6 +205,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_canary_sized_by_the_user_keeps_its_weight() {
+        let c = Capacity {
+            scaled_by_user: true,
+            ..cap(1, true, 4)
+        };
+        assert_eq!(next(60, 60, c), 60);
+        assert_eq!(
+            next(60, 20, c),
+            60,
+            "setCanaryScale: the user sized it for this"
+        );
     }
 
     #[test]
