@@ -30,11 +30,12 @@ pub async fn take(
         metadata: BTreeMap::new(),
         resume_at: None,
     };
-    match resolve(metric, args) {
+    let resolved = resolve(metric, args);
+    match &resolved {
         Err(e) => m.message = Some(e.to_string()),
         Ok(resolved) => {
             m.metadata = resolved.metadata.clone();
-            match measure(&resolved, http).await {
+            match measure(resolved, http).await {
                 Err(e) => m.message = Some(e.to_string()),
                 Ok(value) => {
                     let verdict = judge(metric, &value);
@@ -46,7 +47,11 @@ pub async fn take(
         }
     }
     m.finished_at = Some(Time(jiff::Timestamp::now()));
-    scrub(&mut m, &Secrets::from_args(args));
+    // The secrets the request was built with; built here only when it could not be.
+    match &resolved {
+        Ok(r) => scrub(&mut m, r.secrets()),
+        Err(_) => scrub(&mut m, &Secrets::from_args(args)),
+    }
     m
 }
 
