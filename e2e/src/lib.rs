@@ -8,6 +8,7 @@
 //! The scenarios of `shared/scenarios.md` live under `e2e/tests/`.
 
 pub mod metrics;
+pub mod rollouts;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};

@@ -11,7 +11,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use rollout_rs_crds::rollout::RolloutPhase;
 use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
-use rollout_rs_e2e::{Cluster, HarnessError, in_phase};
+use rollout_rs_e2e::rollouts::Rollouts;
+use rollout_rs_e2e::{Cluster, HarnessError};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(30);
@@ -19,7 +20,7 @@ const T: Duration = Duration::from_secs(30);
 struct Setup {
     c: Cluster,
     ns: String,
-    api: Api<Rollout>,
+    ro: Rollouts,
 }
 
 impl Setup {
@@ -27,8 +28,8 @@ impl Setup {
         let mut c = Cluster::start().await?;
         c.install_crds().await?;
         let ns = c.namespace("bad").await?;
-        let api = Api::namespaced(c.client.clone(), &ns);
-        Ok(Setup { c, ns, api })
+        let ro = Rollouts::new(&c.client, &ns, T);
+        Ok(Setup { c, ns, ro })
     }
 
     fn services(name: &str) -> String {
@@ -43,65 +44,8 @@ impl Setup {
         )
     }
 
-    async fn wait(
-        &self,
-        name: &str,
-        what: &str,
-        cond: impl Fn(&Rollout) -> bool + Send + 'static,
-    ) -> Result<Rollout, HarnessError> {
-        let waited = self
-            .c
-            .wait(&self.api, name, T, what, move |ro: Option<&Rollout>| {
-                ro.is_some_and(&cond)
-            })
-            .await;
-        match waited {
-            Err(HarnessError::Timeout(t, what)) => {
-                let status = self.api.get(name).await?.status;
-                Err(HarnessError::Timeout(
-                    t,
-                    format!("{what}; status: {status:?}"),
-                ))
-            }
-            other => other,
-        }
-    }
-
-    async fn healthy(&self, name: &str) -> Result<Rollout, HarnessError> {
-        self.wait(name, "Healthy", |ro| in_phase(ro, RolloutPhase::Healthy))
-            .await
-    }
-
-    async fn paused_at(&self, name: &str, index: i32) -> Result<Rollout, HarnessError> {
-        self.wait(name, &format!("paused at step {index}"), move |ro| {
-            ro.status.as_ref().is_some_and(|s| {
-                s.phase == Some(RolloutPhase::Paused) && s.current_step_index == Some(index)
-            })
-        })
-        .await
-    }
-
     async fn set_image(&self, name: &str, image: &str) -> Result<(), HarnessError> {
-        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}});
-        self.api
-            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-            .await?;
-        Ok(())
-    }
-
-    async fn patch_status(
-        &self,
-        name: &str,
-        status: serde_json::Value,
-    ) -> Result<(), HarnessError> {
-        self.api
-            .patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await?;
-        Ok(())
+        self.ro.set_image(name, "app", image).await
     }
 
     fn raw_api(&self) -> Api<kube::api::DynamicObject> {
@@ -235,7 +179,7 @@ async fn a_rollout_that_does_not_decode_stops_no_other() -> Result<(), HarnessEr
     s.c.apply_yaml(&Setup::rollout("good", "app:1", 2, ""), &s.ns)
         .await?;
     s.c.start_controller();
-    s.healthy("good").await?;
+    s.ro.healthy("good").await?;
     let note = s.event("huge", "InvalidSpec", "spec.replicas").await?;
     assert!(note.contains("cannot be read"), "{note}");
     // Typed clients cannot read it either (that is the point): read it as plain JSON.
@@ -253,7 +197,7 @@ async fn a_rollout_that_does_not_decode_stops_no_other() -> Result<(), HarnessEr
 
     // A pause start time that is not a time: that Rollout is reported, the others proceed.
     s.set_image("good", "app:2").await?;
-    s.paused_at("good", 1).await?;
+    s.ro.paused_at("good", 1).await?;
     s.raw_patch_status(
         "good",
         json!({"pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "not-a-time"}]}),
@@ -276,14 +220,14 @@ async fn a_rollout_that_does_not_decode_stops_no_other() -> Result<(), HarnessEr
     s.c.start_controller();
     s.c.apply_yaml(&Setup::rollout("late", "app:1", 2, ""), &s.ns)
         .await?;
-    s.healthy("late").await?;
+    s.ro.healthy("late").await?;
     // Fixing the object heals it.
     s.raw_patch_status(
         "good",
         json!({"pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-01-01T00:00:00Z"}]}),
     )
     .await?;
-    s.paused_at("good", 1).await?;
+    s.ro.paused_at("good", 1).await?;
     Ok(())
 }
 
@@ -297,8 +241,8 @@ async fn missing_services_hold_the_rollout_and_say_so() -> Result<(), HarnessErr
     s.c.start_controller();
     s.c.apply_yaml(&Setup::rollout("web", "app:1", 2, ""), &s.ns)
         .await?;
-    let ro = s
-        .wait("web", "InvalidSpec", |ro| {
+    let ro =
+        s.ro.wait("web", "InvalidSpec", |ro| {
             ro.status.as_ref().and_then(|st| st.phase) == Some(RolloutPhase::Degraded)
         })
         .await?;
@@ -314,16 +258,16 @@ async fn missing_services_hold_the_rollout_and_say_so() -> Result<(), HarnessErr
         "nothing is created"
     );
     s.c.apply_yaml(&Setup::services("web"), &s.ns).await?;
-    s.healthy("web").await?;
+    s.ro.healthy("web").await?;
 
     s.set_image("web", "app:2").await?;
-    s.paused_at("web", 1).await?;
+    s.ro.paused_at("web", 1).await?;
     let services: Api<Service> = Api::namespaced(s.c.client.clone(), &s.ns);
     services.delete("web-stable", &Default::default()).await?;
-    s.patch_status("web", json!({"pauseConditions": null}))
+    s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
-    let ro = s
-        .wait("web", "Degraded naming the stable Service", |ro| {
+    let ro =
+        s.ro.wait("web", "Degraded naming the stable Service", |ro| {
             ro.status.as_ref().is_some_and(|st| {
                 st.phase == Some(RolloutPhase::Degraded)
                     && st
@@ -340,7 +284,7 @@ async fn missing_services_hold_the_rollout_and_say_so() -> Result<(), HarnessErr
         "nothing moved while the Service was missing"
     );
     s.c.apply_yaml(&Setup::services("web"), &s.ns).await?;
-    s.healthy("web").await?;
+    s.ro.healthy("web").await?;
     Ok(())
 }
 
@@ -353,17 +297,17 @@ async fn status_written_by_others_does_not_promote() -> Result<(), HarnessError>
     s.c.apply_yaml(&Setup::services("web"), &s.ns).await?;
     s.c.apply_yaml(&Setup::rollout("web", "app:1", 4, ""), &s.ns)
         .await?;
-    s.healthy("web").await?;
+    s.ro.healthy("web").await?;
     s.set_image("web", "app:2").await?;
-    let before = s.paused_at("web", 1).await?.status.unwrap_or_default();
+    let before = s.ro.paused_at("web", 1).await?.status.unwrap_or_default();
     for patch in [
         json!({"currentStepIndex": 99}),
         json!({"stableRS": "0000000000"}),
         json!({"currentStepIndex": 2, "stableRS": "0000000000"}),
     ] {
-        s.patch_status("web", patch.clone()).await?;
-        let ro = s
-            .wait("web", "the status put back", |ro| {
+        s.ro.patch_status("web", patch.clone()).await?;
+        let ro =
+            s.ro.wait("web", "the status put back", |ro| {
                 ro.status.as_ref().is_some_and(|st| {
                     st.current_step_index == Some(1)
                         && st.stable_rs.as_deref() != Some("0000000000")
@@ -386,9 +330,9 @@ async fn status_written_by_others_does_not_promote() -> Result<(), HarnessError>
     )
     .await?;
     // The control surface is still the user's: promote continues.
-    s.patch_status("web", json!({"pauseConditions": null}))
+    s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
-    s.healthy("web").await?;
+    s.ro.healthy("web").await?;
     Ok(())
 }
 
@@ -403,7 +347,7 @@ async fn a_routing_object_missing_at_creation_is_named() -> Result<(), HarnessEr
     let routing = "      trafficRouting: {nginx: {stableIngress: web}}\n";
     s.c.apply_yaml(&Setup::rollout("web", "app:1", 2, routing), &s.ns)
         .await?;
-    s.wait("web", "Degraded naming the Ingress", |ro| {
+    s.ro.wait("web", "Degraded naming the Ingress", |ro| {
         ro.status.as_ref().is_some_and(|st| {
             st.phase == Some(RolloutPhase::Degraded)
                 && st
@@ -417,6 +361,6 @@ async fn a_routing_object_missing_at_creation_is_named() -> Result<(), HarnessEr
         .await?;
     let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web}\nspec:\n  rules:\n  - http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: web-stable, port: {number: 80}}}}\n";
     s.c.apply_yaml(ingress, &s.ns).await?;
-    s.healthy("web").await?;
+    s.ro.healthy("web").await?;
     Ok(())
 }

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams};
-use rollout_rs_crds::Rollout;
+use kube::api::Api;
 use rollout_rs_crds::rollout::RolloutPhase;
+use rollout_rs_e2e::rollouts::Rollouts;
 use rollout_rs_e2e::timeline::{Recorder, Seen, pods_for, replay};
 use rollout_rs_e2e::{Cluster, HarnessError, in_phase};
 use serde_json::json;
@@ -21,7 +21,7 @@ const SLOW: &str = "sim.rollout-rs.io/ready-after-ms: \"1500\"";
 struct Setup {
     c: Cluster,
     ns: String,
-    api: Api<Rollout>,
+    ro: Rollouts,
 }
 
 impl Setup {
@@ -46,8 +46,8 @@ impl Setup {
         }
         let ns = c.namespace("safety").await?;
         c.start_controller();
-        let api = Api::namespaced(c.client.clone(), &ns);
-        Ok(Setup { c, ns, api })
+        let ro = Rollouts::new(&c.client, &ns, T);
+        Ok(Setup { c, ns, ro })
     }
 
     /// A Rollout `name` (pods labelled `app=<name>`), its two Services, running `image`.
@@ -65,67 +65,7 @@ impl Setup {
     }
 
     async fn set_image(&self, name: &str, image: &str) -> Result<(), HarnessError> {
-        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}});
-        self.api
-            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-            .await?;
-        Ok(())
-    }
-
-    async fn patch_status(
-        &self,
-        name: &str,
-        status: serde_json::Value,
-    ) -> Result<(), HarnessError> {
-        self.api
-            .patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn wait(
-        &self,
-        name: &str,
-        what: &str,
-        cond: impl Fn(&Rollout) -> bool + Send + 'static,
-    ) -> Result<Rollout, HarnessError> {
-        let waited = self
-            .c
-            .wait(&self.api, name, T, what, move |ro: Option<&Rollout>| {
-                ro.is_some_and(&cond)
-            })
-            .await;
-        match waited {
-            // Say where it stood: a timeout alone does not tell why.
-            Err(HarnessError::Timeout(t, what)) => {
-                let status = self.api.get(name).await?.status;
-                Err(HarnessError::Timeout(
-                    t,
-                    format!("{what}; status: {status:?}"),
-                ))
-            }
-            other => other,
-        }
-    }
-
-    async fn healthy(&self, name: &str) -> Result<Rollout, HarnessError> {
-        self.wait(name, "phase Healthy", |ro| {
-            in_phase(ro, RolloutPhase::Healthy)
-        })
-        .await
-    }
-
-    async fn paused_at(&self, name: &str, index: i32) -> Result<Rollout, HarnessError> {
-        self.wait(name, &format!("paused at step {index}"), move |ro| {
-            ro.status.as_ref().is_some_and(|s| {
-                s.phase == Some(RolloutPhase::Paused) && s.current_step_index == Some(index)
-            })
-        })
-        .await
+        self.ro.set_image(name, "app", image).await
     }
 }
 
@@ -189,7 +129,7 @@ async fn controller_restarts_during_routed_canaries_never_get_ahead_of_the_pods(
         s.rollout(name, "app:1", 5, &strategy).await?;
     }
     for name in &names {
-        s.healthy(name).await?;
+        s.ro.healthy(name).await?;
     }
     let mut recorder = Recorder::start(&s.c.client, &s.ns);
     for name in &names {
@@ -206,8 +146,8 @@ async fn controller_restarts_during_routed_canaries_never_get_ahead_of_the_pods(
         s.c.start_controller();
     }
     for name in &names {
-        let ro = s
-            .wait(name, "Healthy on app:2", |ro| {
+        let ro =
+            s.ro.wait(name, "Healthy on app:2", |ro| {
                 in_phase(ro, RolloutPhase::Healthy)
                     && ro.status.as_ref().and_then(|st| st.stable_rs.as_ref())
                         == ro
@@ -266,13 +206,13 @@ async fn a_step_weight_waits_for_the_canary_pods() -> Result<(), HarnessError> {
     let s = Setup::start(true).await?;
     let strategy = "      trafficRouting: {smi: {rootService: web}}\n      scaleDownDelaySeconds: 1\n      steps: [{setWeight: 20}, {pause: {}}, {setWeight: 60}, {pause: {}}]\n";
     s.rollout("web", "app:1", 5, strategy).await?;
-    s.healthy("web").await?;
+    s.ro.healthy("web").await?;
     let mut recorder = Recorder::start(&s.c.client, &s.ns);
     s.set_image("web", "app:2").await?;
-    s.paused_at("web", 1).await?;
-    s.patch_status("web", json!({"pauseConditions": null}))
+    s.ro.paused_at("web", 1).await?;
+    s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
-    s.paused_at("web", 3).await?;
+    s.ro.paused_at("web", 3).await?;
     recorder.stop();
     let entries = recorder.entries();
     let bad = routed_violations(&entries, &["web"], 5);
@@ -289,12 +229,12 @@ async fn dynamic_stable_scale_never_leaves_traffic_without_pods() -> Result<(), 
     let s = Setup::start(true).await?;
     let strategy = "      trafficRouting: {smi: {rootService: web}}\n      dynamicStableScale: true\n      abortScaleDownDelaySeconds: 1\n      steps: [{setWeight: 75}, {pause: {}}]\n";
     s.rollout("web", "app:1", 4, strategy).await?;
-    s.healthy("web").await?;
+    s.ro.healthy("web").await?;
     let mut recorder = Recorder::start(&s.c.client, &s.ns);
     s.set_image("web", "app:2").await?;
-    s.paused_at("web", 1).await?;
-    s.patch_status("web", json!({"abort": true})).await?;
-    s.wait("web", "aborted with no weight left on the canary", |ro| {
+    s.ro.paused_at("web", 1).await?;
+    s.ro.patch_status("web", json!({"abort": true})).await?;
+    s.ro.wait("web", "aborted with no weight left on the canary", |ro| {
         ro.status.as_ref().is_some_and(|st| {
             st.phase == Some(RolloutPhase::Degraded)
                 && st
@@ -327,18 +267,18 @@ async fn basic_canary_moves_honour_max_surge_and_max_unavailable() -> Result<(),
     let s = Setup::start(false).await?;
     let strategy = "      maxSurge: 2\n      maxUnavailable: 0\n      steps: [{setWeight: 100}, {pause: {}}, {setWeight: 0}, {pause: {}}, {setWeight: 100}, {pause: {}}]\n";
     s.rollout("web", "app:1", 3, strategy).await?;
-    s.healthy("web").await?;
+    s.ro.healthy("web").await?;
     let mut recorder = Recorder::start(&s.c.client, &s.ns);
     s.set_image("web", "app:2").await?;
-    s.paused_at("web", 1).await?;
-    s.patch_status("web", json!({"pauseConditions": null}))
+    s.ro.paused_at("web", 1).await?;
+    s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
-    s.paused_at("web", 3).await?;
-    s.patch_status("web", json!({"pauseConditions": null}))
+    s.ro.paused_at("web", 3).await?;
+    s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
-    s.paused_at("web", 5).await?;
-    s.patch_status("web", json!({"abort": true})).await?;
-    s.wait("web", "aborted back on 3 stable pods", |ro| {
+    s.ro.paused_at("web", 5).await?;
+    s.ro.patch_status("web", json!({"abort": true})).await?;
+    s.ro.wait("web", "aborted back on 3 stable pods", |ro| {
         ro.status.as_ref().is_some_and(|st| {
             st.phase == Some(RolloutPhase::Degraded)
                 && st.available_replicas == Some(3)

@@ -20,7 +20,7 @@ use super::analysis::{self as an, NewRun, RunKind};
 use super::decide::{
     Begun, DEFAULT_SCALE_DOWN_DELAY, Ending, Observed, Plan, ReplicaSetView, abort_for_run,
     abort_started, conclude, delete_history, enter_pause, event, inconclusive_pause,
-    kept_after_abort, min_duration, recorded_run, role_metadata, scale_down, scale_events,
+    kept_after_abort, min_duration, promote, recorded_run, role_metadata, scale_down, scale_events,
     scale_new, set_run_status, start_run,
 };
 use super::replicas::Limits;
@@ -269,19 +269,6 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
             old_take_traffic: false,
         },
     )
-}
-
-/// Marks the current template stable.
-fn promote(st: &mut RolloutStatus, plan: &mut Plan, new_hash: &str) {
-    st.stable_rs = Some(new_hash.to_string());
-    st.promote_full = false;
-    st.pause_conditions.clear();
-    st.controller_pause = false;
-    plan.events.push(event(
-        false,
-        "RolloutCompleted",
-        format!("Rollout completed: template {new_hash} is stable"),
-    ));
 }
 
 /// A Failed or Errored pre- or post-promotion run aborts the update.

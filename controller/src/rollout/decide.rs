@@ -752,15 +752,7 @@ pub fn decide(obs: &Observed) -> Plan {
         && traffic_moved
         && stable_hash.as_deref() != Some(new_hash.as_str())
     {
-        st.stable_rs = Some(new_hash.clone());
-        st.promote_full = false;
-        st.pause_conditions.clear();
-        st.controller_pause = false;
-        plan.events.push(event(
-            false,
-            "RolloutCompleted",
-            format!("Rollout completed: template {new_hash} is stable"),
-        ));
+        promote(&mut st, &mut plan, &new_hash);
     }
     let serving_stable = st.stable_rs.clone().unwrap_or_else(|| new_hash.clone());
 
@@ -1059,6 +1051,19 @@ fn routed_split(i: RoutedInput<'_>) -> RoutedSplit {
         canary_pods,
         stable_pods,
     }
+}
+
+/// Marks the current template stable.
+pub(super) fn promote(st: &mut RolloutStatus, plan: &mut Plan, new_hash: &str) {
+    st.stable_rs = Some(new_hash.to_string());
+    st.promote_full = false;
+    st.pause_conditions.clear();
+    st.controller_pause = false;
+    plan.events.push(event(
+        false,
+        "RolloutCompleted",
+        format!("Rollout completed: template {new_hash} is stable"),
+    ));
 }
 
 /// What `decide` has worked out before the strategy takes over.
