@@ -20,8 +20,8 @@ use super::analysis::{self as an, NewRun, RunKind};
 use super::decide::{
     Begun, DEFAULT_SCALE_DOWN_DELAY, Ending, Observed, Plan, ReplicaSetView, abort_for_run,
     abort_started, conclude, delete_history, enter_pause, event, inconclusive_pause,
-    kept_after_abort, min_duration, promote, recorded_run, role_metadata, scale_down, scale_events,
-    scale_new, set_run_status, start_run,
+    kept_after_abort, promote, recorded_run, role_metadata, scale_down, scale_events, scale_new,
+    set_run_status, start_run,
 };
 use super::replicas::Limits;
 
@@ -384,12 +384,9 @@ fn pause_gate(
                 ),
             );
             if let Some(s) = seconds {
-                plan.requeue_after = min_duration(
-                    plan.requeue_after,
-                    Some(std::time::Duration::from_secs(u64::from(
-                        s.max(0).unsigned_abs(),
-                    ))),
-                );
+                plan.wake_after(Some(std::time::Duration::from_secs(u64::from(
+                    s.max(0).unsigned_abs(),
+                ))));
             }
             Gate::Paused
         }
@@ -409,7 +406,7 @@ fn pause_gate(
                 ));
                 Gate::Open
             } else {
-                plan.requeue_after = min_duration(plan.requeue_after, (ends - now).try_into().ok());
+                plan.wake_at(now, ends);
                 Gate::Paused
             }
         }

@@ -168,6 +168,22 @@ pub struct Plan {
     pub requeue_after: Option<Duration>,
 }
 
+impl Plan {
+    /// Asks to look again after `wait` at the latest: the earliest of every deadline asked
+    /// for wins (a pause's end, a restart, a scale-down, a progress deadline).
+    pub(super) fn wake_after(&mut self, wait: Option<Duration>) {
+        self.requeue_after = match (self.requeue_after, wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Asks to look again at `at` (at once when it has passed).
+    pub(super) fn wake_at(&mut self, now: Timestamp, at: Timestamp) {
+        self.wake_after(Some((at - now).try_into().unwrap_or(Duration::ZERO)));
+    }
+}
+
 const DEFAULT_PROGRESS_DEADLINE: i64 = 600;
 /// Default scaleDownDelaySeconds and abortScaleDownDelaySeconds.
 pub(super) const DEFAULT_SCALE_DOWN_DELAY: i32 = 30;
@@ -245,13 +261,6 @@ fn steps_hash(steps: &[CanaryStep]) -> String {
         (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
     });
     format!("{h:016x}")
-}
-
-pub(super) fn min_duration(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 /// The weight of the last setWeight step at or before `index` (0 before any).
@@ -594,9 +603,7 @@ pub fn decide(obs: &Observed) -> Plan {
                             now,
                             event(false, "RolloutPaused", "Rollout paused at a pause step"),
                         );
-                        if let Some(d) = length {
-                            plan.requeue_after = Some(d);
-                        }
+                        plan.wake_after(length);
                         break;
                     }
                     Some(c) => {
@@ -617,7 +624,7 @@ pub fn decide(obs: &Observed) -> Plan {
                             ));
                             index += 1;
                         } else {
-                            plan.requeue_after = (ends - now).try_into().ok();
+                            plan.wake_at(now, ends);
                             break;
                         }
                     }
@@ -1212,16 +1219,11 @@ pub(super) fn scale_down(others: &[&ReplicaSetView], delay: i64, now: Timestamp,
         match r.scale_down_at {
             _ if delay <= 0 => plan.scale.push((r.name.clone(), 0)),
             Some(at) if now >= at => plan.scale.push((r.name.clone(), 0)),
-            Some(at) => {
-                plan.requeue_after = min_duration(plan.requeue_after, (at - now).try_into().ok())
-            }
+            Some(at) => plan.wake_at(now, at),
             None => {
                 let at = now + jiff::SignedDuration::from_secs(delay);
                 plan.scale_down_deadlines.push((r.name.clone(), at));
-                plan.requeue_after = min_duration(
-                    plan.requeue_after,
-                    Some(Duration::from_secs(delay.unsigned_abs())),
-                );
+                plan.wake_at(now, at);
             }
         }
     }
@@ -1308,7 +1310,7 @@ fn restart(obs: &Observed, st: &mut RolloutStatus, plan: &mut Plan, limits: Limi
         return false;
     }
     if obs.now < at {
-        plan.requeue_after = (at - obs.now).try_into().ok();
+        plan.wake_at(obs.now, at);
         return false;
     }
     let old: Vec<&PodView> = obs.pods.iter().filter(|p| p.created < at).collect();
@@ -1459,11 +1461,7 @@ fn phase(
                 ));
             }
         } else {
-            let wait: Option<Duration> = (ends - now).try_into().ok();
-            plan.requeue_after = match (plan.requeue_after, wait) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            plan.wake_at(now, ends);
         }
     }
     let exceeded = condition(st, "Progressing")
@@ -1746,7 +1744,7 @@ pub(super) fn kept_after_abort(
     if now >= ends {
         return 0;
     }
-    plan.requeue_after = min_duration(plan.requeue_after, (ends - now).try_into().ok());
+    plan.wake_at(now, ends);
     current
 }
 

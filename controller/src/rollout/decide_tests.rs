@@ -1103,3 +1103,20 @@ fn rollback_with_dynamic_stable_scale_waits_for_the_stable() {
     assert_eq!(planned_weight(&p), Some(0));
     assert_eq!(canary_selector(&p), Some(hash_of("web:1")));
 }
+
+/// Issue 12, point 10: a restart due later does not postpone a running timed pause; the
+/// earliest deadline wins.
+#[test]
+fn a_later_restart_does_not_postpone_a_timed_pause() {
+    let mut r = updating("web:2", |s| {
+        s.current_step_index = Some(3);
+        s.controller_pause = true;
+        s.pause_conditions = vec![PauseCondition {
+            reason: PauseReason::CanaryPauseStep,
+            start_time: MicroTime(ago(10).0),
+        }];
+    });
+    r.spec.restart_at = Some(Time(now() + jiff::SignedDuration::from_secs(3600)));
+    let p = plan(r, vec![rs("web:1", 1, 5, 5), rs("web:2", 2, 5, 5)]);
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(20)));
+}
