@@ -433,6 +433,18 @@ pub fn decide(obs: &Observed) -> Plan {
         ));
         remove_condition(&mut st, "Progressing");
     }
+    // Promote-full after an abort (Argo Rollouts' TestCanaryPromoteFull): the user chose the
+    // new version after all; the abort is over and every step is skipped.
+    if st.promote_full && st.abort && !promoted {
+        st.abort = false;
+        st.aborted_at = None;
+        remove_condition(&mut st, "Progressing");
+        plan.events.push(event(
+            false,
+            "RolloutPromotedFull",
+            "Rollout promoted in full after an abort",
+        ));
+    }
 
     let revision = new_rs.map_or_else(
         || {
@@ -1451,21 +1463,23 @@ fn phase(
                 "ProgressDeadlineExceeded",
                 format!("Rollout made no progress for {deadline}s"),
             ));
-            if deadline_abort {
-                st.abort = true;
-                st.aborted_at = Some(Time(now));
-                plan.events.push(event(
-                    true,
-                    "RolloutAborted",
-                    "Rollout aborted: progress deadline exceeded",
-                ));
-            }
         } else {
             plan.wake_at(now, ends);
         }
     }
     let exceeded = condition(st, "Progressing")
         .is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
+    // Checked on every reconcile, so progressDeadlineAbort turned on after the deadline
+    // passed aborts too (Argo Rollouts' TestBlueGreenExceedProgressDeadlineAbort).
+    if exceeded && deadline_abort && !st.abort && !completed {
+        st.abort = true;
+        st.aborted_at = Some(Time(now));
+        plan.events.push(event(
+            true,
+            "RolloutAborted",
+            "Rollout aborted: progress deadline exceeded",
+        ));
+    }
 
     if paused {
         set_condition(

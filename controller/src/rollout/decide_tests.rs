@@ -1120,3 +1120,63 @@ fn a_later_restart_does_not_postpone_a_timed_pause() {
     let p = plan(r, vec![rs("web:1", 1, 5, 5), rs("web:2", 2, 5, 5)]);
     assert_eq!(p.requeue_after, Some(Duration::from_secs(20)));
 }
+
+/// Issue 12, point 2 (Argo Rollouts' TestCanaryPromoteFull): promote-full after an abort ends
+/// the abort and takes the new version to full size.
+#[test]
+fn promote_full_after_an_abort_promotes() {
+    let p = plan(
+        updating("web:2", |s| {
+            s.abort = true;
+            s.aborted_at = Some(ago(60));
+            s.promote_full = true;
+        }),
+        vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 0, 0)],
+    );
+    assert!(!p.status.abort && p.status.aborted_at.is_none());
+    assert_eq!(p.status.current_step_index, Some(4));
+    assert_eq!(
+        scaled(&p, "web:2"),
+        Some(3),
+        "towards full size, within maxSurge"
+    );
+    assert_ne!(p.status.phase, Some(RolloutPhase::Degraded));
+    assert!(reasons(&p).contains(&"RolloutPromotedFull"));
+    let p = plan(
+        updating("web:2", |s| {
+            s.current_step_index = Some(4);
+            s.promote_full = true;
+        }),
+        vec![rs("web:1", 1, 0, 0), rs("web:2", 2, 10, 10)],
+    );
+    assert_eq!(p.status.stable_rs, Some(hash_of("web:2")));
+}
+
+/// Issue 12, point 3 (Argo Rollouts' TestBlueGreenExceedProgressDeadlineAbort): turning on
+/// progressDeadlineAbort after the deadline has passed aborts at the next reconcile.
+#[test]
+fn progress_deadline_abort_turned_on_later_aborts() {
+    let exceeded = |abort: bool| {
+        let mut r = updating("web:2", |s| {
+            s.replicas = Some(10);
+            s.updated_replicas = Some(2);
+            s.available_replicas = Some(8);
+            s.ready_replicas = Some(8);
+            s.conditions = vec![rollout_rs_crds::Condition {
+                type_: "Progressing".into(),
+                status: "False".into(),
+                reason: Some("ProgressDeadlineExceeded".into()),
+                message: Some("Rollout made no progress for 10s".into()),
+                last_update_time: Some(ago(60)),
+                last_transition_time: Some(ago(60)),
+            }];
+        });
+        r.spec.progress_deadline_seconds = Some(10);
+        r.spec.progress_deadline_abort = abort;
+        plan(r, vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 0)])
+    };
+    assert!(!exceeded(false).status.abort);
+    let p = exceeded(true);
+    assert!(p.status.abort, "the deadline had passed: abort now");
+    assert!(reasons(&p).contains(&"RolloutAborted"));
+}

@@ -49,8 +49,10 @@ impl Limits {
 }
 
 /// Canary and stable pod counts whose ratio comes closest to `weight` percent. A weight
-/// strictly between 0 and 100 gets at least one pod on each side when the count allows; one
-/// surge pod is used when it gives a strictly better ratio. Ties go to fewer canary pods.
+/// strictly between 0 and 100 gets at least one pod on each side whenever `replicas` plus a
+/// surge pod allow two (1 replica at setWeight 25 runs 1 canary and 1 stable pod: a step that
+/// ran no canary would test nothing); one surge pod is used when it gives a strictly better
+/// ratio. Ties go to fewer canary pods.
 pub fn weighted_counts(replicas: i32, weight: i32, limits: Limits) -> (i32, i32) {
     if replicas <= 0 {
         return (0, 0);
@@ -67,6 +69,7 @@ pub fn weighted_counts(replicas: i32, weight: i32, limits: Limits) -> (i32, i32)
     } else {
         vec![replicas]
     };
+    let two_sides_possible = totals.iter().any(|t| *t >= 2);
     for total in totals {
         let exact = f64::from(total) * f64::from(weight) / 100.0;
         for canary in [exact.floor() as i32, exact.ceil() as i32] {
@@ -76,7 +79,7 @@ pub fn weighted_counts(replicas: i32, weight: i32, limits: Limits) -> (i32, i32)
                 || stable < 0
                 || canary > replicas
                 || stable > replicas
-                || (total >= 2 && !both_sides)
+                || (two_sides_possible && !both_sides)
             {
                 continue;
             }
@@ -257,6 +260,9 @@ mod tests {
             (1, 50, d(1), (1, 1)), // one surge pod makes 50% possible
             (1, 50, limits("0", "1", 1), (0, 1)), // no surge, no both-sides split: canary gets none
             (2, 5, d(2), (1, 2)),  // a weight above 0 gets at least one canary pod; 1/3 beats 1/2
+            (1, 25, d(1), (1, 1)), // one replica: the surge pod runs the canary (Argo's TestRolloutScalingWhenPaused)
+            (1, 90, d(1), (1, 1)),
+            (2, 95, limits("0", "1", 2), (1, 1)),
             (0, 50, d(0), (0, 0)),
         ];
         for (n, w, l, want) in cases {
