@@ -550,8 +550,14 @@ pub fn decide(obs: &Observed) -> Plan {
         }
         let new_counts = counts(new_rs);
         let stable_counts = counts(stable_rs);
-        // A manual pause freezes the steps where they are (the current weight still holds).
-        while index < n_steps && !spec.paused {
+        // A manual pause freezes the steps where they are (the current weight still holds), and
+        // so does an inconclusive analysis until promoted: a timed pause ending meanwhile does
+        // not move on (Argo Rollouts' TestCanaryInconclusiveBackgroundAnalysis).
+        let inconclusive = st
+            .pause_conditions
+            .iter()
+            .any(|c| c.reason == PauseReason::InconclusiveAnalysisRun);
+        while index < n_steps && !spec.paused && !inconclusive {
             let step = &steps[index as usize];
             if let Some(w) = step.set_weight {
                 let reached = if routed {

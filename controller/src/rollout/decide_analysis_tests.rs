@@ -476,3 +476,54 @@ fn a_long_analysis_is_progress_not_a_deadline() {
     assert_eq!(p.status.phase, Some(RolloutPhase::Progressing));
     assert!(!p.status.abort);
 }
+
+/// Issue 12, point 1 (Argo Rollouts' TestCanaryInconclusiveBackgroundAnalysis): an
+/// Inconclusive background run pauses the rollout; a timed pause step that ends meanwhile does
+/// not move it on; promote does.
+#[test]
+fn inconclusive_background_analysis_holds_past_a_timed_pause() {
+    let bg_name = format!("web-{}-2", hash_of("web:2"));
+    // At step 3 (pause 30s, started 60s ago: over), background run Inconclusive and its pause
+    // already taken.
+    let held = |promoted: bool| {
+        let mut r = with_background(updating("web:2", |_| {}), 0);
+        let st = r.status.as_mut().expect("status");
+        st.current_step_index = Some(3);
+        st.controller_pause = true;
+        st.pause_conditions = vec![PauseCondition {
+            reason: PauseReason::CanaryPauseStep,
+            start_time: MicroTime(ago(60).0),
+        }];
+        if !promoted {
+            st.pause_conditions.push(PauseCondition {
+                reason: PauseReason::InconclusiveAnalysisRun,
+                start_time: MicroTime(ago(20).0),
+            });
+        }
+        st.canary = Some(rollout_rs_crds::rollout::CanaryStatus {
+            current_background_analysis_run_status: Some(
+                rollout_rs_crds::rollout::RolloutAnalysisRunStatus {
+                    name: bg_name.clone(),
+                    status: "Inconclusive".into(),
+                    message: None,
+                },
+            ),
+            ..Default::default()
+        });
+        r
+    };
+    let runs = vec![run(&bg_name, RunKind::Background, None, Some(Inconclusive))];
+    let rss = || vec![rs("web:1", 1, 5, 5), rs("web:2", 2, 5, 5)];
+    let p = decide_with(held(false), rss(), runs.clone());
+    assert_eq!(
+        p.status.current_step_index,
+        Some(3),
+        "the pause's end does not move on"
+    );
+    assert_eq!(p.status.phase, Some(RolloutPhase::Paused));
+    assert!(p.scale.is_empty(), "{:?}", p.scale);
+    assert_ne!(p.status.stable_rs, Some(hash_of("web:2")));
+    // Promoted (the inconclusive pause cleared): the steps go on.
+    let p = decide_with(held(true), rss(), runs);
+    assert_eq!(p.status.current_step_index, Some(4));
+}
