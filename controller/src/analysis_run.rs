@@ -26,6 +26,7 @@ use rollout_rs_crds::validation;
 use serde_json::json;
 
 use crate::lenient::{Lenient, Reported};
+use crate::retry::Retries;
 use crate::rollout::reconcile::{MANAGER, scoped, strip_meta};
 
 /// Why a reconcile failed; it is retried.
@@ -42,6 +43,8 @@ struct Context {
     http: Http,
     /// Runs that do not decode, reported once per reason.
     reported: Arc<Reported>,
+    /// When to retry each failing run.
+    retries: Arc<Retries>,
     recorder: Recorder,
 }
 
@@ -58,7 +61,8 @@ pub async fn run(client: Client, namespace: Option<String>) {
     let api: Api<Lenient<AnalysisRun>> = scoped(&client, namespace.as_deref());
     let (reader, writer) = reflector::store();
     let reported = Arc::new(Reported::default());
-    let forget = reported.clone();
+    let retries = Arc::new(Retries::default());
+    let (forget, forget_retries) = (reported.clone(), retries.clone());
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .modify(strip_meta)
@@ -67,11 +71,15 @@ pub async fn run(client: Client, namespace: Option<String>) {
             let live = reader.clone();
             move |event| match event {
                 Ok(watcher::Event::Delete(gone)) => {
-                    forget.forget(gone.uid().as_deref().unwrap_or_default());
+                    let uid = gone.uid().unwrap_or_default();
+                    forget.forget(&uid);
+                    forget_retries.forget(&uid);
                 }
                 // A relist after a lost watch: deletions in between sent no event.
                 Ok(watcher::Event::InitDone) => {
-                    forget.keep_only(&live.state().iter().filter_map(|run| run.uid()).collect())
+                    let live = live.state().iter().filter_map(|run| run.uid()).collect();
+                    forget.keep_only(&live);
+                    forget_retries.keep_only(&live);
                 }
                 _ => {}
             }
@@ -81,6 +89,7 @@ pub async fn run(client: Client, namespace: Option<String>) {
         client: client.clone(),
         http,
         reported,
+        retries,
         recorder: Recorder::new(
             client,
             Reporter {
@@ -99,7 +108,7 @@ pub async fn run(client: Client, namespace: Option<String>) {
         .await;
 }
 
-fn error_policy(run: Arc<Lenient<AnalysisRun>>, err: &RunError, _ctx: Arc<Context>) -> Action {
+fn error_policy(run: Arc<Lenient<AnalysisRun>>, err: &RunError, ctx: Arc<Context>) -> Action {
     if let RunError::Status {
         source: kube::Error::Api(s),
         ..
@@ -108,8 +117,9 @@ fn error_policy(run: Arc<Lenient<AnalysisRun>>, err: &RunError, _ctx: Arc<Contex
     {
         return Action::requeue(Duration::from_millis(200));
     }
-    tracing::warn!(run = %run.name_any(), "reconcile failed, retrying in 5s: {err}");
-    Action::requeue(Duration::from_secs(5))
+    let wait = ctx.retries.failed(run.uid().as_deref().unwrap_or_default());
+    tracing::warn!(run = %run.name_any(), "reconcile failed, retrying in {wait:?}: {err}");
+    Action::requeue(wait)
 }
 
 async fn reconcile(
@@ -186,6 +196,7 @@ async fn reconcile(
             completed_event(ar, &next, &ctx).await;
         }
     }
+    ctx.retries.forget(ar.uid().as_deref().unwrap_or_default());
     let now = jiff::Timestamp::now();
     Ok(match run::schedule(&ar.spec, &next, now).next {
         Some(at) => Action::requeue((at - now).try_into().unwrap_or(Duration::ZERO)),

@@ -9,6 +9,7 @@ pub mod analysis_run;
 pub mod dev;
 pub mod install;
 mod lenient;
+mod retry;
 pub mod rollout;
 
 use std::path::PathBuf;

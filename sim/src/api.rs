@@ -224,7 +224,7 @@ async fn handle_inner(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> R
             .to_string(),
         code: code.as_u16(),
     };
-    let (latency, injected) = srv.faults().draw(verb);
+    let (latency, injected) = srv.faults().draw(verb, &target.rt.plural);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

@@ -25,6 +25,12 @@ pub struct VerbFaults {
     /// Delay added before the request is served.
     #[serde(default)]
     pub latency_ms: u64,
+    /// Only requests for this resource (plural, e.g. "trafficsplits"); default: every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// At most this many injected errors, then none (a blip rather than an outage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u64>,
 }
 
 /// All faults. Verbs: get, list, watch, create, update, patch, delete, deletecollection.
@@ -133,13 +139,27 @@ impl FaultState {
         (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// The latency to add, and the error to answer with, for one request of `verb`.
-    pub fn draw(&mut self, verb: &str) -> (Duration, Option<u16>) {
+    /// The latency to add, and the error to answer with, for one request of `verb` on
+    /// `resource`.
+    pub fn draw(&mut self, verb: &str, resource: &str) -> (Duration, Option<u16>) {
         let Some(f) = self.faults.verbs.get(verb).cloned() else {
             return (Duration::ZERO, None);
         };
-        let error =
-            (f.error_rate > 0.0 && self.next_unit() < f.error_rate).then(|| f.code.unwrap_or(503));
+        if f.resource.as_deref().is_some_and(|r| r != resource) {
+            return (Duration::ZERO, None);
+        }
+        let left = f.times.is_none_or(|n| n > 0);
+        let error = (left && f.error_rate > 0.0 && self.next_unit() < f.error_rate)
+            .then(|| f.code.unwrap_or(503));
+        if error.is_some()
+            && let Some(n) = self
+                .faults
+                .verbs
+                .get_mut(verb)
+                .and_then(|f| f.times.as_mut())
+        {
+            *n = n.saturating_sub(1);
+        }
         (Duration::from_millis(f.latency_ms), error)
     }
 
@@ -174,8 +194,8 @@ mod tests {
                 "patch".to_string(),
                 VerbFaults {
                     error_rate: 0.3,
-                    code: None,
                     latency_ms: 5,
+                    ..Default::default()
                 },
             )]
             .into(),
@@ -185,15 +205,32 @@ mod tests {
         let count = |faults: &Faults| {
             let mut s = FaultState::new(faults.clone());
             (0..10_000)
-                .filter(|_| s.draw("patch").1 == Some(503))
+                .filter(|_| s.draw("patch", "pods").1 == Some(503))
                 .count()
         };
         let n = count(&faults);
         assert!((2700..3300).contains(&n), "{n} errors of 10000 at rate 0.3");
         assert_eq!(n, count(&faults), "same seed, same faults");
         let mut s = FaultState::new(faults);
-        assert_eq!(s.draw("get"), (Duration::ZERO, None));
-        assert_eq!(s.draw("patch").0, Duration::from_millis(5));
+        assert_eq!(s.draw("get", "pods"), (Duration::ZERO, None));
+        assert_eq!(s.draw("patch", "pods").0, Duration::from_millis(5));
+    }
+
+    #[test]
+    fn a_blip_on_one_resource() {
+        let faults: Faults = serde_json::from_str(
+            r#"{"verbs": {"patch": {"errorRate": 1, "resource": "trafficsplits", "times": 2}}}"#,
+        )
+        .unwrap();
+        let mut s = FaultState::new(faults);
+        assert_eq!(s.draw("patch", "pods").1, None, "another resource");
+        assert_eq!(s.draw("patch", "trafficsplits").1, Some(503));
+        assert_eq!(s.draw("patch", "trafficsplits").1, Some(503));
+        assert_eq!(
+            s.draw("patch", "trafficsplits").1,
+            None,
+            "twice, then no more"
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ use serde_json::json;
 
 use super::analysis::{RunKind, RunView, STEP_LABEL, TYPE_LABEL};
 use crate::lenient::{Lenient, Reported};
+use crate::retry::Retries;
 
 use super::decide::{Observed, Plan, PodView, ReplicaSetView, decide, restart_pending};
 use super::status_guard::Owned;
@@ -62,6 +63,9 @@ pub enum ReconcileError {
     #[error("analysis: {0}")]
     Analysis(String),
 }
+
+/// Transient routing failures in a row retried before they are reported.
+const QUIET_RETRIES: u32 = 2;
 
 /// How long a reconcile waits for caches still listing before it gives up and retries.
 const CACHE_SYNC_WAIT: Duration = Duration::from_secs(10);
@@ -109,6 +113,8 @@ struct Memory {
     /// The progress fields of each Rollout's status as this controller last wrote (or
     /// accepted) them: a different value seen later was written by someone else.
     owned: std::sync::Mutex<std::collections::HashMap<String, Owned>>,
+    /// When to retry each failing Rollout.
+    retries: Retries,
     /// Validation of each template by (kind, namespace, name) at the resourceVersion it was
     /// done for: conditions are compiled once per template version, not on every reconcile of
     /// every Rollout naming it.
@@ -118,6 +124,7 @@ struct Memory {
 impl Memory {
     fn keep_only(&self, live: &std::collections::HashSet<String>) {
         self.unreadable.keep_only(live);
+        self.retries.keep_only(live);
         self.written
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -134,6 +141,7 @@ impl Memory {
             .unwrap_or_else(|e| e.into_inner())
             .remove(uid);
         self.unreadable.forget(uid);
+        self.retries.forget(uid);
         self.owned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -789,13 +797,17 @@ where
         })
 }
 
-fn error_policy(ro: Arc<Lenient<Rollout>>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
+fn error_policy(ro: Arc<Lenient<Rollout>>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
     if let ReconcileError::CacheBehind(_) = err {
         // Not a failure: the watch delivers the ReplicaSet within moments.
         return Action::requeue(Duration::from_millis(200));
     }
-    tracing::warn!(rollout = %ro.name_any(), "reconcile failed, retrying in 5s: {err}");
-    Action::requeue(Duration::from_secs(5))
+    let wait = ctx
+        .memory
+        .retries
+        .failed(ro.uid().as_deref().unwrap_or_default());
+    tracing::warn!(rollout = %ro.name_any(), "reconcile failed, retrying in {wait:?}: {err}");
+    Action::requeue(wait)
 }
 
 /// ReplicaSets controlled by this Rollout, and orphans it may adopt (no controller, labels
@@ -966,6 +978,9 @@ async fn reconcile(
         "decided"
     );
     execute(&ro, &ns, &plan, &ctx).await?;
+    ctx.memory
+        .retries
+        .forget(ro.uid().as_deref().unwrap_or_default());
     Ok(match plan.requeue_after {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
@@ -994,6 +1009,14 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             super::traffic::apply(ro, ns, weights, &ctx.client, &ctx.traffic_split_api_version)
                 .await
     {
+        // A blip of the API server is retried quietly; only one that persists is reported.
+        let failures = ctx
+            .memory
+            .retries
+            .failures(ro.uid().as_deref().unwrap_or_default());
+        if e.is_transient() && failures < QUIET_RETRIES {
+            return Err(ReconcileError::Routing(e));
+        }
         {
             // Nothing was written to any router (all are checked before any is written): say
             // why where users look, keep the weights as they were, and try again.

@@ -35,6 +35,14 @@ pub enum TrafficError {
     },
 }
 
+impl TrafficError {
+    /// May go away by itself (the API server overloaded or unreachable): retried quietly
+    /// before it is reported.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TrafficError::Api { source, .. } if crate::retry::transient(source))
+    }
+}
+
 enum Write {
     Apply {
         api: Api<DynamicObject>,

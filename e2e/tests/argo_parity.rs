@@ -1,0 +1,329 @@
+//! Argo Rollouts' own e2e scenarios (test/e2e in argoproj/argo-rollouts), translated in our
+//! own words and manifests onto the cluster under test (issue 12): each names the Argo test it
+//! follows. An Argo manifest is a rollout-rs one with another apiVersion, and behaves the same.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams};
+use rollout_rs_crds::rollout::RolloutPhase;
+use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
+use rollout_rs_e2e::metrics::Exporter;
+use rollout_rs_e2e::rollouts::Rollouts;
+use rollout_rs_e2e::{Cluster, HarnessError, in_phase};
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(30);
+
+struct Env {
+    c: Cluster,
+    ns: String,
+    ro: Rollouts,
+}
+
+impl Env {
+    async fn start(smi: bool) -> Result<Env, HarnessError> {
+        let mut c = Cluster::start().await?;
+        c.install_crds().await?;
+        if smi {
+            let text = std::fs::read_to_string(format!(
+                "{}/fixtures/crds/smi-trafficsplit.yaml",
+                env!("CARGO_MANIFEST_DIR")
+            ))?;
+            c.apply_yaml(&text, "default").await?;
+            let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(c.client.clone());
+            c.wait(
+                &crds,
+                "trafficsplits.split.smi-spec.io",
+                T,
+                "Established",
+                kube::runtime::wait::conditions::is_crd_established(),
+            )
+            .await?;
+        }
+        let ns = c.namespace("argo").await?;
+        c.start_controller();
+        let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web-canary}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web-stable}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web-active}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n";
+        c.apply_yaml(svc, &ns).await?;
+        let ro = Rollouts::new(&c.client, &ns, T);
+        Ok(Env { c, ns, ro })
+    }
+
+    /// Applies the Rollout `web` with `image`, `replicas`, pod annotations and a strategy.
+    async fn apply(
+        &self,
+        image: &str,
+        replicas: u32,
+        annotations: &str,
+        extra: &str,
+        strategy: &str,
+    ) -> Result<(), HarnessError> {
+        let yaml = format!(
+            "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\nspec:\n  replicas: {replicas}\n{extra}  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}, annotations: {{sim.rollout-rs.io/ready-after-ms: \"20\", {annotations}}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n  strategy:\n{strategy}"
+        );
+        self.c.apply_yaml(&yaml, &self.ns).await.map(|_| ())
+    }
+
+    /// (spec.replicas, available) of the ReplicaSets, by image.
+    async fn counts(&self) -> Result<Vec<(String, i32, i32)>, HarnessError> {
+        let api: Api<ReplicaSet> = Api::namespaced(self.c.client.clone(), &self.ns);
+        let mut out: Vec<(String, i32, i32)> = api
+            .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
+            .await?
+            .items
+            .into_iter()
+            .map(|rs| {
+                let spec = rs.spec.unwrap_or_default();
+                let image = spec
+                    .template
+                    .and_then(|t| t.spec)
+                    .and_then(|p| p.containers.into_iter().next())
+                    .and_then(|c| c.image)
+                    .unwrap_or_default();
+                let available = rs.status.and_then(|s| s.available_replicas).unwrap_or(0);
+                (image, spec.replicas.unwrap_or(0), available)
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    async fn event_reasons(&self) -> Result<Vec<String>, HarnessError> {
+        let api: Api<Event> = Api::namespaced(self.c.client.clone(), &self.ns);
+        Ok(api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter_map(|e| e.reason)
+            .collect())
+    }
+
+    /// Sends a request to the simulator's own admin endpoints (`/sim/...`).
+    async fn sim(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<String, HarnessError> {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(body.to_string().into_bytes())
+            .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+        Ok(self.c.client.request_text(request).await?)
+    }
+}
+
+const BASIC: &str = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 50}, {pause: {}}]\n";
+
+/// TestCanaryPromoteFull: promote-full after an abort takes the update to Healthy, the abort
+/// cleared, with no step run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_full_after_an_abort_goes_healthy() -> Result<(), HarnessError> {
+    let s = Env::start(false).await?;
+    s.apply("web:1", 4, "", "", BASIC).await?;
+    s.ro.healthy("web").await?;
+    s.ro.set_image("web", "web", "web:2").await?;
+    s.ro.paused_at("web", 1).await?;
+    s.ro.patch_status("web", json!({"abort": true})).await?;
+    s.ro.wait("web", "aborted", |ro| {
+        ro.status.as_ref().and_then(|st| st.phase) == Some(RolloutPhase::Degraded)
+    })
+    .await?;
+    s.ro.patch_status("web", json!({"promoteFull": true}))
+        .await?;
+    let ro =
+        s.ro.wait("web", "Healthy on web:2", |ro| {
+            in_phase(ro, RolloutPhase::Healthy)
+                && ro.status.as_ref().is_some_and(|st| {
+                    st.stable_rs.is_some() && st.stable_rs == st.current_pod_hash && !st.abort
+                })
+        })
+        .await?;
+    assert_eq!(ro.status.and_then(|st| st.aborted_at), None);
+    assert_eq!(
+        s.counts().await?,
+        [("web:1".into(), 0, 0), ("web:2".into(), 4, 4)]
+    );
+    Ok(())
+}
+
+/// TestBlueGreenExceedProgressDeadlineAbort: progressDeadlineAbort turned on after the
+/// deadline passed aborts the update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_deadline_abort_enabled_after_the_deadline_aborts() -> Result<(), HarnessError> {
+    let s = Env::start(false).await?;
+    let bg = "    blueGreen: {activeService: web-active, autoPromotionEnabled: false}\n";
+    s.apply("web:1", 2, "", "  progressDeadlineSeconds: 1\n", bg)
+        .await?;
+    s.ro.healthy("web").await?;
+    s.apply(
+        "web:2",
+        2,
+        "sim.rollout-rs.io/never-ready: \"true\"",
+        "  progressDeadlineSeconds: 1\n",
+        bg,
+    )
+    .await?;
+    let exceeded = |ro: &Rollout| {
+        ro.status.as_ref().is_some_and(|st| {
+            st.conditions.iter().any(|c| {
+                c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+            })
+        })
+    };
+    let ro =
+        s.ro.wait("web", "ProgressDeadlineExceeded", exceeded)
+            .await?;
+    assert!(!ro.status.is_some_and(|st| st.abort));
+    s.apply(
+        "web:2",
+        2,
+        "sim.rollout-rs.io/never-ready: \"true\"",
+        "  progressDeadlineSeconds: 1\n  progressDeadlineAbort: true\n",
+        bg,
+    )
+    .await?;
+    s.ro.wait("web", "aborted", |ro| {
+        ro.status.as_ref().is_some_and(|st| st.abort)
+    })
+    .await?;
+    Ok(())
+}
+
+/// TestRolloutScalingWhenPaused: one replica at setWeight 25 runs one canary and one stable
+/// pod (the surge pod); scaled to 4 while paused, the ratio holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_still_runs_a_canary_and_scaling_keeps_the_ratio() -> Result<(), HarnessError> {
+    let s = Env::start(false).await?;
+    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 25}, {pause: {}}]\n";
+    s.apply("web:1", 1, "", "", strategy).await?;
+    s.ro.healthy("web").await?;
+    s.ro.set_image("web", "web", "web:2").await?;
+    s.ro.paused_at("web", 1).await?;
+    assert_eq!(
+        s.counts().await?,
+        [("web:1".into(), 1, 1), ("web:2".into(), 1, 1)]
+    );
+    s.apply("web:2", 4, "", "", strategy).await?;
+    s.ro.wait("web", "4 replicas, paused", |ro| {
+        ro.status.as_ref().is_some_and(|st| {
+            st.phase == Some(RolloutPhase::Paused) && st.available_replicas == Some(4)
+        }) && ro.status.as_ref().and_then(|st| st.observed_generation) == ro.metadata.generation
+    })
+    .await?;
+    assert_eq!(
+        s.counts().await?,
+        [("web:1".into(), 3, 3), ("web:2".into(), 1, 1)]
+    );
+    Ok(())
+}
+
+/// A single transient server error while writing the routers is retried quietly: no Warning
+/// Event, no TrafficRouting condition; the step completes right after. (A 500: the kube client
+/// itself already retries 429, 503 and 504 several times.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_error_is_retried_without_alarm() -> Result<(), HarnessError> {
+    let s = Env::start(true).await?;
+    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      trafficRouting: {smi: {rootService: web}}\n      scaleDownDelaySeconds: 1\n      steps: [{setWeight: 20}, {pause: {}}, {setWeight: 50}, {pause: {}}]\n";
+    s.apply("web:1", 4, "", "", strategy).await?;
+    s.ro.healthy("web").await?;
+    s.ro.set_image("web", "web", "web:2").await?;
+    s.ro.paused_at("web", 1).await?;
+    s.sim(
+        "PUT",
+        "/sim/faults",
+        json!({"verbs": {"patch": {"errorRate": 1.0, "code": 500, "resource": "trafficsplits", "times": 1}}}),
+    )
+    .await?;
+    s.sim("DELETE", "/sim/requests", json!({})).await?;
+    s.ro.patch_status("web", json!({"pauseConditions": null}))
+        .await?;
+    let ro = s.ro.paused_at("web", 3).await?;
+    let log = s.sim("GET", "/sim/requests", json!({})).await?;
+    assert!(
+        log.contains("\"code\":500"),
+        "the injected error was served: {log}"
+    );
+    let st = ro.status.unwrap_or_default();
+    assert!(
+        st.conditions.iter().all(|c| c.type_ != "TrafficRouting"),
+        "{:?}",
+        st.conditions
+    );
+    assert!(
+        !s.event_reasons()
+            .await?
+            .iter()
+            .any(|r| r == "TrafficRoutingFailed"),
+        "no Warning Event for a blip"
+    );
+    Ok(())
+}
+
+/// TestCanaryInconclusiveBackgroundAnalysis: an Inconclusive background run pauses the
+/// rollout; the timed pause step ending meanwhile does not move it on; promote does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inconclusive_background_analysis_holds_past_a_timed_pause() -> Result<(), HarnessError> {
+    let s = Env::start(false).await?;
+    let exporter = Exporter::start().await?;
+    exporter.set_json(json!({"rate": 0.7}));
+    let template = json!({
+        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "rate"},
+        "spec": {"metrics": [{"name": "rate", "interval": "1s",
+            "successCondition": "result >= 0.95", "failureCondition": "result < 0.5",
+            "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}"}}}]}
+    });
+    s.c.apply_yaml(&template.to_string(), &s.ns).await?;
+    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      analysis: {templates: [{templateName: rate}]}\n      steps: [{setWeight: 50}, {pause: {duration: 2}}]\n";
+    s.apply("web:1", 2, "", "", strategy).await?;
+    s.ro.healthy("web").await?;
+    s.ro.set_image("web", "web", "web:2").await?;
+    let inconclusive = |ro: &Rollout| {
+        ro.status.as_ref().is_some_and(|st| {
+            st.phase == Some(RolloutPhase::Paused)
+                && st
+                    .pause_conditions
+                    .iter()
+                    .any(|c| format!("{:?}", c.reason) == "InconclusiveAnalysisRun")
+        })
+    };
+    let ro =
+        s.ro.wait("web", "InconclusiveAnalysisRun", inconclusive)
+            .await?;
+    let since = ro
+        .status
+        .as_ref()
+        .and_then(|st| st.pause_conditions.first())
+        .map(|c| c.start_time.0)
+        .unwrap_or_else(jiff::Timestamp::now);
+    // Past the 2 s pause (and a margin for one reconcile), it must still be paused.
+    let quiet = Rollouts {
+        timeout: Duration::from_secs(4),
+        ..s.ro.clone()
+    };
+    let moved = quiet
+        .wait("web", "moving on while inconclusive", |ro| {
+            !ro.status.as_ref().is_some_and(|st| {
+                st.phase == Some(RolloutPhase::Paused)
+                    && st
+                        .pause_conditions
+                        .iter()
+                        .any(|c| format!("{:?}", c.reason) == "InconclusiveAnalysisRun")
+            })
+        })
+        .await;
+    assert!(
+        matches!(moved, Err(HarnessError::Timeout(..))),
+        "left the inconclusive pause by itself: {moved:?}"
+    );
+    assert!(jiff::Timestamp::now() > since + jiff::SignedDuration::from_secs(2));
+    exporter.set_json(json!({"rate": 0.99}));
+    s.ro.patch_status("web", json!({"pauseConditions": null}))
+        .await?;
+    s.ro.healthy("web").await?;
+    Ok(())
+}
