@@ -89,6 +89,37 @@ impl Env {
         Ok(out)
     }
 
+    /// Waits, through a watch, until the ReplicaSets satisfy `cond`.
+    async fn replica_sets_until(
+        &self,
+        what: &str,
+        cond: impl Fn(&[ReplicaSet]) -> bool,
+    ) -> Result<(), HarnessError> {
+        use futures::StreamExt;
+        let api: Api<ReplicaSet> = Api::namespaced(self.c.client.clone(), &self.ns);
+        let watch = kube::runtime::watcher(
+            api.clone(),
+            kube::runtime::watcher::Config::default().labels(POD_TEMPLATE_HASH_LABEL),
+        );
+        let mut events = Box::pin(kube::runtime::WatchStreamExt::default_backoff(watch));
+        let check = async {
+            loop {
+                let list = api
+                    .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
+                    .await?;
+                if cond(&list.items) {
+                    return Ok::<(), HarnessError>(());
+                }
+                if events.next().await.is_none() {
+                    return Err(HarnessError::Manifest("ReplicaSet watch ended".into()));
+                }
+            }
+        };
+        tokio::time::timeout(T, check)
+            .await
+            .map_err(|_| HarnessError::Timeout(T, what.to_string()))?
+    }
+
     async fn event_reasons(&self) -> Result<Vec<String>, HarnessError> {
         let api: Api<Event> = Api::namespaced(self.c.client.clone(), &self.ns);
         Ok(api
@@ -115,6 +146,16 @@ impl Env {
             .map_err(|e| HarnessError::Manifest(e.to_string()))?;
         Ok(self.c.client.request_text(request).await?)
     }
+}
+
+fn image_of(rs: &ReplicaSet) -> String {
+    rs.spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
 }
 
 const BASIC: &str = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 50}, {pause: {}}]\n";
@@ -325,5 +366,65 @@ async fn inconclusive_background_analysis_holds_past_a_timed_pause() -> Result<(
     s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
     s.ro.healthy("web").await?;
+    Ok(())
+}
+
+/// TestBlueGreenScaleDownDelay and TestBlueGreenUpdate: an update arriving while the previous
+/// active ReplicaSet waits out its scale-down delay leaves it its pods until then; ready and
+/// available pods are the active ReplicaSet's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_keeps_the_previous_version_through_its_delay() -> Result<(), HarnessError> {
+    let s = Env::start(false).await?;
+    let bg = "    blueGreen: {activeService: web-active, scaleDownDelaySeconds: 5}\n";
+    s.apply("web:1", 2, "", "", bg).await?;
+    s.ro.healthy("web").await?;
+    s.apply("web:2", 2, "", "", bg).await?;
+    s.ro.wait("web", "web:2 active", |ro| {
+        in_phase(ro, RolloutPhase::Healthy)
+            && ro.status.as_ref().is_some_and(|st| {
+                st.stable_rs == st.current_pod_hash && st.available_replicas == Some(2)
+            })
+    })
+    .await?;
+    // web:1 waits out its delay (its deadline set); web:3 arrives meanwhile.
+    s.replica_sets_until("web:1 has its scale-down deadline", |rss| {
+        rss.iter().any(|rs| {
+            image_of(rs) == "web:1"
+                && rs
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key("rollout-rs.io/scale-down-deadline"))
+        })
+    })
+    .await?;
+    s.apply(
+        "web:3",
+        2,
+        "sim.rollout-rs.io/never-ready: \"true\"",
+        "",
+        bg,
+    )
+    .await?;
+    let ro =
+        s.ro.wait("web", "the update seen", |ro| {
+            ro.status.as_ref().and_then(|st| st.observed_generation) == ro.metadata.generation
+                && ro
+                    .status
+                    .as_ref()
+                    .is_some_and(|st| st.updated_replicas == Some(2))
+        })
+        .await?;
+    let counts = s.counts().await?;
+    assert!(
+        counts.contains(&("web:1".into(), 2, 2)),
+        "web:1 keeps its pods through its delay: {counts:?}"
+    );
+    let st = ro.status.unwrap_or_default();
+    assert_eq!(
+        (st.ready_replicas, st.available_replicas),
+        (Some(2), Some(2)),
+        "the active's pods only"
+    );
     Ok(())
 }

@@ -86,6 +86,10 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
         analysis_abort(obs, &mut st, &new_hash);
     }
 
+    let delay = i64::from(
+        bg.scale_down_delay_seconds
+            .unwrap_or(DEFAULT_SCALE_DOWN_DELAY),
+    );
     let mut hold: Option<String> = None;
     let mut awaiting_analysis = false;
     let (next_new, next_stable, active, preview);
@@ -106,18 +110,9 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
         }
         // The ReplicaSets that served before keep their pods for the scale-down delay, the
         // most recent `scaleDownDelayRevisionLimit` of them.
-        let delay = i64::from(
-            bg.scale_down_delay_seconds
-                .unwrap_or(DEFAULT_SCALE_DOWN_DELAY),
-        );
-        let mut old = others.clone();
-        old.sort_by_key(|r| std::cmp::Reverse(r.revision));
-        let keep = bg
-            .scale_down_delay_revision_limit
-            .map_or(old.len(), |l| l.max(0) as usize);
-        let (delayed, now_down) = old.split_at(keep.min(old.len()));
-        scale_down(delayed, if ready { delay } else { 0 }, now, &mut plan);
-        scale_down(now_down, 0, now, &mut plan);
+        let (delayed, now_down) = within_revision_limit(&others, bg);
+        scale_down(&delayed, if ready { delay } else { 0 }, now, &mut plan);
+        scale_down(&now_down, 0, now, &mut plan);
     } else if st.abort {
         abort_started(&mut st, &mut plan, &new_hash, now);
         // The active Service stays on (or returns to) the stable version; the preview keeps
@@ -137,7 +132,7 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
         );
         st.pause_conditions.clear();
         st.controller_pause = false;
-        scale_down(&others, 0, now, &mut plan);
+        keep_delayed(&others, bg, delay, now, &mut plan);
     } else {
         // An update: the stable version keeps serving at full size.
         next_stable = replicas;
@@ -217,7 +212,7 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
                     after_switch(obs, &mut st, &mut plan, bg, &new_hash, revision, &mut hold);
             }
         }
-        scale_down(&others, 0, now, &mut plan);
+        keep_delayed(&others, bg, delay, now, &mut plan);
     }
 
     // The pods the active Service selects carry activeMetadata, the preview's previewMetadata.
@@ -248,6 +243,7 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
     if let (Some(svc), Some(hash)) = (&bg.preview_service, &preview) {
         plan.selectors.push((svc.clone(), hash.clone()));
     }
+    let active_now = active.clone();
     let status = st.blue_green.get_or_insert_with(Default::default);
     status.active_selector = active;
     status.preview_selector = preview.filter(|_| bg.preview_service.is_some());
@@ -267,8 +263,43 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
             hold,
             awaiting_analysis,
             old_take_traffic: false,
+            serving: active_now,
         },
     )
+}
+
+/// Old ReplicaSets, newest first, split into the `scaleDownDelayRevisionLimit` most recent
+/// (they may wait out their scale-down delay) and the rest.
+fn within_revision_limit<'a>(
+    others: &[&'a ReplicaSetView],
+    bg: &BlueGreenStrategy,
+) -> (Vec<&'a ReplicaSetView>, Vec<&'a ReplicaSetView>) {
+    let mut old = others.to_vec();
+    old.sort_by_key(|r| std::cmp::Reverse(r.revision));
+    let keep = bg
+        .scale_down_delay_revision_limit
+        .map_or(old.len(), |l| l.max(0) as usize)
+        .min(old.len());
+    let rest = old.split_off(keep);
+    (old, rest)
+}
+
+/// During an update or an abort, an old ReplicaSet already waiting out its scale-down delay
+/// (within the revision limit) keeps its pods until its deadline (Argo Rollouts'
+/// TestBlueGreenScaleDownDelay); any other goes now (a superseded preview).
+fn keep_delayed(
+    others: &[&ReplicaSetView],
+    bg: &BlueGreenStrategy,
+    delay: i64,
+    now: jiff::Timestamp,
+    plan: &mut Plan,
+) {
+    let (delayed, rest) = within_revision_limit(others, bg);
+    let (waiting, fresh): (Vec<&ReplicaSetView>, Vec<&ReplicaSetView>) =
+        delayed.into_iter().partition(|r| r.scale_down_at.is_some());
+    scale_down(&waiting, delay, now, plan);
+    scale_down(&fresh, 0, now, plan);
+    scale_down(&rest, 0, now, plan);
 }
 
 /// A Failed or Errored pre- or post-promotion run aborts the update.

@@ -654,3 +654,71 @@ fn a_manual_pause_holds_the_switch() {
     assert_eq!(p.status.phase, Some(RolloutPhase::Paused));
     assert_eq!(p.status.message.as_deref(), Some("manually paused"));
 }
+
+/// Issue 12, point 4 (Argo Rollouts' TestBlueGreenUpdate): ready and available are the active
+/// ReplicaSet's, not the sum over every ReplicaSet.
+#[test]
+fn ready_and_available_are_the_active_replica_sets() {
+    let p = plan(
+        updating(MANUAL, |_| {}),
+        vec![rs("web:1", 1, 3, 3), rs("web:2", 2, 3, 3)],
+        vec![],
+    );
+    assert_eq!(p.status.replicas, Some(6), "every pod that runs");
+    assert_eq!(p.status.updated_replicas, Some(3));
+    assert_eq!(
+        (p.status.ready_replicas, p.status.available_replicas),
+        (Some(3), Some(3)),
+        "the active's"
+    );
+}
+
+/// Issue 12, point 4 (Argo Rollouts' TestBlueGreenScaleDownDelay): an update while an older
+/// ReplicaSet waits out its scale-down delay leaves it its pods until the deadline (within
+/// scaleDownDelayRevisionLimit); a superseded preview goes at once.
+#[test]
+fn an_update_keeps_old_replica_sets_until_their_delay_ends() {
+    let waiting = ReplicaSetView {
+        scale_down_at: Some(now() + secs(20)),
+        ..rs("web:0", 1, 3, 3)
+    };
+    let superseded = rs("web:9", 3, 3, 3);
+    let r = {
+        let mut r = updating(MANUAL, |_| {});
+        // web:1 (revision 2) is the stable; web:0 (revision 1) its predecessor; web:9 a preview
+        // that web:2 replaced.
+        r.status.as_mut().expect("status").stable_rs = Some(hash("web:1"));
+        r
+    };
+    let p = plan(
+        r.clone(),
+        vec![
+            waiting.clone(),
+            rs("web:1", 2, 3, 3),
+            superseded.clone(),
+            rs("web:2", 4, 0, 0),
+        ],
+        vec![],
+    );
+    assert_eq!(scaled(&p, "web:0"), None, "still within its delay");
+    assert_eq!(
+        scaled(&p, "web:9"),
+        Some(0),
+        "a superseded preview goes now"
+    );
+    assert!(
+        p.requeue_after
+            .is_some_and(|d| d <= std::time::Duration::from_secs(20))
+    );
+    // Its deadline passed: it goes.
+    let due = ReplicaSetView {
+        scale_down_at: Some(now()),
+        ..waiting
+    };
+    let p = plan(
+        r,
+        vec![due, rs("web:1", 2, 3, 3), rs("web:2", 4, 0, 0)],
+        vec![],
+    );
+    assert_eq!(scaled(&p, "web:0"), Some(0));
+}

@@ -928,6 +928,7 @@ pub fn decide(obs: &Observed) -> Plan {
             hold: hold_message,
             awaiting_analysis,
             old_take_traffic: !routed,
+            serving: None,
         },
     )
 }
@@ -1122,6 +1123,9 @@ pub(super) struct Ending {
     /// Pods of old ReplicaSets still receive traffic (a canary without a router): the rollout
     /// is not done until they are gone.
     pub old_take_traffic: bool,
+    /// The template whose pods serve users (blue-green: the active one): its ready and
+    /// available pods are the Rollout's. `None`: every ReplicaSet's count.
+    pub serving: Option<String>,
 }
 
 /// Creates the current template's ReplicaSet with `replicas` and the pods' role metadata, or
@@ -1286,6 +1290,7 @@ pub(super) fn conclude(obs: &Observed, end: Ending) -> Plan {
         hold,
         awaiting_analysis,
         old_take_traffic,
+        serving,
     } = end;
     let spec = &obs.rollout.spec;
     plan.adopt = obs
@@ -1296,6 +1301,12 @@ pub(super) fn conclude(obs: &Observed, end: Ending) -> Plan {
         .collect();
     let restarting = restart(obs, &mut st, &mut plan, limits);
     observed_counts(&mut st, &obs.replica_sets, Some(&new_hash));
+    if let Some(h) = serving.as_deref() {
+        // Argo Rollouts' blue-green counts: ready and available are the active ReplicaSet's.
+        let active = obs.replica_sets.iter().filter(|r| r.hash == h);
+        st.ready_replicas = Some(active.clone().map(|r| r.ready).sum());
+        st.available_replicas = Some(active.map(|r| r.available).sum());
+    }
     runs_lifecycle(obs, &st, &mut plan, &new_hash);
     let hold = hold
         .as_deref()
