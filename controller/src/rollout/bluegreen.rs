@@ -21,7 +21,7 @@ use super::decide::{
     Begun, DEFAULT_SCALE_DOWN_DELAY, Ending, Observed, Plan, ReplicaSetView, abort_for_run,
     abort_started, conclude, delete_history, enter_pause, event, inconclusive_pause,
     kept_after_abort, promote, recorded_run, role_metadata, scale_down, scale_events, scale_new,
-    set_run_status, start_run,
+    set_run_status, start_run, within_revision_limit,
 };
 use super::replicas::Limits;
 
@@ -110,7 +110,8 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
         }
         // The ReplicaSets that served before keep their pods for the scale-down delay, the
         // most recent `scaleDownDelayRevisionLimit` of them.
-        let (delayed, now_down) = within_revision_limit(&others, bg);
+        let (delayed, now_down) =
+            within_revision_limit(&others, bg.scale_down_delay_revision_limit);
         scale_down(&delayed, if ready { delay } else { 0 }, now, &mut plan);
         scale_down(&now_down, 0, now, &mut plan);
     } else if st.abort {
@@ -126,7 +127,7 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
         next_new = kept_after_abort(
             &st,
             bg.abort_scale_down_delay_seconds,
-            new_rs.map_or(0, |r| r.desired),
+            new_rs,
             now,
             &mut plan,
         );
@@ -268,22 +269,6 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
     )
 }
 
-/// Old ReplicaSets, newest first, split into the `scaleDownDelayRevisionLimit` most recent
-/// (they may wait out their scale-down delay) and the rest.
-fn within_revision_limit<'a>(
-    others: &[&'a ReplicaSetView],
-    bg: &BlueGreenStrategy,
-) -> (Vec<&'a ReplicaSetView>, Vec<&'a ReplicaSetView>) {
-    let mut old = others.to_vec();
-    old.sort_by_key(|r| std::cmp::Reverse(r.revision));
-    let keep = bg
-        .scale_down_delay_revision_limit
-        .map_or(old.len(), |l| l.max(0) as usize)
-        .min(old.len());
-    let rest = old.split_off(keep);
-    (old, rest)
-}
-
 /// During an update or an abort, an old ReplicaSet already waiting out its scale-down delay
 /// (within the revision limit) keeps its pods until its deadline (Argo Rollouts'
 /// TestBlueGreenScaleDownDelay); any other goes now (a superseded preview).
@@ -294,7 +279,7 @@ fn keep_delayed(
     now: jiff::Timestamp,
     plan: &mut Plan,
 ) {
-    let (delayed, rest) = within_revision_limit(others, bg);
+    let (delayed, rest) = within_revision_limit(others, bg.scale_down_delay_revision_limit);
     let (waiting, fresh): (Vec<&ReplicaSetView>, Vec<&ReplicaSetView>) =
         delayed.into_iter().partition(|r| r.scale_down_at.is_some());
     scale_down(&waiting, delay, now, plan);

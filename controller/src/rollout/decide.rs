@@ -152,6 +152,10 @@ pub struct Plan {
     pub restart_pods: Vec<String>,
     /// `(ReplicaSet, deadline)`: set the scale-down deadline annotation.
     pub scale_down_deadlines: Vec<(String, Timestamp)>,
+    /// ReplicaSets whose scale-down deadline no longer holds (the current template's).
+    pub clear_deadlines: Vec<String>,
+    /// `(ReplicaSet, revision)`: a reused ReplicaSet's new revision number.
+    pub revisions: Vec<(String, u64)>,
     /// With trafficRouting: the canary's share to write to every router, out of `total`.
     pub weights: Option<RouterWeights>,
     /// `(Service name, pod-template hash)` selectors to pin.
@@ -446,17 +450,27 @@ pub fn decide(obs: &Observed) -> Plan {
         ));
     }
 
-    let revision = new_rs.map_or_else(
-        || {
-            obs.replica_sets
-                .iter()
-                .map(|r| r.revision)
-                .max()
-                .unwrap_or(0)
-                + 1
-        },
-        |r| r.revision,
-    );
+    // Going back to an older template reuses its ReplicaSet under the next revision number,
+    // without the scale-down deadline it had as an old one (Argo Rollouts'
+    // TestCanaryScaleDownDelay); an abort's own deadline on it stays.
+    let latest_other = obs
+        .replica_sets
+        .iter()
+        .filter(|r| new_rs.is_none_or(|n| n.name != r.name))
+        .map(|r| r.revision)
+        .max()
+        .unwrap_or(0);
+    let revision = match new_rs {
+        Some(r) if r.revision > latest_other => r.revision,
+        Some(r) => {
+            plan.revisions.push((r.name.clone(), latest_other + 1));
+            latest_other + 1
+        }
+        None => latest_other + 1,
+    };
+    if let Some(r) = new_rs.filter(|r| r.scale_down_at.is_some() && !st.abort) {
+        plan.clear_deadlines.push(r.name.clone());
+    }
     let Some(canary) = canary else {
         let Some(bg) = spec.strategy.blue_green.as_ref() else {
             // Unreachable: validation requires exactly one strategy.
@@ -816,7 +830,7 @@ pub fn decide(obs: &Observed) -> Plan {
                 Target::Abort => kept_after_abort(
                     &st,
                     canary.abort_scale_down_delay_seconds,
-                    counts(new_rs).desired,
+                    new_rs,
                     now,
                     &mut plan,
                 )
@@ -868,7 +882,10 @@ pub fn decide(obs: &Observed) -> Plan {
             .copied()
             .filter(|r| draining.as_deref() != Some(r.hash.as_str()))
             .collect();
-        scale_down(&idle, delay, now, &mut plan);
+        let (delayed, beyond) =
+            within_revision_limit(&idle, canary.scale_down_delay_revision_limit);
+        scale_down(&delayed, delay, now, &mut plan);
+        scale_down(&beyond, 0, now, &mut plan);
     }
     scale_events(obs, &mut plan);
 
@@ -1249,6 +1266,21 @@ pub(super) fn scale_down(others: &[&ReplicaSetView], delay: i64, now: Timestamp,
             }
         }
     }
+}
+
+/// Old ReplicaSets, newest first, split into the `scaleDownDelayRevisionLimit` (`limit`) most
+/// recent (they may wait out their scale-down delay) and the rest (scaled down now).
+pub(super) fn within_revision_limit<'a>(
+    others: &[&'a ReplicaSetView],
+    limit: Option<i32>,
+) -> (Vec<&'a ReplicaSetView>, Vec<&'a ReplicaSetView>) {
+    let mut old = others.to_vec();
+    old.sort_by_key(|r| std::cmp::Reverse(r.revision));
+    let keep = limit
+        .map_or(old.len(), |l| l.max(0) as usize)
+        .min(old.len());
+    let rest = old.split_off(keep);
+    (old, rest)
 }
 
 /// An Event for every planned scale.
@@ -1756,16 +1788,18 @@ pub(super) fn abort_started(
     plan.events.push(event(true, "RolloutAborted", message));
 }
 
-/// Pods the aborted version keeps: `current` until `delay` seconds (default 30) after the abort,
-/// then none (requeued at exactly that time); a delay of 0 keeps them, as Argo Rollouts users
-/// expect.
+/// Pods the aborted version (`rs`) keeps: all of them until `delay` seconds (default 30) after
+/// the abort, then none (requeued at exactly that time); a delay of 0 keeps them, as Argo
+/// Rollouts users expect. The deadline shows on the ReplicaSet as its scale-down-deadline
+/// annotation, as an old stable's does.
 pub(super) fn kept_after_abort(
     st: &RolloutStatus,
     delay: Option<i32>,
-    current: i32,
+    rs: Option<&ReplicaSetView>,
     now: Timestamp,
     plan: &mut Plan,
 ) -> i32 {
+    let current = rs.map_or(0, |r| r.desired);
     let delay = delay.unwrap_or(DEFAULT_SCALE_DOWN_DELAY);
     if delay == 0 {
         return current;
@@ -1774,6 +1808,9 @@ pub(super) fn kept_after_abort(
     let ends = since + jiff::SignedDuration::from_secs(i64::from(delay));
     if now >= ends {
         return 0;
+    }
+    if let Some(r) = rs.filter(|r| r.scale_down_at.is_none() && r.desired > 0) {
+        plan.scale_down_deadlines.push((r.name.clone(), ends));
     }
     plan.wake_at(now, ends);
     current

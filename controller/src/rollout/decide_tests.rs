@@ -1180,3 +1180,76 @@ fn progress_deadline_abort_turned_on_later_aborts() {
     assert!(p.status.abort, "the deadline had passed: abort now");
     assert!(reasons(&p).contains(&"RolloutAborted"));
 }
+
+/// Issue 12, point 7 (Argo Rollouts' TestCanaryScaleDownDelay): going back to an older
+/// template reuses its ReplicaSet under the next revision, without its stale deadline; old
+/// ReplicaSets beyond scaleDownDelayRevisionLimit go at once.
+#[test]
+fn canary_scale_down_delay_revision_limit_and_reuse() {
+    let with_deadline = |image, revision, desired| ReplicaSetView {
+        scale_down_at: Some(now() + jiff::SignedDuration::from_secs(20)),
+        ..rs(image, revision, desired, desired)
+    };
+    // web:3 promoted; web:2 and web:1 wait out their delays; the limit keeps one.
+    let mut r = routed("web:3", |s| {
+        s.stable_rs = Some(hash_of("web:3"));
+        s.current_step_index = Some(4);
+    });
+    r.status.as_mut().expect("status").current_pod_hash = Some(hash_of("web:3"));
+    r.spec
+        .strategy
+        .canary
+        .as_mut()
+        .expect("canary")
+        .scale_down_delay_revision_limit = Some(1);
+    let p = plan(
+        r,
+        vec![
+            with_deadline("web:1", 1, 10),
+            with_deadline("web:2", 2, 10),
+            rs("web:3", 3, 10, 10),
+        ],
+    );
+    assert_eq!(scaled(&p, "web:1"), Some(0), "beyond the revision limit");
+    assert_eq!(scaled(&p, "web:2"), None, "within it: waits for its deadline");
+    // Back to web:2: its ReplicaSet is reused as revision 4, its deadline gone.
+    let mut back = routed("web:2", |s| {
+        s.stable_rs = Some(hash_of("web:3"));
+        s.current_step_index = Some(4);
+    });
+    back.status.as_mut().expect("status").current_pod_hash = Some(hash_of("web:3"));
+    let p = plan(
+        back,
+        vec![
+            rs("web:1", 1, 0, 0),
+            with_deadline("web:2", 2, 10),
+            rs("web:3", 3, 10, 10),
+        ],
+    );
+    let name = format!("web-{}", hash_of("web:2"));
+    assert_eq!(p.revisions, vec![(name.clone(), 4)]);
+    assert_eq!(p.clear_deadlines, vec![name]);
+    assert!(p.create.is_none(), "reused, not created");
+}
+
+/// Issue 12, point 7 (Argo Rollouts' TestIstioAbortUpdateDeleteAllCanaryPods): an abort puts
+/// the scale-down deadline on the canary ReplicaSet.
+#[test]
+fn an_abort_shows_the_canary_deadline_on_its_replica_set() {
+    let p = plan(
+        routed("web:2", |s| {
+            s.abort = true;
+            s.aborted_at = Some(ago(5));
+            with_weight(s, 20);
+        }),
+        vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)],
+    );
+    assert_eq!(
+        p.scale_down_deadlines,
+        vec![(
+            format!("web-{}", hash_of("web:2")),
+            now() + jiff::SignedDuration::from_secs(25)
+        )]
+    );
+    assert!(p.clear_deadlines.is_empty(), "not cleared while aborted");
+}

@@ -1074,6 +1074,23 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
+    let reused =
+        plan.clear_deadlines
+            .iter()
+            .map(|name| (name, json!({SCALE_DOWN_ANNOTATION: null})))
+            .chain(plan.revisions.iter().map(|(name, revision)| {
+                (name, json!({REVISION_ANNOTATION: revision.to_string()}))
+            }));
+    for (name, annotations) in reused {
+        rs_api
+            .patch(
+                name,
+                &params,
+                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+            )
+            .await
+            .map_err(api_err("annotating", "ReplicaSet", name))?;
+    }
 
     if let Some(new) = &plan.create {
         // The cache may lag behind a ReplicaSet created moments ago (by an earlier reconcile,
