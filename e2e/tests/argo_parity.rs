@@ -428,3 +428,72 @@ async fn blue_green_keeps_the_previous_version_through_its_delay() -> Result<(),
     );
     Ok(())
 }
+
+/// TestCanaryScaleDownDelay: behind a router the previous stable keeps its pods for
+/// scaleDownDelaySeconds, at most scaleDownDelayRevisionLimit of them; going back to an earlier
+/// template reuses its ReplicaSet as the next revision, without its old deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_scale_down_delay_and_going_back() -> Result<(), HarnessError> {
+    let s = Env::start(true).await?;
+    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      trafficRouting: {smi: {rootService: web}}\n      scaleDownDelaySeconds: 30\n      scaleDownDelayRevisionLimit: 1\n      steps: [{setWeight: 50}]\n";
+    let revision = |rs: &ReplicaSet| {
+        rs.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("rollout-rs.io/revision").cloned())
+            .unwrap_or_default()
+    };
+    let deadline = |rs: &ReplicaSet| {
+        rs.metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("rollout-rs.io/scale-down-deadline"))
+    };
+    let desired = |rs: &ReplicaSet| rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+    s.apply("web:1", 1, "", "", strategy).await?;
+    s.ro.healthy("web").await?;
+    for image in ["web:2", "web:3"] {
+        s.ro.set_image("web", "web", image).await?;
+        s.ro.wait("web", &format!("{image} stable"), |ro| {
+            in_phase(ro, RolloutPhase::Healthy)
+                && ro
+                    .status
+                    .as_ref()
+                    .is_some_and(|st| st.stable_rs == st.current_pod_hash)
+        })
+        .await?;
+    }
+    // web:2 waits out its delay; web:1, beyond the revision limit, is gone.
+    s.replica_sets_until("web:2 delayed, web:1 down", |rss| {
+        rss.iter()
+            .any(|rs| image_of(rs) == "web:2" && desired(rs) == 1 && deadline(rs))
+            && rss
+                .iter()
+                .any(|rs| image_of(rs) == "web:1" && desired(rs) == 0)
+    })
+    .await?;
+    // Back to web:2: its ReplicaSet again, revision 4, no deadline; web:3 delayed instead.
+    s.ro.set_image("web", "web", "web:2").await?;
+    s.ro.wait("web", "web:2 stable again", |ro| {
+        in_phase(ro, RolloutPhase::Healthy)
+            && ro
+                .status
+                .as_ref()
+                .is_some_and(|st| st.stable_rs == st.current_pod_hash)
+    })
+    .await?;
+    s.replica_sets_until("web:2 reused as revision 4, web:3 delayed", |rss| {
+        rss.iter()
+            .any(|rs| image_of(rs) == "web:2" && revision(rs) == "4" && !deadline(rs))
+            && rss
+                .iter()
+                .any(|rs| image_of(rs) == "web:3" && desired(rs) == 1 && deadline(rs))
+    })
+    .await?;
+    let api: Api<ReplicaSet> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let all = api
+        .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
+        .await?;
+    assert_eq!(all.items.len(), 3, "no fourth ReplicaSet for web:2");
+    Ok(())
+}

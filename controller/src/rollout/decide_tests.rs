@@ -1211,7 +1211,11 @@ fn canary_scale_down_delay_revision_limit_and_reuse() {
         ],
     );
     assert_eq!(scaled(&p, "web:1"), Some(0), "beyond the revision limit");
-    assert_eq!(scaled(&p, "web:2"), None, "within it: waits for its deadline");
+    assert_eq!(
+        scaled(&p, "web:2"),
+        None,
+        "within it: waits for its deadline"
+    );
     // Back to web:2: its ReplicaSet is reused as revision 4, its deadline gone.
     let mut back = routed("web:2", |s| {
         s.stable_rs = Some(hash_of("web:3"));
