@@ -13,6 +13,7 @@ pub mod measurement;
 pub mod provider;
 pub mod run;
 pub mod secrets;
+pub mod templated;
 #[cfg(test)]
 mod test_http;
 pub mod validate;

@@ -19,7 +19,7 @@ use kube::{Client, Resource, ResourceExt};
 use rollout_rs_analysis::args::ArgValue;
 use rollout_rs_analysis::measurement::take;
 use rollout_rs_analysis::provider::Http;
-use rollout_rs_analysis::{run, validate};
+use rollout_rs_analysis::{run, templated, validate};
 use rollout_rs_crds::AnalysisRun;
 use rollout_rs_crds::analysis::{AnalysisPhase, AnalysisRunStatus};
 use rollout_rs_crds::validation;
@@ -151,25 +151,38 @@ async fn reconcile(
     }
     let ns = ar.namespace().ok_or(RunError::NoNamespace)?;
     let now = jiff::Timestamp::now();
+    // The metrics' own fields with their arguments in ({{args.count}}, a condition's
+    // threshold): what the schedule, the limits and the conditions read.
+    let spec = match templated::resolve(&ar.spec) {
+        Ok(spec) => spec,
+        Err(e) => {
+            let next = run::errored(&status, e.to_string(), now);
+            if next != status {
+                write_status(ar, &ns, &next, &ctx).await?;
+                completed_event(ar, &next, &ctx).await;
+            }
+            return Ok(Action::await_change());
+        }
+    };
     // A spec that cannot run (a condition that does not compile) ends the run at once, named.
     // Checked when the run starts; a measurement compiles its conditions again anyway.
     let errors = if status.started_at.is_none() {
-        validate::run(&ar.spec)
+        validate::run(&spec)
     } else {
         Vec::new()
     };
-    let plan = run::schedule(&ar.spec, &status, now);
+    let plan = run::schedule(&spec, &status, now);
     let next = if !errors.is_empty() {
         run::errored(&status, validation::summary(&errors), now)
     } else if plan.due.is_empty() {
         // Nothing to measure (a reconcile on our own write, a terminate): no Secret is read.
-        run::record(&ar.spec, &status, Vec::new(), now)
+        run::record(&spec, &status, Vec::new(), now)
     } else {
         match arguments(ar, &ns, &ctx.client).await {
             Err(message) => run::errored(&status, message, now),
             Ok(args) => {
                 let taken = futures::future::join_all(plan.due.iter().filter_map(|name| {
-                    let metric = ar.spec.metrics.iter().find(|m| &m.name == name)?;
+                    let metric = spec.metrics.iter().find(|m| &m.name == name)?;
                     let args = &args;
                     let http = &ctx.http;
                     Some(async move { (name.clone(), take(metric, args, http).await) })
@@ -186,7 +199,7 @@ async fn reconcile(
                         "measured"
                     );
                 }
-                run::record(&ar.spec, &status, taken, jiff::Timestamp::now())
+                run::record(&spec, &status, taken, jiff::Timestamp::now())
             }
         }
     };
@@ -198,7 +211,7 @@ async fn reconcile(
     }
     ctx.retries.forget(ar.uid().as_deref().unwrap_or_default());
     let now = jiff::Timestamp::now();
-    Ok(match run::schedule(&ar.spec, &next, now).next {
+    Ok(match run::schedule(&spec, &next, now).next {
         Some(at) => Action::requeue((at - now).try_into().unwrap_or(Duration::ZERO)),
         None => Action::await_change(),
     })

@@ -497,3 +497,56 @@ async fn canary_scale_down_delay_and_going_back() -> Result<(), HarnessError> {
     assert_eq!(all.items.len(), 3, "no fourth ReplicaSet for web:2");
     Ok(())
 }
+
+/// TestAnalysisWithSecret: arguments in the metric's own fields (count, interval, a
+/// condition's threshold) as well as in the provider (a bearer token from a Secret).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysis_arguments_reach_every_metric_field() -> Result<(), HarnessError> {
+    use rollout_rs_crds::AnalysisRun;
+    use rollout_rs_crds::analysis::AnalysisPhase;
+    let s = Env::start(false).await?;
+    let exporter = Exporter::start().await?;
+    exporter.set_json(json!({"rate": 0.97}));
+    exporter.require_token("s3cr3t-t0ken");
+    let objects = json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"},
+        "stringData": {"token": "s3cr3t-t0ken"}
+    });
+    s.c.apply_yaml(&objects.to_string(), &s.ns).await?;
+    let template = json!({
+        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "rate"},
+        "spec": {
+            "args": [{"name": "count"}, {"name": "interval"}, {"name": "min"},
+                     {"name": "token", "valueFrom": {"secretKeyRef": {"name": "token", "key": "token"}}}],
+            "metrics": [{"name": "rate", "count": "{{args.count}}", "interval": "{{args.interval}}",
+                "successCondition": "result >= {{args.min}}",
+                "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}",
+                    "headers": [{"key": "Authorization", "value": "Bearer {{args.token}}"}]}}}]
+        }
+    });
+    s.c.apply_yaml(&template.to_string(), &s.ns).await?;
+    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps:\n      - setWeight: 50\n      - analysis:\n          templates: [{templateName: rate}]\n          args: [{name: count, value: \"2\"}, {name: interval, value: 1s}, {name: min, value: \"0.95\"}]\n";
+    s.apply("web:1", 2, "", "", strategy).await?;
+    s.ro.healthy("web").await?;
+    s.ro.set_image("web", "web", "web:2").await?;
+    s.ro.healthy("web").await?;
+    let runs: Api<AnalysisRun> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let run = runs
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .next()
+        .ok_or_else(|| HarnessError::Manifest("no AnalysisRun".into()))?;
+    let st = run.status.unwrap_or_default();
+    assert_eq!(st.phase, Some(AnalysisPhase::Successful), "{st:?}");
+    let result = &st.metric_results[0];
+    assert_eq!(
+        (result.count, result.successful),
+        (2, 2),
+        "count 2 from its argument"
+    );
+    let shown = serde_json::to_string(&result).unwrap_or_default();
+    assert!(!shown.contains("s3cr3t-t0ken"), "{shown}");
+    Ok(())
+}
