@@ -804,3 +804,25 @@ spec:
         other => panic!("{}", other.describe()),
     }
 }
+
+/// Issue 12, point 6 (Argo Rollouts' TestIstioSubsetSplit): an Istio subset-level split needs
+/// no canary or stable Service; a host-level one still does.
+#[test]
+fn istio_subset_level_needs_no_services() {
+    let base = "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:1}]}\n  strategy:\n    canary:\n      steps: [{setWeight: 10}]\n";
+    let subset = format!(
+        "{base}      trafficRouting: {{istio: {{virtualService: {{name: web}}, destinationRule: {{name: web, canarySubsetName: canary, stableSubsetName: stable}}}}}}\n"
+    );
+    assert_eq!(validation::rollout(&rollout(&subset).spec), vec![]);
+    let host =
+        format!("{base}      trafficRouting: {{istio: {{virtualService: {{name: web}}}}}}\n");
+    let errs: Vec<String> = validation::rollout(&rollout(&host).spec)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("canaryService: required with trafficRouting")),
+        "{errs:?}"
+    );
+}

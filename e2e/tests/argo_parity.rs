@@ -23,24 +23,37 @@ struct Env {
 }
 
 impl Env {
-    async fn start(smi: bool) -> Result<Env, HarnessError> {
+    async fn start(routers: bool) -> Result<Env, HarnessError> {
         let mut c = Cluster::start().await?;
         c.install_crds().await?;
-        if smi {
-            let text = std::fs::read_to_string(format!(
-                "{}/fixtures/crds/smi-trafficsplit.yaml",
-                env!("CARGO_MANIFEST_DIR")
-            ))?;
-            c.apply_yaml(&text, "default").await?;
+        if routers {
+            // The routers' CRDs (trimmed fixtures): SMI, Istio, Gateway API.
             let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(c.client.clone());
-            c.wait(
-                &crds,
-                "trafficsplits.split.smi-spec.io",
-                T,
-                "Established",
-                kube::runtime::wait::conditions::is_crd_established(),
-            )
-            .await?;
+            for (file, name) in [
+                ("smi-trafficsplit.yaml", "trafficsplits.split.smi-spec.io"),
+                (
+                    "istio-networking.yaml",
+                    "virtualservices.networking.istio.io",
+                ),
+                (
+                    "istio-networking.yaml",
+                    "destinationrules.networking.istio.io",
+                ),
+            ] {
+                let text = std::fs::read_to_string(format!(
+                    "{}/fixtures/crds/{file}",
+                    env!("CARGO_MANIFEST_DIR")
+                ))?;
+                c.apply_yaml(&text, "default").await?;
+                c.wait(
+                    &crds,
+                    name,
+                    T,
+                    "Established",
+                    kube::runtime::wait::conditions::is_crd_established(),
+                )
+                .await?;
+            }
         }
         let ns = c.namespace("argo").await?;
         c.start_controller();
@@ -548,5 +561,29 @@ async fn analysis_arguments_reach_every_metric_field() -> Result<(), HarnessErro
     );
     let shown = serde_json::to_string(&result).unwrap_or_default();
     assert!(!shown.contains("s3cr3t-t0ken"), "{shown}");
+    Ok(())
+}
+
+/// TestIstioSubsetSplit: a subset-level split with no canary or stable Service: the
+/// DestinationRule's subsets carry the hashes and the VirtualService the weights.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_subset_split_without_services() -> Result<(), HarnessError> {
+    let s = Env::start(true).await?;
+    let objects = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: web}\nspec:\n  hosts: [web]\n  http:\n  - name: primary\n    route:\n    - {destination: {host: web, subset: stable}, weight: 100}\n    - {destination: {host: web, subset: canary}, weight: 0}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web}\nspec:\n  host: web\n  subsets:\n  - {name: stable, labels: {app: web}}\n  - {name: canary, labels: {app: web}}\n";
+    s.c.apply_yaml(objects, &s.ns).await?;
+    let strategy = "    canary:\n      trafficRouting: {istio: {virtualService: {name: web, routes: [primary]}, destinationRule: {name: web, canarySubsetName: canary, stableSubsetName: stable}}}\n      scaleDownDelaySeconds: 1\n      steps: [{setWeight: 25}, {pause: {}}]\n";
+    s.apply("web:1", 4, "", "", strategy).await?;
+    s.ro.healthy("web").await?;
+    s.ro.set_image("web", "web", "web:2").await?;
+    let ro = s.ro.paused_at("web", 1).await?;
+    let weights = ro
+        .status
+        .and_then(|st| st.canary)
+        .and_then(|c| c.weights)
+        .map(|w| (w.canary.weight, w.stable.weight));
+    assert_eq!(weights, Some((25, 75)));
+    s.ro.patch_status("web", json!({"pauseConditions": null}))
+        .await?;
+    s.ro.healthy("web").await?;
     Ok(())
 }

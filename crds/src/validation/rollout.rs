@@ -181,11 +181,22 @@ fn canary(errs: &mut Errors, c: &CanaryStrategy, history: i32) {
         .and_then(|t| t.max_traffic_weight)
         .unwrap_or(DEFAULT_MAX_TRAFFIC_WEIGHT);
     if let Some(tr) = &c.traffic_routing {
-        if c.canary_service.is_none() {
-            errs.add(format!("{P}.canaryService"), "required with trafficRouting");
-        }
-        if c.stable_service.is_none() {
-            errs.add(format!("{P}.stableService"), "required with trafficRouting");
+        // An Istio subset-level split tells the sides apart by DestinationRule subsets, not
+        // by Services (Argo Rollouts' TestIstioSubsetSplit); every other router needs both.
+        let subsets_only = tr
+            .istio
+            .as_ref()
+            .is_some_and(|i| i.destination_rule.is_some())
+            && tr.nginx.is_none()
+            && tr.gateway_api.is_none()
+            && tr.smi.is_none();
+        if !subsets_only {
+            if c.canary_service.is_none() {
+                errs.add(format!("{P}.canaryService"), "required with trafficRouting");
+            }
+            if c.stable_service.is_none() {
+                errs.add(format!("{P}.stableService"), "required with trafficRouting");
+            }
         }
         traffic_routing(errs, tr);
     }
