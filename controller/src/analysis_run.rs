@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::{Event, EventType, Recorder};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -90,13 +90,7 @@ pub async fn run(client: Client, namespace: Option<String>) {
         http,
         reported,
         retries,
-        recorder: Recorder::new(
-            client,
-            Reporter {
-                controller: MANAGER.into(),
-                instance: None,
-            },
-        ),
+        recorder: Recorder::new(client, MANAGER),
     });
     Controller::for_stream(stream, reader)
         .run(reconcile, error_policy, ctx)

@@ -8,9 +8,9 @@
 
 use std::borrow::Cow;
 
+use crate::events::{Event, EventType, Recorder};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};

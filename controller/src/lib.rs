@@ -7,6 +7,7 @@
 
 pub mod analysis_run;
 pub mod dev;
+mod events;
 pub mod install;
 mod lenient;
 mod retry;

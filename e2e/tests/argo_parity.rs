@@ -587,3 +587,39 @@ async fn istio_subset_split_without_services() -> Result<(), HarnessError> {
     s.ro.healthy("web").await?;
     Ok(())
 }
+
+/// Events read as they happened (Argo Rollouts' event reasons): each completed step and the
+/// revision of an update has its own note, not one series repeating the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_step_has_its_own_event() -> Result<(), HarnessError> {
+    let s = Env::start(false).await?;
+    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 25}, {setWeight: 50}, {setWeight: 75}, {pause: {}}]\n";
+    s.apply("web:1", 4, "", "", strategy).await?;
+    s.ro.healthy("web").await?;
+    s.ro.set_image("web", "web", "web:2").await?;
+    s.ro.paused_at("web", 3).await?;
+    let api: Api<Event> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let notes: Vec<(String, String)> = api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect();
+    for step in 1..=3 {
+        let want = format!("Rollout step {step}/4 completed");
+        assert!(
+            notes
+                .iter()
+                .any(|(r, n)| r == "RolloutStepCompleted" && n.starts_with(&want)),
+            "{want:?} in {notes:?}"
+        );
+    }
+    assert!(
+        notes
+            .iter()
+            .any(|(r, n)| r == "RolloutUpdated" && n.starts_with("Rollout updated to revision 2")),
+        "{notes:?}"
+    );
+    Ok(())
+}

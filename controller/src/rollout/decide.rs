@@ -389,14 +389,9 @@ pub fn decide(obs: &Observed) -> Plan {
         .current_step_hash
         .as_deref()
         .is_some_and(|h| h != steps_hash(steps));
+    let mut announce_update = false;
     if new_template || new_steps {
-        if new_template && prev.current_pod_hash.is_some() {
-            plan.events.push(event(
-                false,
-                "RolloutUpdated",
-                format!("Rollout updated to template {new_hash}"),
-            ));
-        }
+        announce_update = new_template && prev.current_pod_hash.is_some();
         st.current_step_index = Some(0);
         st.pause_conditions.clear();
         st.controller_pause = false;
@@ -470,6 +465,13 @@ pub fn decide(obs: &Observed) -> Plan {
     };
     if let Some(r) = new_rs.filter(|r| r.scale_down_at.is_some() && !st.abort) {
         plan.clear_deadlines.push(r.name.clone());
+    }
+    if announce_update {
+        plan.events.push(event(
+            false,
+            "RolloutUpdated",
+            format!("Rollout updated to revision {revision} (template {new_hash})"),
+        ));
     }
     let Some(canary) = canary else {
         let Some(bg) = spec.strategy.blue_green.as_ref() else {
@@ -904,6 +906,17 @@ pub fn decide(obs: &Observed) -> Plan {
         plan.selectors.push((svc.clone(), serving_stable.clone()));
     }
     if let Some(split) = routing {
+        let before = written.map_or(0, |w| w.canary.weight);
+        if split.weight != before {
+            plan.events.push(event(
+                false,
+                "TrafficWeightUpdated",
+                format!(
+                    "Traffic weight updated from {before} to {} (of {max_weight})",
+                    split.weight
+                ),
+            ));
+        }
         if split.weight > 0 && st.stable_rs.as_deref() == Some(new_hash.as_str()) {
             // Promoted in this plan: Healthy once the routers are back at 0 (the next plan).
             hold_message = Some("waiting for the router weights to return to the stable".into());

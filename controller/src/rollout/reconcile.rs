@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::{Event, EventType, Recorder};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -504,10 +504,6 @@ pub async fn run(client: Client, options: Options) {
         template_refs(ro).any(|r| r.cluster_scope && r.template_name == name)
     });
 
-    let reporter = Reporter {
-        controller: MANAGER.into(),
-        instance: None,
-    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         replica_sets: rs_reader,
@@ -516,7 +512,7 @@ pub async fn run(client: Client, options: Options) {
         templates: tmpl_reader,
         cluster_templates: ctmpl_reader,
         memory,
-        recorder: Recorder::new(client, reporter),
+        recorder: Recorder::new(client, MANAGER),
         traffic_split_api_version: options.traffic_split_api_version.clone(),
     });
     Controller::for_stream(ro_stream, ro_reader)
