@@ -93,6 +93,7 @@ fn decide_cost() -> Duration {
         runs: vec![],
         reference_errors: vec![],
         remembered: None,
+        managed_services: vec![],
         now: jiff::Timestamp::now(),
     };
     let n = 20_000;

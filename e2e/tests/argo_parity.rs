@@ -623,3 +623,60 @@ async fn each_step_has_its_own_event() -> Result<(), HarnessError> {
     );
     Ok(())
 }
+
+/// TestBlueGreenToCanary: switching a Rollout from blue-green to canary releases the active
+/// Service it no longer names (its pod-template-hash selector and managed-by annotation go),
+/// so it selects all the app's pods again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_switch_releases_the_services_no_longer_named() -> Result<(), HarnessError> {
+    use k8s_openapi::api::core::v1::Service;
+    let s = Env::start(false).await?;
+    s.apply(
+        "web:1",
+        2,
+        "",
+        "",
+        "    blueGreen: {activeService: web-active}\n",
+    )
+    .await?;
+    s.ro.healthy("web").await?;
+    let services: Api<Service> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let pinned = |svc: &Service| {
+        svc.spec
+            .as_ref()
+            .and_then(|sp| sp.selector.as_ref())
+            .is_some_and(|sel| sel.contains_key(POD_TEMPLATE_HASH_LABEL))
+    };
+    assert!(pinned(&services.get("web-active").await?));
+    let switch = json!({"spec": {"strategy": {"blueGreen": null, "canary": {
+        "canaryService": "web-canary", "stableService": "web-stable",
+        "steps": [{"setWeight": 50}, {"pause": {}}]
+    }}}});
+    s.ro.api
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(switch),
+        )
+        .await?;
+    s.c.wait(
+        &services,
+        "web-active",
+        T,
+        "web-active released",
+        move |svc: Option<&Service>| {
+            svc.is_some_and(|svc| {
+                !pinned(svc)
+                    && !svc
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .is_some_and(|a| a.contains_key("rollout-rs.io/managed-by"))
+            })
+        },
+    )
+    .await?;
+    s.ro.healthy("web").await?;
+    assert!(pinned(&services.get("web-stable").await?));
+    Ok(())
+}

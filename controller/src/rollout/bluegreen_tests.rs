@@ -87,6 +87,7 @@ fn plan_at(rollout: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>, at: T
         runs,
         reference_errors: vec![],
         remembered: None,
+        managed_services: vec![],
         now: at,
     })
 }

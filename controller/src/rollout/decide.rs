@@ -78,6 +78,8 @@ pub struct Observed {
     pub pods: Vec<PodView>,
     /// The AnalysisRuns the Rollout owns.
     pub runs: Vec<RunView>,
+    /// Services carrying this Rollout's managed-by annotation (their selector is pinned).
+    pub managed_services: Vec<String>,
     /// The progress fields of the status as this controller last wrote them, when it
     /// remembers (not after a restart): anything else found there was written by others.
     pub remembered: Option<Owned>,
@@ -152,6 +154,8 @@ pub struct Plan {
     pub restart_pods: Vec<String>,
     /// `(ReplicaSet, deadline)`: set the scale-down deadline annotation.
     pub scale_down_deadlines: Vec<(String, Timestamp)>,
+    /// Services this Rollout pinned that its spec no longer names: selector released.
+    pub release_services: Vec<String>,
     /// ReplicaSets whose scale-down deadline no longer holds (the current template's).
     pub clear_deadlines: Vec<String>,
     /// `(ReplicaSet, revision)`: a reused ReplicaSet's new revision number.
@@ -1345,6 +1349,25 @@ pub(super) fn conclude(obs: &Observed, end: Ending) -> Plan {
         .map(|r| r.name.clone())
         .collect();
     let restarting = restart(obs, &mut st, &mut plan, limits);
+    // A Service the spec stopped naming (a switch of strategy) selects all the app's pods
+    // again (Argo Rollouts' TestBlueGreenToCanary).
+    let canary = spec.strategy.canary.as_ref();
+    let blue_green = spec.strategy.blue_green.as_ref();
+    let named: Vec<&String> = [
+        canary.and_then(|c| c.canary_service.as_ref()),
+        canary.and_then(|c| c.stable_service.as_ref()),
+        blue_green.and_then(|b| b.active_service.as_ref()),
+        blue_green.and_then(|b| b.preview_service.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    plan.release_services = obs
+        .managed_services
+        .iter()
+        .filter(|s| !named.contains(s))
+        .cloned()
+        .collect();
     observed_counts(&mut st, &obs.replica_sets, Some(&new_hash));
     if let Some(h) = serving.as_deref() {
         // Argo Rollouts' blue-green counts: ready and available are the active ReplicaSet's.

@@ -74,6 +74,7 @@ fn decide_with(r: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>) -> Plan
         runs,
         reference_errors: vec![],
         remembered: None,
+        managed_services: vec![],
         now: now(),
     })
 }
@@ -396,6 +397,7 @@ fn a_missing_template_is_an_invalid_spec_until_it_appears() {
         runs: vec![],
         reference_errors: vec!["AnalysisTemplate \"rate\" not found".into()],
         remembered: None,
+        managed_services: vec![],
         now: now(),
     });
     assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));

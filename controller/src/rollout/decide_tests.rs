@@ -78,6 +78,7 @@ fn plan(rollout: Rollout, rss: Vec<ReplicaSetView>) -> Plan {
         runs: vec![],
         reference_errors: vec![],
         remembered: None,
+        managed_services: vec![],
         now: now(),
     })
 }
@@ -544,6 +545,7 @@ fn restart_deletes_old_pods_within_max_unavailable() {
             runs: vec![],
             reference_errors: vec![],
             remembered: None,
+            managed_services: vec![],
             now: now(),
         })
     };
@@ -1037,6 +1039,7 @@ fn status_fields_written_by_others_do_not_promote() {
         runs: vec![],
         reference_errors: vec![],
         remembered: Some(ours),
+        managed_services: vec![],
         now: now(),
     });
     assert_eq!(p.status.current_step_index, Some(1));
@@ -1256,4 +1259,21 @@ fn an_abort_shows_the_canary_deadline_on_its_replica_set() {
         )]
     );
     assert!(p.clear_deadlines.is_empty(), "not cleared while aborted");
+}
+
+/// Issue 12, point 5 (Argo Rollouts' TestBlueGreenToCanary): a Service the Rollout pinned and
+/// its spec no longer names is released.
+#[test]
+fn services_the_spec_stops_naming_are_released() {
+    let p = decide(&Observed {
+        rollout: updating("web:2", |_| {}),
+        replica_sets: vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)],
+        pods: vec![],
+        runs: vec![],
+        reference_errors: vec![],
+        remembered: None,
+        managed_services: vec!["web-canary".into(), "web-active".into()],
+        now: now(),
+    });
+    assert_eq!(p.release_services, vec!["web-active".to_string()]);
 }

@@ -33,6 +33,9 @@ use super::status_guard::Owned;
 pub const MANAGER: &str = "rollout-rs";
 /// Annotation carrying a ReplicaSet's revision number.
 pub const REVISION_ANNOTATION: &str = "rollout-rs.io/revision";
+/// Annotation on a Service whose selector a Rollout pins: the Rollout's name. A Service the
+/// spec stops naming (a strategy switch) is released: selector and annotation removed.
+pub const MANAGED_BY_ANNOTATION: &str = "rollout-rs.io/managed-by";
 /// Annotation carrying the time an old ReplicaSet is scaled down (traffic routing).
 pub const SCALE_DOWN_ANNOTATION: &str = "rollout-rs.io/scale-down-deadline";
 
@@ -313,13 +316,18 @@ pub async fn run(client: Client, options: Options) {
     .reflect(rs_writer)
     .touched_objects();
 
-    // Services are only read for their selector.
+    // Services are only read for their selector and whether a Rollout manages them.
     let (svc_reader, svc_writer) = reflector::store();
     let svc_stream = watcher(services, watcher::Config::default())
         .default_backoff()
         .modify(|svc: &mut Service| {
             strip_meta(svc);
-            svc.metadata.annotations = None;
+            svc.metadata.annotations = svc
+                .metadata
+                .annotations
+                .take()
+                .and_then(|mut a| a.remove_entry(MANAGED_BY_ANNOTATION))
+                .map(|(k, v)| [(k, v)].into());
             svc.metadata.labels = None;
             svc.status = None;
             if let Some(spec) = svc.spec.as_mut() {
@@ -958,6 +966,16 @@ async fn reconcile(
         pods,
         runs: owned_runs(&ro, &ctx.runs),
         remembered: ctx.memory.owned(ro.uid().as_deref().unwrap_or_default()),
+        managed_services: ctx
+            .services
+            .state()
+            .iter()
+            .filter(|svc| {
+                svc.namespace().as_deref() == Some(ns.as_str())
+                    && svc.annotations().get(MANAGED_BY_ANNOTATION) == Some(&ro.name_any())
+            })
+            .map(|svc| svc.name_any())
+            .collect(),
         reference_errors: {
             let mut errors = missing_services(&ro, &ns, &ctx.services);
             errors.extend(ctx.template_errors(&ro, &ns).await?);
@@ -1171,15 +1189,27 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             .as_ref()
             .and_then(|s| s.selector.as_ref())
             .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL));
-        if current != Some(hash) {
+        let managed = cached.annotations().get(MANAGED_BY_ANNOTATION) == Some(&ro.name_any());
+        if current != Some(hash) || !managed {
+            let patch = json!({
+                "metadata": {"annotations": {MANAGED_BY_ANNOTATION: ro.name_any()}},
+                "spec": {"selector": {POD_TEMPLATE_HASH_LABEL: hash}},
+            });
             svc_api
-                .patch(
-                    svc,
-                    &params,
-                    &Patch::Merge(json!({"spec": {"selector": {POD_TEMPLATE_HASH_LABEL: hash}}})),
-                )
+                .patch(svc, &params, &Patch::Merge(patch))
                 .await
                 .map_err(api_err("pinning the selector of", "Service", svc))?;
+        }
+    }
+    for svc in &plan.release_services {
+        let patch = json!({
+            "metadata": {"annotations": {MANAGED_BY_ANNOTATION: null}},
+            "spec": {"selector": {POD_TEMPLATE_HASH_LABEL: null}},
+        });
+        match svc_api.patch(svc, &params, &Patch::Merge(patch)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(api_err("releasing", "Service", svc)(e)),
         }
     }
 
