@@ -94,6 +94,7 @@ fn decide_cost() -> Duration {
         reference_errors: vec![],
         remembered: None,
         managed_services: vec![],
+        managed_destination_rules: vec![],
         now: jiff::Timestamp::now(),
     };
     let n = 20_000;

@@ -287,13 +287,14 @@ async fn a_transient_error_is_retried_without_alarm() -> Result<(), HarnessError
     s.ro.healthy("web").await?;
     s.ro.set_image("web", "web", "web:2").await?;
     s.ro.paused_at("web", 1).await?;
+    // The log first: a write between the two would otherwise take the fault unseen.
+    s.sim("DELETE", "/sim/requests", json!({})).await?;
     s.sim(
         "PUT",
         "/sim/faults",
         json!({"verbs": {"patch": {"errorRate": 1.0, "code": 500, "resource": "trafficsplits", "times": 1}}}),
     )
     .await?;
-    s.sim("DELETE", "/sim/requests", json!({})).await?;
     s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
     let ro = s.ro.paused_at("web", 3).await?;
@@ -585,6 +586,40 @@ async fn istio_subset_split_without_services() -> Result<(), HarnessError> {
     s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
     s.ro.healthy("web").await?;
+    // trafficRouting removed: the DestinationRule's subsets are released.
+    let unroute = json!({"spec": {"strategy": {"canary": {
+        "trafficRouting": null, "scaleDownDelaySeconds": null
+    }}}});
+    s.ro.api
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(unroute),
+        )
+        .await?;
+    let ar = kube::core::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("networking.istio.io", "v1", "DestinationRule"),
+        "destinationrules",
+    );
+    let rules: Api<kube::api::DynamicObject> = Api::namespaced_with(s.c.client.clone(), &s.ns, &ar);
+    s.c.wait(
+        &rules,
+        "web",
+        T,
+        "subsets without hashes",
+        |dr: Option<&kube::api::DynamicObject>| {
+            dr.is_some_and(|dr| {
+                let subsets = dr.data.pointer("/spec/subsets").and_then(|v| v.as_array());
+                subsets.is_some_and(|ss| {
+                    ss.iter().all(|s| {
+                        s.pointer(&format!("/labels/{POD_TEMPLATE_HASH_LABEL}"))
+                            .is_none()
+                    })
+                })
+            })
+        },
+    )
+    .await?;
     Ok(())
 }
 

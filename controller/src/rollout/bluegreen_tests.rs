@@ -88,6 +88,7 @@ fn plan_at(rollout: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>, at: T
         reference_errors: vec![],
         remembered: None,
         managed_services: vec![],
+        managed_destination_rules: vec![],
         now: at,
     })
 }

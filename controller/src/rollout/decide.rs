@@ -80,6 +80,9 @@ pub struct Observed {
     pub runs: Vec<RunView>,
     /// Services carrying this Rollout's managed-by annotation (their selector is pinned).
     pub managed_services: Vec<String>,
+    /// DestinationRules in its namespace carrying its managed-by annotation (their subsets
+    /// are pinned to hashes).
+    pub managed_destination_rules: Vec<String>,
     /// The progress fields of the status as this controller last wrote them, when it
     /// remembers (not after a restart): anything else found there was written by others.
     pub remembered: Option<Owned>,
@@ -156,6 +159,8 @@ pub struct Plan {
     pub scale_down_deadlines: Vec<(String, Timestamp)>,
     /// Services this Rollout pinned that its spec no longer names: selector released.
     pub release_services: Vec<String>,
+    /// DestinationRules it pinned that its spec no longer names: subsets released.
+    pub release_destination_rules: Vec<String>,
     /// ReplicaSets whose scale-down deadline no longer holds (the current template's).
     pub clear_deadlines: Vec<String>,
     /// `(ReplicaSet, revision)`: a reused ReplicaSet's new revision number.
@@ -1366,6 +1371,18 @@ pub(super) fn conclude(obs: &Observed, end: Ending) -> Plan {
         .managed_services
         .iter()
         .filter(|s| !named.contains(s))
+        .cloned()
+        .collect();
+    // Likewise a DestinationRule once trafficRouting stops naming it (TestIstioSubsetSplit).
+    let rule = canary
+        .and_then(|c| c.traffic_routing.as_ref())
+        .and_then(|t| t.istio.as_ref())
+        .and_then(|i| i.destination_rule.as_ref())
+        .map(|d| d.name.as_str());
+    plan.release_destination_rules = obs
+        .managed_destination_rules
+        .iter()
+        .filter(|d| rule != Some(d.as_str()))
         .cloned()
         .collect();
     observed_counts(&mut st, &obs.replica_sets, Some(&new_hash));

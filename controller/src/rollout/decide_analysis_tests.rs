@@ -75,6 +75,7 @@ fn decide_with(r: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>) -> Plan
         reference_errors: vec![],
         remembered: None,
         managed_services: vec![],
+        managed_destination_rules: vec![],
         now: now(),
     })
 }
@@ -398,6 +399,7 @@ fn a_missing_template_is_an_invalid_spec_until_it_appears() {
         reference_errors: vec!["AnalysisTemplate \"rate\" not found".into()],
         remembered: None,
         managed_services: vec![],
+        managed_destination_rules: vec![],
         now: now(),
     });
     assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));

@@ -79,6 +79,7 @@ fn plan(rollout: Rollout, rss: Vec<ReplicaSetView>) -> Plan {
         reference_errors: vec![],
         remembered: None,
         managed_services: vec![],
+        managed_destination_rules: vec![],
         now: now(),
     })
 }
@@ -546,6 +547,7 @@ fn restart_deletes_old_pods_within_max_unavailable() {
             reference_errors: vec![],
             remembered: None,
             managed_services: vec![],
+            managed_destination_rules: vec![],
             now: now(),
         })
     };
@@ -1040,6 +1042,7 @@ fn status_fields_written_by_others_do_not_promote() {
         reference_errors: vec![],
         remembered: Some(ours),
         managed_services: vec![],
+        managed_destination_rules: vec![],
         now: now(),
     });
     assert_eq!(p.status.current_step_index, Some(1));
@@ -1273,6 +1276,7 @@ fn services_the_spec_stops_naming_are_released() {
         reference_errors: vec![],
         remembered: None,
         managed_services: vec!["web-canary".into(), "web-active".into()],
+        managed_destination_rules: vec![],
         now: now(),
     });
     assert_eq!(p.release_services, vec!["web-active".to_string()]);

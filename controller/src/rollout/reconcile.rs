@@ -94,6 +94,8 @@ struct Context {
     client: Client,
     replica_sets: Store<ReplicaSet>,
     services: Store<Service>,
+    /// DestinationRules, for the managed-by annotation only.
+    destination_rules: Store<kube::api::DynamicObject>,
     runs: Store<Lenient<AnalysisRun>>,
     templates: Store<Lenient<AnalysisTemplate>>,
     cluster_templates: Store<Lenient<ClusterAnalysisTemplate>>,
@@ -382,16 +384,28 @@ pub async fn run(client: Client, options: Options) {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
             None => Api::all_with(client.clone(), &ar),
         };
+        // Names and whether a Rollout manages them, nothing else: the routers read the objects
+        // when they write.
+        let writer = reflector::store::Writer::new(ar.clone());
+        let reader = writer.as_reader();
         let stream = watcher(api, watcher::Config::default())
             .default_backoff()
             .modify(|o: &mut kube::api::DynamicObject| {
                 strip_meta(o);
                 o.data = serde_json::Value::Null;
+                o.metadata.labels = None;
+                o.metadata.annotations = o
+                    .metadata
+                    .annotations
+                    .take()
+                    .and_then(|mut a| a.remove_entry(MANAGED_BY_ANNOTATION))
+                    .map(|(k, v)| [(k, v)].into());
             })
+            .reflect(writer)
             .touched_objects();
-        referenced_by(stream, ro_reader.clone(), refers)
+        (referenced_by(stream, ro_reader.clone(), refers), reader)
     };
-    let route_trigger = dynamic_trigger(
+    let (route_trigger, _) = dynamic_trigger(
         "gateway.networking.k8s.io",
         "v1",
         "HTTPRoute",
@@ -408,7 +422,7 @@ pub async fn run(client: Client, options: Options) {
                 })
         },
     );
-    let vs_trigger = dynamic_trigger(
+    let (vs_trigger, _) = dynamic_trigger(
         "networking.istio.io",
         "v1",
         "VirtualService",
@@ -422,7 +436,7 @@ pub async fn run(client: Client, options: Options) {
             })
         },
     );
-    let dr_trigger = dynamic_trigger(
+    let (dr_trigger, destination_rules) = dynamic_trigger(
         "networking.istio.io",
         "v1",
         "DestinationRule",
@@ -434,7 +448,7 @@ pub async fn run(client: Client, options: Options) {
                 .is_some_and(|dr| istio_ref(ro, &dr.name) == (ns.to_string(), name.to_string()))
         },
     );
-    let split_trigger = dynamic_trigger(
+    let (split_trigger, _) = dynamic_trigger(
         &split_group,
         &split_version,
         "TrafficSplit",
@@ -516,6 +530,7 @@ pub async fn run(client: Client, options: Options) {
         client: client.clone(),
         replica_sets: rs_reader,
         services: svc_reader,
+        destination_rules,
         runs: run_reader,
         templates: tmpl_reader,
         cluster_templates: ctmpl_reader,
@@ -966,6 +981,16 @@ async fn reconcile(
         pods,
         runs: owned_runs(&ro, &ctx.runs),
         remembered: ctx.memory.owned(ro.uid().as_deref().unwrap_or_default()),
+        managed_destination_rules: ctx
+            .destination_rules
+            .state()
+            .iter()
+            .filter(|dr| {
+                dr.namespace().as_deref() == Some(ns.as_str())
+                    && dr.annotations().get(MANAGED_BY_ANNOTATION) == Some(&ro.name_any())
+            })
+            .map(|dr| dr.name_any())
+            .collect(),
         managed_services: ctx
             .services
             .state()
@@ -1200,6 +1225,11 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
                 .await
                 .map_err(api_err("pinning the selector of", "Service", svc))?;
         }
+    }
+    for dr in &plan.release_destination_rules {
+        super::traffic::release_destination_rule(&ctx.client, ns, dr)
+            .await
+            .map_err(ReconcileError::Routing)?;
     }
     for svc in &plan.release_services {
         let patch = json!({

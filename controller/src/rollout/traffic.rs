@@ -254,6 +254,7 @@ pub async fn apply(
                 &dr.stable_subset_name,
                 &weights.canary_hash,
                 &weights.stable_hash,
+                &ro.name_any(),
             )?;
             if let Some(patch) = patch {
                 writes.push(Write::JsonPatch {
@@ -363,4 +364,56 @@ pub async fn apply(
         }
     }
     Ok(())
+}
+
+/// Releases a DestinationRule the Rollout no longer names: its subsets lose their
+/// pod-template hashes. Gone already, or not an Istio cluster: nothing to do.
+pub async fn release_destination_rule(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> Result<(), TrafficError> {
+    let api = dynamic(
+        client,
+        ns,
+        "networking.istio.io",
+        "v1",
+        "DestinationRule",
+        "destinationrules",
+    );
+    let Some(live) = api
+        .get_opt(name)
+        .await
+        .map_err(read_err("DestinationRule", name))?
+    else {
+        return Ok(());
+    };
+    let live = serde_json::to_value(&live).map_err(|e| TrafficError::Api {
+        action: "reading",
+        kind: "DestinationRule",
+        name: name.into(),
+        source: kube::Error::SerdeError(e),
+    })?;
+    let Some(ops) = istio::destination_rule_release(&live) else {
+        return Ok(());
+    };
+    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| TrafficError::Api {
+        action: "releasing",
+        kind: "DestinationRule",
+        name: name.into(),
+        source: kube::Error::SerdeError(e),
+    })?;
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    api.patch(name, &params, &Patch::Json::<()>(patch))
+        .await
+        .map(|_| ())
+        .map_err(|source| TrafficError::Api {
+            action: "releasing",
+            kind: "DestinationRule",
+            name: name.into(),
+            source,
+        })
 }

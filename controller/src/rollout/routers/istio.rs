@@ -189,14 +189,16 @@ pub fn virtual_service_patch(
     Ok((!ops.is_empty()).then_some(Value::Array(ops)))
 }
 
-/// The JSON patch pointing the DestinationRule's canary and stable subsets at their hashes, or
-/// `None` when they already do.
+/// The JSON patch pointing the DestinationRule's canary and stable subsets at their hashes and
+/// marking it managed by the Rollout `rollout` (so it is released when the Rollout stops
+/// naming it), or `None` when all that holds already.
 pub fn destination_rule_patch(
     dr: &Value,
     canary_subset: &str,
     stable_subset: &str,
     canary_hash: &str,
     stable_hash: &str,
+    rollout: &str,
 ) -> Result<Option<Value>, RouterError> {
     let name = dr
         .pointer("/metadata/name")
@@ -231,8 +233,46 @@ pub fn destination_rule_patch(
             ops.push(json!({"op": "add", "path": format!("/spec/subsets/{i}/labels"), "value": {POD_TEMPLATE_HASH_LABEL: hash}}));
         }
     }
+    let annotations = dr.pointer("/metadata/annotations");
+    if annotations
+        .and_then(|a| a.get(MANAGED_BY))
+        .and_then(Value::as_str)
+        != Some(rollout)
+    {
+        if annotations.is_some_and(Value::is_object) {
+            ops.push(json!({"op": "add", "path": format!("/metadata/annotations/{}", MANAGED_BY.replace('/', "~1")), "value": rollout}));
+        } else {
+            ops.push(json!({"op": "add", "path": "/metadata/annotations", "value": {MANAGED_BY: rollout}}));
+        }
+    }
     Ok((!ops.is_empty()).then_some(Value::Array(ops)))
 }
+
+/// The JSON patch releasing a DestinationRule the Rollout no longer names: no subset keeps a
+/// pod-template hash (each selects all the app's pods again) and the managed-by mark goes.
+pub fn destination_rule_release(dr: &Value) -> Option<Value> {
+    let label = POD_TEMPLATE_HASH_LABEL.replace('/', "~1");
+    let mut ops: Vec<Value> = dr
+        .pointer("/spec/subsets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, s)| s.pointer(&format!("/labels/{label}")).is_some())
+        .map(|(i, _)| json!({"op": "remove", "path": format!("/spec/subsets/{i}/labels/{label}")}))
+        .collect();
+    if dr
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(MANAGED_BY))
+        .is_some()
+    {
+        ops.push(json!({"op": "remove", "path": format!("/metadata/annotations/{}", MANAGED_BY.replace('/', "~1"))}));
+    }
+    (!ops.is_empty()).then_some(Value::Array(ops))
+}
+
+/// Marks routing objects and Services whose hashes a Rollout pins.
+const MANAGED_BY: &str = "rollout-rs.io/managed-by";
 
 #[cfg(test)]
 mod tests {
@@ -313,19 +353,40 @@ mod tests {
             {"name": "stable", "labels": {"app": "reviews"}},
             {"name": "canary"}
         ]}});
-        let patch = destination_rule_patch(&dr, "canary", "stable", "c1", "s1").expect("ok");
+        let patch =
+            destination_rule_patch(&dr, "canary", "stable", "c1", "s1", "reviews").expect("ok");
         assert_eq!(
             apply(&dr, &patch),
-            json!({"metadata": {"name": "reviews"}, "spec": {"host": "reviews", "subsets": [
+            json!({"metadata": {"name": "reviews", "annotations": {MANAGED_BY: "reviews"}},
+              "spec": {"host": "reviews", "subsets": [
                 {"name": "stable", "labels": {"app": "reviews", POD_TEMPLATE_HASH_LABEL: "s1"}},
                 {"name": "canary", "labels": {POD_TEMPLATE_HASH_LABEL: "c1"}}
             ]}})
         );
         assert_eq!(
-            destination_rule_patch(&apply(&dr, &patch), "canary", "stable", "c1", "s1")
-                .expect("ok"),
+            destination_rule_patch(
+                &apply(&dr, &patch),
+                "canary",
+                "stable",
+                "c1",
+                "s1",
+                "reviews"
+            )
+            .expect("ok"),
             None
         );
+        // Released when the Rollout stops naming it: as it was before.
+        let pinned = apply(&dr, &patch);
+        let release = destination_rule_release(&pinned);
+        assert!(release.is_some());
+        assert_eq!(
+            apply(&pinned, &release),
+            json!({"metadata": {"name": "reviews", "annotations": {}}, "spec": {"host": "reviews", "subsets": [
+                {"name": "stable", "labels": {"app": "reviews"}},
+                {"name": "canary", "labels": {}}
+            ]}})
+        );
+        assert_eq!(destination_rule_release(&apply(&pinned, &release)), None);
     }
 
     #[test]
@@ -368,7 +429,7 @@ mod tests {
         let dr =
             json!({"metadata": {"name": "reviews"}, "spec": {"subsets": [{"name": "stable"}]}});
         assert_eq!(
-            destination_rule_patch(&dr, "canary", "stable", "c", "s")
+            destination_rule_patch(&dr, "canary", "stable", "c", "s", "reviews")
                 .unwrap_err()
                 .to_string(),
             "DestinationRule reviews: no subset named canary"
