@@ -95,6 +95,7 @@ fn decide_cost() -> Duration {
         remembered: None,
         managed_services: vec![],
         managed_destination_rules: vec![],
+        workload: None,
         now: jiff::Timestamp::now(),
     };
     let n = 20_000;

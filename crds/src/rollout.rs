@@ -80,8 +80,13 @@ pub struct RolloutSpec {
     pub replicas: Option<i32>,
     /// Label selector for pods. Must match the template's labels.
     pub selector: LabelSelector,
-    /// Pod template. Any change starts a new revision.
+    /// Pod template. Any change starts a new revision. Leave it out with `workloadRef`.
+    #[serde(default)]
     pub template: PodTemplateSpec,
+    /// Takes the pod template from an existing Deployment instead of `template` (Argo
+    /// Rollouts' migration path): a change of the Deployment's template starts a new revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_ref: Option<WorkloadRef>,
     /// Seconds a new pod must be ready before it counts as available. Defaults to 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_ready_seconds: Option<i32>,
@@ -105,6 +110,34 @@ pub struct RolloutSpec {
     /// History limits for the AnalysisRuns this Rollout creates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisRunStrategy>,
+}
+
+/// A Deployment whose pod template the Rollout runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadRef {
+    /// `apps/v1`.
+    pub api_version: String,
+    /// `Deployment`.
+    pub kind: String,
+    /// The Deployment, in the Rollout's namespace.
+    pub name: String,
+    /// What happens to the Deployment's own pods. Defaults to `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<WorkloadScaleDown>,
+}
+
+/// What happens to a referenced Deployment's own pods.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadScaleDown {
+    /// The Deployment is left as it is.
+    #[default]
+    Never,
+    /// Scaled to zero once the Rollout is Healthy.
+    OnSuccess,
+    /// Scaled down as the Rollout's pods become available, to zero at the end.
+    Progressively,
 }
 
 /// Exactly one of the strategies.

@@ -694,9 +694,36 @@ fn parser_names_missing_template() {
         "  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: \"web:1\"}]\n",
         "",
     );
+    // It parses (a workloadRef may stand in for it); validation says what is missing.
+    let errs: Vec<String> = validation::rollout(&rollout(&text).spec)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(errs, ["spec.template: required, or spec.workloadRef"]);
+}
+
+/// Issue 12, point 13: `workloadRef` instead of `template`, with its own rules.
+#[test]
+fn workload_ref_stands_in_for_the_template() {
+    let text = BLUE_GREEN.replace(
+        "  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: \"web:1\"}]\n",
+        "  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web, scaleDown: progressively}\n",
+    );
+    assert_eq!(validation::rollout(&rollout(&text).spec), vec![]);
+    let both = BLUE_GREEN.replace(
+        "  template:\n",
+        "  workloadRef: {apiVersion: apps/v1, kind: StatefulSet, name: web}\n  template:\n",
+    );
+    let errs: Vec<String> = validation::rollout(&rollout(&both).spec)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
     assert_eq!(
-        parse_error(&text).to_string(),
-        "Rollout \"web\": spec.template: required"
+        errs,
+        [
+            "spec.template: must not be set with spec.workloadRef",
+            "spec.workloadRef: apps/v1/StatefulSet is not supported: only apps/v1 Deployment"
+        ]
     );
 }
 

@@ -715,3 +715,45 @@ async fn a_strategy_switch_releases_the_services_no_longer_named() -> Result<(),
     assert!(pinned(&services.get("web-stable").await?));
     Ok(())
 }
+
+/// Argo Rollouts' workloadRef migration path: a Rollout runs the pod template of an existing
+/// Deployment, whose own pods are scaled down progressively as the Rollout's become
+/// available; a change of the Deployment's template is an update the Rollout takes in steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_takes_over_a_deployment_through_workload_ref() -> Result<(), HarnessError> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let s = Env::start(false).await?;
+    let deployment = |image: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 3\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}, annotations: {{sim.rollout-rs.io/ready-after-ms: \"20\"}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n"
+        )
+    };
+    s.c.apply_yaml(&deployment("web:1"), &s.ns).await?;
+    let rollout = "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: web}}\n  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web, scaleDown: progressively}\n  strategy:\n    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 34}, {pause: {}}]\n";
+    s.c.apply_yaml(rollout, &s.ns).await?;
+    s.ro.healthy("web").await?;
+    let deployments: Api<Deployment> = Api::namespaced(s.c.client.clone(), &s.ns);
+    s.c.wait(
+        &deployments,
+        "web",
+        T,
+        "the Deployment scaled to 0",
+        |d: Option<&Deployment>| {
+            d.is_some_and(|d| d.spec.as_ref().and_then(|s| s.replicas) == Some(0))
+        },
+    )
+    .await?;
+    assert_eq!(s.counts().await?, [("web:1".into(), 3, 3)]);
+    // The Deployment's template changes: the Rollout updates in its steps.
+    s.c.apply_yaml(
+        &deployment("web:2").replace("replicas: 3", "replicas: 0"),
+        &s.ns,
+    )
+    .await?;
+    s.ro.paused_at("web", 1).await?;
+    assert_eq!(
+        s.counts().await?,
+        [("web:1".into(), 2, 2), ("web:2".into(), 1, 1)]
+    );
+    Ok(())
+}

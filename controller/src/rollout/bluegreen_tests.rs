@@ -89,6 +89,7 @@ fn plan_at(rollout: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>, at: T
         remembered: None,
         managed_services: vec![],
         managed_destination_rules: vec![],
+        workload: None,
         now: at,
     })
 }

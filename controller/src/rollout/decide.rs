@@ -28,7 +28,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use rollout_rs_crds::analysis::AnalysisPhase;
 use rollout_rs_crds::rollout::{
     CanaryStep, PauseCondition, PauseReason, Rollout, RolloutPhase, RolloutStatus, SetCanaryScale,
-    TrafficWeights, WeightDestination,
+    TrafficWeights, WeightDestination, WorkloadScaleDown,
 };
 use rollout_rs_crds::{Condition, ObjectMetadata, duration, validation};
 
@@ -80,6 +80,8 @@ pub struct Observed {
     pub runs: Vec<RunView>,
     /// Services carrying this Rollout's managed-by annotation (their selector is pinned).
     pub managed_services: Vec<String>,
+    /// The Deployment a workloadRef names (its template is already the Rollout's).
+    pub workload: Option<Workload>,
     /// DestinationRules in its namespace carrying its managed-by annotation (their subsets
     /// are pinned to hashes).
     pub managed_destination_rules: Vec<String>,
@@ -101,6 +103,15 @@ pub fn restart_pending(ro: &Rollout) -> bool {
         .as_ref()
         .and_then(|s| s.restarted_at.as_ref())
         .is_none_or(|done| done.0 < at.0)
+}
+
+/// A Deployment whose pod template the Rollout runs (`workloadRef`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub name: String,
+    pub scale_down: WorkloadScaleDown,
+    /// Its `spec.replicas`.
+    pub replicas: i32,
 }
 
 /// A ReplicaSet to create for the current template.
@@ -159,6 +170,8 @@ pub struct Plan {
     pub scale_down_deadlines: Vec<(String, Timestamp)>,
     /// Services this Rollout pinned that its spec no longer names: selector released.
     pub release_services: Vec<String>,
+    /// `(Deployment, replicas)`: the workloadRef's Deployment scaled down.
+    pub scale_workload: Option<(String, i32)>,
     /// DestinationRules it pinned that its spec no longer names: subsets released.
     pub release_destination_rules: Vec<String>,
     /// ReplicaSets whose scale-down deadline no longer holds (the current template's).
@@ -1409,6 +1422,19 @@ pub(super) fn conclude(obs: &Observed, end: Ending) -> Plan {
         spec.progress_deadline_seconds,
         spec.progress_deadline_abort,
     );
+    plan.scale_workload = obs.workload.as_ref().and_then(|w| {
+        let want = match w.scale_down {
+            WorkloadScaleDown::Never => return None,
+            // Its pods go as the Rollout's become available (Argo Rollouts' migration path).
+            WorkloadScaleDown::Progressively => {
+                (spec.replicas.unwrap_or(1).max(0) - st.available_replicas.unwrap_or(0)).max(0)
+            }
+            WorkloadScaleDown::OnSuccess if st.phase == Some(RolloutPhase::Healthy) => 0,
+            WorkloadScaleDown::OnSuccess => return None,
+        };
+        // Never up: the Deployment only ever hands its pods over.
+        (want < w.replicas).then(|| (w.name.clone(), want))
+    });
     plan.status = st;
     plan
 }

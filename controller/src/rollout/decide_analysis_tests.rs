@@ -76,6 +76,7 @@ fn decide_with(r: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>) -> Plan
         remembered: None,
         managed_services: vec![],
         managed_destination_rules: vec![],
+        workload: None,
         now: now(),
     })
 }
@@ -400,6 +401,7 @@ fn a_missing_template_is_an_invalid_spec_until_it_appears() {
         remembered: None,
         managed_services: vec![],
         managed_destination_rules: vec![],
+        workload: None,
         now: now(),
     });
     assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));

@@ -80,6 +80,7 @@ fn plan(rollout: Rollout, rss: Vec<ReplicaSetView>) -> Plan {
         remembered: None,
         managed_services: vec![],
         managed_destination_rules: vec![],
+        workload: None,
         now: now(),
     })
 }
@@ -548,6 +549,7 @@ fn restart_deletes_old_pods_within_max_unavailable() {
             remembered: None,
             managed_services: vec![],
             managed_destination_rules: vec![],
+            workload: None,
             now: now(),
         })
     };
@@ -1043,6 +1045,7 @@ fn status_fields_written_by_others_do_not_promote() {
         remembered: Some(ours),
         managed_services: vec![],
         managed_destination_rules: vec![],
+        workload: None,
         now: now(),
     });
     assert_eq!(p.status.current_step_index, Some(1));
@@ -1277,7 +1280,50 @@ fn services_the_spec_stops_naming_are_released() {
         remembered: None,
         managed_services: vec!["web-canary".into(), "web-active".into()],
         managed_destination_rules: vec![],
+        workload: None,
         now: now(),
     });
     assert_eq!(p.release_services, vec!["web-active".to_string()]);
+}
+
+/// Issue 12, point 13: a workloadRef's Deployment hands its pods over as its scaleDown says.
+#[test]
+fn a_referenced_deployment_is_scaled_down_as_asked() {
+    let with = |scale_down, rss: Vec<ReplicaSetView>, status: Option<RolloutStatus>| {
+        let mut r = rollout("web:1");
+        r.status = status;
+        decide(&Observed {
+            rollout: r,
+            replica_sets: rss,
+            pods: vec![],
+            runs: vec![],
+            reference_errors: vec![],
+            remembered: None,
+            managed_services: vec![],
+            managed_destination_rules: vec![],
+            workload: Some(Workload {
+                name: "web".into(),
+                scale_down,
+                replicas: 10,
+            }),
+            now: now(),
+        })
+    };
+    use rollout_rs_crds::rollout::WorkloadScaleDown::*;
+    let first = with(Progressively, vec![], None);
+    assert_eq!(first.scale_workload, None, "no Rollout pod available yet");
+    let p = with(Progressively, vec![rs("web:1", 1, 10, 4)], None);
+    assert_eq!(p.scale_workload, Some(("web".into(), 6)));
+    let p = with(OnSuccess, vec![rs("web:1", 1, 10, 4)], None);
+    assert_eq!(p.scale_workload, None, "not Healthy yet");
+    let healthy = with(OnSuccess, vec![rs("web:1", 1, 10, 10)], None);
+    let p = with(
+        OnSuccess,
+        vec![rs("web:1", 1, 10, 10)],
+        Some(healthy.status.clone()),
+    );
+    assert_eq!(p.status.phase, Some(RolloutPhase::Healthy));
+    assert_eq!(p.scale_workload, Some(("web".into(), 0)));
+    let p = with(Never, vec![rs("web:1", 1, 10, 10)], Some(healthy.status));
+    assert_eq!(p.scale_workload, None);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::events::{Event, EventType, Recorder};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -26,7 +26,7 @@ use super::analysis::{RunKind, RunView, STEP_LABEL, TYPE_LABEL};
 use crate::lenient::{Lenient, Reported};
 use crate::retry::Retries;
 
-use super::decide::{Observed, Plan, PodView, ReplicaSetView, decide, restart_pending};
+use super::decide::{Observed, Plan, PodView, ReplicaSetView, Workload, decide, restart_pending};
 use super::status_guard::Owned;
 
 /// Field manager of every write this controller makes.
@@ -94,6 +94,8 @@ struct Context {
     client: Client,
     replica_sets: Store<ReplicaSet>,
     services: Store<Service>,
+    /// Deployments, for the pod template a workloadRef names.
+    deployments: Store<Deployment>,
     /// DestinationRules, for the managed-by annotation only.
     destination_rules: Store<kube::api::DynamicObject>,
     runs: Store<Lenient<AnalysisRun>>,
@@ -352,6 +354,34 @@ pub async fn run(client: Client, options: Options) {
                     || b.preview_service.as_deref() == Some(name)
             }))
     });
+    // Deployments a workloadRef names: their template is the Rollout's, their replicas are
+    // scaled down as it says. Of a Deployment only the template and replicas are kept.
+    let deployments: Api<Deployment> = scoped(&client, namespace.as_deref());
+    let (deploy_reader, deploy_writer) = reflector::store();
+    let deploy_stream = watcher(deployments, watcher::Config::default())
+        .default_backoff()
+        .modify(|d: &mut Deployment| {
+            strip_meta(d);
+            d.metadata.annotations = None;
+            d.status = None;
+            if let Some(spec) = d.spec.as_mut() {
+                *spec = k8s_openapi::api::apps::v1::DeploymentSpec {
+                    replicas: spec.replicas,
+                    template: std::mem::take(&mut spec.template),
+                    ..Default::default()
+                };
+            }
+        })
+        .reflect(deploy_writer)
+        .touched_objects();
+    let deploy_trigger = referenced_by(deploy_stream, ro_reader.clone(), |ro, ns, name| {
+        ro.namespace().as_deref() == Some(ns)
+            && ro
+                .spec
+                .workload_ref
+                .as_ref()
+                .is_some_and(|w| w.name == name)
+    });
     // Routing objects: an edit by hand (a weight changed by someone) is corrected at once, and
     // a stable Ingress or route that appears lets a waiting Rollout proceed. Only metadata is
     // kept; the routers read the objects when they write.
@@ -530,6 +560,7 @@ pub async fn run(client: Client, options: Options) {
         client: client.clone(),
         replica_sets: rs_reader,
         services: svc_reader,
+        deployments: deploy_reader,
         destination_rules,
         runs: run_reader,
         templates: tmpl_reader,
@@ -542,6 +573,7 @@ pub async fn run(client: Client, options: Options) {
         .owns_stream(rs_stream)
         .owns_stream(run_stream)
         .reconcile_on(svc_trigger)
+        .reconcile_on(deploy_trigger)
         .reconcile_on(ingress_trigger)
         .reconcile_on(route_trigger)
         .reconcile_on(vs_trigger)
@@ -973,6 +1005,8 @@ async fn reconcile(
     let ns = ro.namespace().ok_or(ReconcileError::NoNamespace)?;
     ctx.caches_synced().await?;
     let ro = ctx.freshest(ro);
+    // A workloadRef: the Deployment's template stands in for the Rollout's own from here on.
+    let (ro, workload, workload_error) = resolve_workload(ro, &ns, &ctx.deployments);
     let replica_sets = owned_replica_sets(&ro, &ctx.replica_sets);
     let pods = pods(&ro, &ns, &replica_sets, &ctx.client).await?;
     let observed = Observed {
@@ -1001,8 +1035,10 @@ async fn reconcile(
             })
             .map(|svc| svc.name_any())
             .collect(),
+        workload,
         reference_errors: {
             let mut errors = missing_services(&ro, &ns, &ctx.services);
+            errors.extend(workload_error);
             errors.extend(ctx.template_errors(&ro, &ns).await?);
             errors
         },
@@ -1024,6 +1060,34 @@ async fn reconcile(
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
     })
+}
+
+/// The Rollout with the template of the Deployment its workloadRef names (and no
+/// workloadRef), what to do with that Deployment, or why it cannot be read.
+fn resolve_workload(
+    ro: Arc<Rollout>,
+    ns: &str,
+    deployments: &Store<Deployment>,
+) -> (Arc<Rollout>, Option<Workload>, Option<String>) {
+    let Some(w) = ro.spec.workload_ref.clone() else {
+        return (ro, None, None);
+    };
+    let found = deployments
+        .get(&ObjectRef::new(&w.name).within(ns))
+        .and_then(|d| d.spec.clone());
+    let Some(spec) = found else {
+        let why = format!("spec.workloadRef: Deployment {:?} not found", w.name);
+        return (ro, None, Some(why));
+    };
+    let mut resolved = (*ro).clone();
+    resolved.spec.template = spec.template;
+    resolved.spec.workload_ref = None;
+    let workload = Workload {
+        name: w.name,
+        scale_down: w.scale_down.unwrap_or_default(),
+        replicas: spec.replicas.unwrap_or(1),
+    };
+    (Arc::new(resolved), Some(workload), None)
 }
 
 fn api_err(
@@ -1225,6 +1289,17 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
                 .await
                 .map_err(api_err("pinning the selector of", "Service", svc))?;
         }
+    }
+    if let Some((name, replicas)) = &plan.scale_workload {
+        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+        deployments
+            .patch(
+                name,
+                &params,
+                &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+            )
+            .await
+            .map_err(api_err("scaling down", "Deployment", name))?;
     }
     for dr in &plan.release_destination_rules {
         super::traffic::release_destination_rule(&ctx.client, ns, dr)

@@ -10,7 +10,7 @@ use super::{Errors, FieldError, exactly_one, int_or_percent};
 use crate::duration;
 use crate::rollout::{
     AnalysisRunArgument, AnalysisTemplateRef, BlueGreenStrategy, CanaryStep, CanaryStrategy,
-    DryRunMetric, MeasurementRetention, RolloutSpec, RolloutTrafficRouting,
+    DryRunMetric, MeasurementRetention, RolloutSpec, RolloutTrafficRouting, WorkloadRef,
 };
 
 const DEFAULT_REVISION_HISTORY_LIMIT: i32 = 10;
@@ -52,7 +52,13 @@ pub fn rollout(spec: &RolloutSpec) -> Vec<FieldError> {
             a.unsuccessful_run_history_limit,
         );
     }
-    selector_and_template(&mut errs, &spec.selector, &spec.template);
+    match &spec.workload_ref {
+        None if spec.template == PodTemplateSpec::default() => {
+            errs.add("spec.template", "required, or spec.workloadRef")
+        }
+        None => selector_and_template(&mut errs, &spec.selector, &spec.template),
+        Some(w) => workload_ref(&mut errs, spec, w),
+    }
 
     let history = spec
         .revision_history_limit
@@ -67,6 +73,38 @@ pub fn rollout(spec: &RolloutSpec) -> Vec<FieldError> {
         (None, None) => errs.add("spec.strategy", "set exactly one of canary or blueGreen"),
     }
     errs.into_vec()
+}
+
+/// `workloadRef` instead of `template`: the template comes from the Deployment, checked when
+/// the controller reads it.
+fn workload_ref(errs: &mut Errors, spec: &RolloutSpec, w: &WorkloadRef) {
+    if spec.template != PodTemplateSpec::default() {
+        errs.add("spec.template", "must not be set with spec.workloadRef");
+    }
+    if w.api_version != "apps/v1" || w.kind != "Deployment" {
+        errs.add(
+            "spec.workloadRef",
+            format!(
+                "{}/{} is not supported: only apps/v1 Deployment",
+                w.api_version, w.kind
+            ),
+        );
+    }
+    if w.name.is_empty() {
+        errs.add("spec.workloadRef.name", "required");
+    }
+    let selector = &spec.selector;
+    if selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
+        && selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(|e| e.is_empty())
+    {
+        errs.add(
+            "spec.selector",
+            "must not be empty: an empty selector would select every pod in the namespace",
+        );
+    }
 }
 
 fn selector_and_template(errs: &mut Errors, selector: &LabelSelector, template: &PodTemplateSpec) {
