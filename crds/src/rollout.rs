@@ -107,9 +107,21 @@ pub struct RolloutSpec {
     /// Restart every pod created before this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_at: Option<Time>,
+    /// Going back to one of the last `revisions` revisions skips the steps and analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_window: Option<RollbackWindow>,
     /// History limits for the AnalysisRuns this Rollout creates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisRunStrategy>,
+}
+
+/// How far back a rollback is fast (no steps, no analysis).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackWindow {
+    /// The number of most recent revisions before the stable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revisions: Option<i32>,
 }
 
 /// A Deployment whose pod template the Rollout runs.

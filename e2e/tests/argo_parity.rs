@@ -757,3 +757,112 @@ async fn a_rollout_takes_over_a_deployment_through_workload_ref() -> Result<(), 
     );
     Ok(())
 }
+
+/// Counts this namespace's AnalysisRuns.
+async fn run_count(s: &Env) -> Result<usize, HarnessError> {
+    let runs: Api<rollout_rs_crds::AnalysisRun> = Api::namespaced(s.c.client.clone(), &s.ns);
+    Ok(runs.list(&ListParams::default()).await?.items.len())
+}
+
+/// A web AnalysisTemplate `rate` whose measurements pass.
+async fn passing_template(s: &Env) -> Result<Exporter, HarnessError> {
+    let exporter = Exporter::start().await?;
+    exporter.set_json(json!({"rate": 0.99}));
+    let template = json!({
+        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "rate"},
+        "spec": {"metrics": [{"name": "rate", "successCondition": "result >= 0.95",
+            "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}"}}}]}
+    });
+    s.c.apply_yaml(&template.to_string(), &s.ns).await?;
+    Ok(exporter)
+}
+
+fn healthy_on(image: &'static str) -> impl Fn(&Rollout) -> bool + Send + 'static {
+    move |ro: &Rollout| {
+        in_phase(ro, RolloutPhase::Healthy)
+            && ro
+                .status
+                .as_ref()
+                .is_some_and(|st| st.stable_rs == st.current_pod_hash)
+            && ro
+                .spec
+                .template
+                .spec
+                .as_ref()
+                .and_then(|p| p.containers.first())
+                .and_then(|c| c.image.as_deref())
+                == Some(image)
+    }
+}
+
+/// TestBlueGreenAnalysis (rollback part): back to the previous version while its ReplicaSet
+/// waits out its scale-down delay: Healthy at once, no pause, no new pre-promotion run, and
+/// the ReplicaSet reused as the next revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_fast_rollback() -> Result<(), HarnessError> {
+    let s = Env::start(false).await?;
+    let _exporter = passing_template(&s).await?;
+    let bg = "    blueGreen: {activeService: web-active, scaleDownDelaySeconds: 30, prePromotionAnalysis: {templates: [{templateName: rate}]}}\n";
+    s.apply("web:1", 2, "", "", bg).await?;
+    s.ro.healthy("web").await?;
+    s.apply("web:2", 2, "", "", bg).await?;
+    s.ro.wait("web", "web:2 promoted", healthy_on("web:2"))
+        .await?;
+    assert_eq!(run_count(&s).await?, 1, "web:2's pre-promotion run");
+    s.replica_sets_until("web:1 within its delay", |rss| {
+        rss.iter().any(|rs| {
+            image_of(rs) == "web:1"
+                && rs
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key("rollout-rs.io/scale-down-deadline"))
+        })
+    })
+    .await?;
+    s.apply("web:1", 2, "", "", bg).await?;
+    let ro = s.ro.wait("web", "web:1 back", healthy_on("web:1")).await?;
+    assert!(ro.status.is_some_and(|st| st.pause_conditions.is_empty()));
+    assert_eq!(run_count(&s).await?, 1, "no new pre-promotion run");
+    s.replica_sets_until("web:1 reused as revision 3", |rss| {
+        rss.iter().any(|rs| {
+            image_of(rs) == "web:1"
+                && rs
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("rollout-rs.io/revision"))
+                    .is_some_and(|r| r == "3")
+        })
+    })
+    .await?;
+    Ok(())
+}
+
+/// TestRollbackAnalysisWithinWindow: back to a revision within `rollbackWindow.revisions`
+/// skips the steps and analysis; back to an older one goes through them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_window() -> Result<(), HarnessError> {
+    let s = Env::start(false).await?;
+    let _exporter = passing_template(&s).await?;
+    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 50}, {analysis: {templates: [{templateName: rate}]}}]\n";
+    let window = "  rollbackWindow: {revisions: 1}\n";
+    for image in ["web:1", "web:2", "web:3"] {
+        s.apply(image, 2, "", window, strategy).await?;
+        s.ro.wait("web", image, healthy_on(image)).await?;
+    }
+    assert_eq!(
+        run_count(&s).await?,
+        2,
+        "web:2 and web:3 ran their analysis"
+    );
+    // web:2 is the last revision before the stable web:3: within the window.
+    s.apply("web:2", 2, "", window, strategy).await?;
+    s.ro.wait("web", "web:2 back", healthy_on("web:2")).await?;
+    assert_eq!(run_count(&s).await?, 2, "steps and analysis skipped");
+    // web:1 is older than the window: its steps and analysis run.
+    s.apply("web:1", 2, "", window, strategy).await?;
+    s.ro.wait("web", "web:1 back", healthy_on("web:1")).await?;
+    assert_eq!(run_count(&s).await?, 3, "web:1 went through its analysis");
+    Ok(())
+}

@@ -725,3 +725,38 @@ fn an_update_keeps_old_replica_sets_until_their_delay_ends() {
     );
     assert_eq!(scaled(&p, "web:0"), Some(0));
 }
+
+/// Issue 19 (Argo Rollouts' TestBlueGreenAnalysis, rollback part): back to the previous
+/// version while its ReplicaSet waits out its scale-down delay: Healthy at once, no pause, no
+/// pre-promotion run.
+#[test]
+fn a_fast_rollback_skips_the_pause_and_the_analysis() {
+    let extra = "      autoPromotionEnabled: false\n      prePromotionAnalysis: {templates: [{templateName: rate}]}\n";
+    let mut r = rollout("web:1", extra);
+    r.status = Some(RolloutStatus {
+        stable_rs: Some(hash("web:2")),
+        current_pod_hash: Some(hash("web:2")),
+        blue_green: Some(BlueGreenStatus {
+            active_selector: Some(hash("web:2")),
+            preview_selector: Some(hash("web:2")),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let delayed = ReplicaSetView {
+        scale_down_at: Some(now() + secs(20)),
+        ..rs("web:1", 1, 3, 3)
+    };
+    let rss = || vec![delayed.clone(), rs("web:2", 2, 3, 3)];
+    let p = plan(r.clone(), rss(), vec![]);
+    assert!(
+        p.create_runs.is_empty(),
+        "no pre-promotion run: {:?}",
+        p.create_runs
+    );
+    assert!(p.status.pause_conditions.is_empty());
+    assert!(reasons(&p).contains(&"RolloutFastRollback"));
+    let p = plan(then(r, &p), rss(), vec![]);
+    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(p.status.stable_rs, Some(hash("web:1")));
+}

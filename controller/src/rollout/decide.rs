@@ -454,6 +454,21 @@ pub fn decide(obs: &Observed) -> Plan {
         ));
         remove_condition(&mut st, "Progressing");
     }
+    // The way back is fast: to a ReplicaSet still in its scale-down delay (its pods are there),
+    // or to one of the last `rollbackWindow.revisions` revisions. No steps, no pause, no
+    // analysis: a promote-full by the controller.
+    if new_template
+        && !initial
+        && !promoted
+        && let Some(why) = fast_rollback(obs, new_rs, stable_rs)
+    {
+        st.promote_full = true;
+        plan.events.push(event(
+            false,
+            "RolloutFastRollback",
+            format!("Rollback to template {new_hash} {why}: steps and analysis skipped"),
+        ));
+    }
     // Promote-full after an abort (Argo Rollouts' TestCanaryPromoteFull): the user chose the
     // new version after all; the abort is over and every step is skipped.
     if st.promote_full && st.abort && !promoted {
@@ -1129,6 +1144,38 @@ fn routed_split(i: RoutedInput<'_>) -> RoutedSplit {
         canary_pods,
         stable_pods,
     }
+}
+
+/// Why going back to `new_rs` is a fast rollback (Argo Rollouts' isFastRollback and
+/// rollbackWindow), if it is.
+fn fast_rollback(
+    obs: &Observed,
+    new_rs: Option<&ReplicaSetView>,
+    stable_rs: Option<&ReplicaSetView>,
+) -> Option<&'static str> {
+    let new = new_rs?;
+    if new.desired > 0 && new.scale_down_at.is_some_and(|at| at > obs.now) {
+        return Some("still within its scale-down delay");
+    }
+    let window = obs.rollout.spec.rollback_window.as_ref()?.revisions?;
+    let stable = stable_rs?;
+    if new.revision >= stable.revision {
+        return None;
+    }
+    // The revisions before the stable one, newest first: the window is the first N of them.
+    let mut older: Vec<u64> = obs
+        .replica_sets
+        .iter()
+        .map(|r| r.revision)
+        .filter(|r| *r < stable.revision)
+        .collect();
+    older.sort_unstable_by(|a, b| b.cmp(a));
+    older.dedup();
+    older
+        .iter()
+        .take(window.max(0) as usize)
+        .any(|r| *r == new.revision)
+        .then_some("within rollbackWindow")
 }
 
 /// Marks the current template stable.

@@ -1327,3 +1327,69 @@ fn a_referenced_deployment_is_scaled_down_as_asked() {
     let p = with(Never, vec![rs("web:1", 1, 10, 10)], Some(healthy.status));
     assert_eq!(p.scale_workload, None);
 }
+
+/// Issue 19 (Argo Rollouts' TestRollbackAnalysisWithinWindow): going back to one of the last
+/// `rollbackWindow.revisions` revisions skips the steps; an older one goes through them.
+#[test]
+fn a_rollback_within_the_window_skips_the_steps() {
+    let back_to = |image: &str| {
+        let mut r = rollout(image);
+        r.spec.rollback_window =
+            serde_json::from_value(serde_json::json!({"revisions": 1})).expect("window");
+        r.status = Some(RolloutStatus {
+            stable_rs: Some(hash_of("web:3")),
+            current_pod_hash: Some(hash_of("web:3")),
+            current_step_index: Some(4),
+            ..Default::default()
+        });
+        plan(
+            r,
+            vec![
+                rs("web:1", 1, 0, 0),
+                rs("web:2", 2, 0, 0),
+                rs("web:3", 3, 10, 10),
+            ],
+        )
+    };
+    let p = back_to("web:2");
+    assert!(p.status.promote_full, "within the window");
+    assert_eq!(p.status.current_step_index, Some(4));
+    assert!(reasons(&p).contains(&"RolloutFastRollback"));
+    assert_eq!(
+        p.revisions,
+        vec![(format!("web-{}", hash_of("web:2")), 4)],
+        "the reused ReplicaSet is the next revision"
+    );
+    let p = back_to("web:1");
+    assert!(!p.status.promote_full, "outside the window: the steps run");
+    assert_eq!(p.status.current_step_index, Some(0));
+}
+
+/// Issue 19 (Argo Rollouts' TestBlueGreenAnalysis, rollback part, and isFastRollback for
+/// canaries): going back to a ReplicaSet still within its scale-down delay is a promote-full.
+#[test]
+fn a_rollback_to_pods_still_running_is_fast() {
+    let mut r = rollout("web:1");
+    r.status = Some(RolloutStatus {
+        stable_rs: Some(hash_of("web:2")),
+        current_pod_hash: Some(hash_of("web:2")),
+        current_step_index: Some(4),
+        ..Default::default()
+    });
+    let delayed = ReplicaSetView {
+        scale_down_at: Some(now() + jiff::SignedDuration::from_secs(20)),
+        ..rs("web:1", 1, 10, 10)
+    };
+    let p = plan(r.clone(), vec![delayed, rs("web:2", 2, 10, 10)]);
+    assert_eq!(
+        p.status.stable_rs,
+        Some(hash_of("web:1")),
+        "its pods are all there: promoted at once"
+    );
+    assert!(reasons(&p).contains(&"RolloutFastRollback"));
+    assert!(p.status.pause_conditions.is_empty());
+    assert_eq!(p.clear_deadlines, vec![format!("web-{}", hash_of("web:1"))]);
+    // Past its delay (scaled down): an ordinary update.
+    let p = plan(r, vec![rs("web:1", 1, 0, 0), rs("web:2", 2, 10, 10)]);
+    assert!(!p.status.promote_full);
+}

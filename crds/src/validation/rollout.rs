@@ -52,6 +52,9 @@ pub fn rollout(spec: &RolloutSpec) -> Vec<FieldError> {
             a.unsuccessful_run_history_limit,
         );
     }
+    if let Some(w) = &spec.rollback_window {
+        errs.non_negative("spec.rollbackWindow.revisions", w.revisions);
+    }
     match &spec.workload_ref {
         None if spec.template == PodTemplateSpec::default() => {
             errs.add("spec.template", "required, or spec.workloadRef")
