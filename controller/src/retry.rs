@@ -40,7 +40,7 @@ impl Retries {
                 .build(),
         });
         failing.count += 1;
-        failing.delays.next().unwrap_or(CAP).min(CAP * 2)
+        failing.delays.next().unwrap_or(CAP).min(CAP)
     }
 
     /// Failures of `uid` in a row before this attempt.
@@ -89,7 +89,7 @@ mod tests {
         for _ in 0..20 {
             last = r.failed("a");
         }
-        assert!(last >= CAP / 2 && last <= CAP * 2, "{last:?}");
+        assert!(last >= CAP / 2 && last <= CAP, "{last:?}");
         assert_eq!(r.failures("a"), 21);
         assert_eq!(r.failures("b"), 0, "per object");
         r.forget("a");

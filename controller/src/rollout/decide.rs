@@ -471,7 +471,9 @@ pub fn decide(obs: &Observed) -> Plan {
     }
     // Promote-full after an abort (Argo Rollouts' TestCanaryPromoteFull): the user chose the
     // new version after all; the abort is over and every step is skipped.
-    if st.promote_full && st.abort && !promoted {
+    // Only an abort already taken (it cleared promoteFull then): a promote-full set before a new
+    // abort, or by the controller's own fast rollback, never cancels it.
+    if st.promote_full && st.abort && prev.aborted_at.is_some() && !promoted {
         st.abort = false;
         st.aborted_at = None;
         remove_condition(&mut st, "Progressing");
@@ -1356,7 +1358,9 @@ pub(super) fn within_revision_limit<'a>(
     others: &[&'a ReplicaSetView],
     limit: Option<i32>,
 ) -> (Vec<&'a ReplicaSetView>, Vec<&'a ReplicaSetView>) {
-    let mut old = others.to_vec();
+    // Only ReplicaSets that still have pods take a place within the limit (the others have
+    // nothing to scale down).
+    let mut old: Vec<&ReplicaSetView> = others.iter().copied().filter(|r| r.desired > 0).collect();
     old.sort_by_key(|r| std::cmp::Reverse(r.revision));
     let keep = limit
         .map_or(old.len(), |l| l.max(0) as usize)
@@ -1648,6 +1652,7 @@ fn phase(
     // passed aborts too (Argo Rollouts' TestBlueGreenExceedProgressDeadlineAbort).
     if exceeded && deadline_abort && !st.abort && !completed {
         st.abort = true;
+        st.promote_full = false;
         st.aborted_at = Some(Time(now));
         plan.events.push(event(
             true,
@@ -1882,6 +1887,7 @@ pub(super) fn abort_for_run(
         .clone()
         .unwrap_or_else(|| format!("AnalysisRun {} ended {phase:?}", r.name));
     st.abort = true;
+    st.promote_full = false;
     set_run_status(st, r.kind, Some(r));
     set_condition(
         st,
@@ -1906,6 +1912,8 @@ pub(super) fn abort_started(
     if st.aborted_at.is_some() {
         return;
     }
+    // The abort wins over a promote-full in flight (a user's or a fast rollback's).
+    st.promote_full = false;
     st.aborted_at = Some(Time(now));
     let message = condition(st, "Progressing")
         .filter(|c| c.reason.as_deref() == Some("RolloutAborted"))

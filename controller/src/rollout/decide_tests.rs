@@ -1393,3 +1393,19 @@ fn a_rollback_to_pods_still_running_is_fast() {
     let p = plan(r, vec![rs("web:1", 1, 0, 0), rs("web:2", 2, 10, 10)]);
     assert!(!p.status.promote_full);
 }
+
+/// An abort during a promote-full (a user's, or a fast rollback's) wins: promoteFull is
+/// cleared; only a promote-full set after the abort was taken promotes.
+#[test]
+fn an_abort_during_a_promote_full_wins() {
+    let p = plan(
+        updating("web:2", |s| {
+            s.promote_full = true;
+            s.abort = true;
+        }),
+        vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)],
+    );
+    assert!(p.status.abort && !p.status.promote_full);
+    assert!(p.status.aborted_at.is_some());
+    assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));
+}
