@@ -83,6 +83,7 @@ fn decide_cost() -> Duration {
         ready: n,
         available: n,
         orphan: false,
+        promoted: false,
         scale_down_at: None,
         pod_metadata: Default::default(),
     };

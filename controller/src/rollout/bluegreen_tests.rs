@@ -52,6 +52,7 @@ fn rs(image: &str, revision: u64, desired: i32, available: i32) -> ReplicaSetVie
         ready: available,
         available,
         orphan: false,
+        promoted: false,
         scale_down_at: None,
         pod_metadata: Default::default(),
     }
@@ -745,6 +746,7 @@ fn a_fast_rollback_skips_the_pause_and_the_analysis() {
     });
     let delayed = ReplicaSetView {
         scale_down_at: Some(now() + secs(20)),
+        promoted: true,
         ..rs("web:1", 1, 3, 3)
     };
     let rss = || vec![delayed.clone(), rs("web:2", 2, 3, 3)];

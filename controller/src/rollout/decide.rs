@@ -54,6 +54,9 @@ pub struct ReplicaSetView {
     pub available: i32,
     /// Matches the Rollout's selector but has no controller yet: adopt it.
     pub orphan: bool,
+    /// Its template was stable once (its `rollout-rs.io/promoted` annotation): going back to
+    /// it may be fast.
+    pub promoted: bool,
     /// Its `rollout-rs.io/scale-down-deadline` annotation: an old ReplicaSet keeps its pods
     /// until then (traffic routing), so in-flight requests finish.
     pub scale_down_at: Option<Timestamp>,
@@ -178,6 +181,8 @@ pub struct Plan {
     pub clear_deadlines: Vec<String>,
     /// `(ReplicaSet, revision)`: a reused ReplicaSet's new revision number.
     pub revisions: Vec<(String, u64)>,
+    /// A ReplicaSet whose template just became stable: marked so.
+    pub mark_promoted: Option<String>,
     /// With trafficRouting: the canary's share to write to every router, out of `total`.
     pub weights: Option<RouterWeights>,
     /// `(Service name, pod-template hash)` selectors to pin.
@@ -1155,8 +1160,11 @@ fn fast_rollback(
     new_rs: Option<&ReplicaSetView>,
     stable_rs: Option<&ReplicaSetView>,
 ) -> Option<&'static str> {
-    let new = new_rs?;
-    if new.desired > 0 && new.scale_down_at.is_some_and(|at| at > obs.now) {
+    // Only back to a version that was stable once: never to an aborted or superseded canary,
+    // which never passed its steps and analysis.
+    let new = new_rs.filter(|r| r.promoted)?;
+    if new.desired > 0 {
+        // An old stable keeps pods only while it waits out its scale-down delay.
         return Some("still within its scale-down delay");
     }
     let window = obs.rollout.spec.rollback_window.as_ref()?.revisions?;
@@ -1164,10 +1172,11 @@ fn fast_rollback(
     if new.revision >= stable.revision {
         return None;
     }
-    // The revisions before the stable one, newest first: the window is the first N of them.
+    // The versions stable before the current one, newest first: the window is the first N.
     let mut older: Vec<u64> = obs
         .replica_sets
         .iter()
+        .filter(|r| r.promoted)
         .map(|r| r.revision)
         .filter(|r| *r < stable.revision)
         .collect();
@@ -1473,6 +1482,11 @@ pub(super) fn conclude(obs: &Observed, end: Ending) -> Plan {
         spec.progress_deadline_seconds,
         spec.progress_deadline_abort,
     );
+    plan.mark_promoted = obs
+        .replica_sets
+        .iter()
+        .find(|r| !r.promoted && st.stable_rs.as_deref() == Some(r.hash.as_str()))
+        .map(|r| r.name.clone());
     plan.scale_workload = obs.workload.as_ref().and_then(|w| {
         let want = match w.scale_down {
             WorkloadScaleDown::Never => return None,

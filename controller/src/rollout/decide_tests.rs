@@ -48,6 +48,7 @@ fn rs(image: &str, revision: u64, desired: i32, available: i32) -> ReplicaSetVie
         ready: available,
         available,
         orphan: false,
+        promoted: false,
         scale_down_at: None,
         pod_metadata: Default::default(),
     }
@@ -1342,12 +1343,16 @@ fn a_rollback_within_the_window_skips_the_steps() {
             current_step_index: Some(4),
             ..Default::default()
         });
+        let was_stable = |image, revision, n| ReplicaSetView {
+            promoted: true,
+            ..rs(image, revision, n, n)
+        };
         plan(
             r,
             vec![
-                rs("web:1", 1, 0, 0),
-                rs("web:2", 2, 0, 0),
-                rs("web:3", 3, 10, 10),
+                was_stable("web:1", 1, 0),
+                was_stable("web:2", 2, 0),
+                was_stable("web:3", 3, 10),
             ],
         )
     };
@@ -1378,9 +1383,10 @@ fn a_rollback_to_pods_still_running_is_fast() {
     });
     let delayed = ReplicaSetView {
         scale_down_at: Some(now() + jiff::SignedDuration::from_secs(20)),
+        promoted: true,
         ..rs("web:1", 1, 10, 10)
     };
-    let p = plan(r.clone(), vec![delayed, rs("web:2", 2, 10, 10)]);
+    let p = plan(r.clone(), vec![delayed.clone(), rs("web:2", 2, 10, 10)]);
     assert_eq!(
         p.status.stable_rs,
         Some(hash_of("web:1")),
@@ -1390,8 +1396,26 @@ fn a_rollback_to_pods_still_running_is_fast() {
     assert!(p.status.pause_conditions.is_empty());
     assert_eq!(p.clear_deadlines, vec![format!("web-{}", hash_of("web:1"))]);
     // Past its delay (scaled down): an ordinary update.
-    let p = plan(r, vec![rs("web:1", 1, 0, 0), rs("web:2", 2, 10, 10)]);
+    let gone = ReplicaSetView {
+        scale_down_at: Some(now() - jiff::SignedDuration::from_secs(1)),
+        desired: 0,
+        replicas: 0,
+        available: 0,
+        ready: 0,
+        ..delayed.clone()
+    };
+    let p = plan(r.clone(), vec![gone, rs("web:2", 2, 10, 10)]);
     assert!(!p.status.promote_full);
+    assert!(!reasons(&p).contains(&"RolloutFastRollback"));
+    // An aborted canary re-applied while it waits out its abort delay was never stable: its
+    // steps and analysis run.
+    let aborted = ReplicaSetView {
+        promoted: false,
+        ..delayed
+    };
+    let p = plan(r, vec![aborted, rs("web:2", 2, 10, 10)]);
+    assert!(!reasons(&p).contains(&"RolloutFastRollback"));
+    assert_ne!(p.status.stable_rs, Some(hash_of("web:1")));
 }
 
 /// An abort during a promote-full (a user's, or a fast rollback's) wins: promoteFull is
@@ -1408,4 +1432,14 @@ fn an_abort_during_a_promote_full_wins() {
     assert!(p.status.abort && !p.status.promote_full);
     assert!(p.status.aborted_at.is_some());
     assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));
+}
+
+/// A template that becomes stable has its ReplicaSet marked: only those are fast rollbacks.
+#[test]
+fn a_replica_set_becoming_stable_is_marked() {
+    let mut r = rollout("web:1");
+    r.status = Some(plan(rollout("web:1"), vec![]).status);
+    let p = plan(r, vec![rs("web:1", 1, 10, 10)]);
+    assert_eq!(p.status.stable_rs, Some(hash_of("web:1")));
+    assert_eq!(p.mark_promoted, Some(format!("web-{}", hash_of("web:1"))));
 }

@@ -36,6 +36,8 @@ pub const REVISION_ANNOTATION: &str = "rollout-rs.io/revision";
 /// Annotation on a Service whose selector a Rollout pins: the Rollout's name. A Service the
 /// spec stops naming (a strategy switch) is released: selector and annotation removed.
 pub const MANAGED_BY_ANNOTATION: &str = "rollout-rs.io/managed-by";
+/// Annotation on a ReplicaSet whose template was stable once: going back to it may be fast.
+pub const PROMOTED_ANNOTATION: &str = "rollout-rs.io/promoted";
 /// Annotation carrying the time an old ReplicaSet is scaled down (traffic routing).
 pub const SCALE_DOWN_ANNOTATION: &str = "rollout-rs.io/scale-down-deadline";
 
@@ -904,6 +906,7 @@ fn owned_replica_sets(ro: &Rollout, store: &Store<ReplicaSet>) -> Vec<ReplicaSet
                 ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
                 available: status.and_then(|s| s.available_replicas).unwrap_or(0),
                 orphan,
+                promoted: rs.annotations().contains_key(PROMOTED_ANNOTATION),
                 scale_down_at: rs
                     .annotations()
                     .get(SCALE_DOWN_ANNOTATION)
@@ -1177,13 +1180,20 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
-    let reused =
-        plan.clear_deadlines
-            .iter()
-            .map(|name| (name, json!({SCALE_DOWN_ANNOTATION: null})))
-            .chain(plan.revisions.iter().map(|(name, revision)| {
-                (name, json!({REVISION_ANNOTATION: revision.to_string()}))
-            }));
+    let reused = plan
+        .clear_deadlines
+        .iter()
+        .map(|name| (name, json!({SCALE_DOWN_ANNOTATION: null})))
+        .chain(
+            plan.revisions
+                .iter()
+                .map(|(name, revision)| (name, json!({REVISION_ANNOTATION: revision.to_string()}))),
+        )
+        .chain(
+            plan.mark_promoted
+                .iter()
+                .map(|name| (name, json!({PROMOTED_ANNOTATION: "true"}))),
+        );
     for (name, annotations) in reused {
         rs_api
             .patch(
