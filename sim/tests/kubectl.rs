@@ -446,10 +446,11 @@ async fn bad_input_is_rejected_naming_the_field() {
         "{err}"
     );
 
-    let missing = unknown.replace("  template: {metadata: {labels: {app: x}}, spec: {containers: [{name: x, image: x}]}}\n", "").replace("replicaz", "replicas");
+    // (spec.template may be left out for a workloadRef; the selector may not.)
+    let missing = unknown.replace("  selector: {matchLabels: {app: x}}\n", "").replace("replicaz", "replicas");
     let (ok, _, err) = c.kubectl(&["apply", "-f", "-"], Some(&missing)).await;
     assert!(
-        !ok && err.contains("spec.template: Required value"),
+        !ok && err.contains("spec.selector: Required value"),
         "{err}"
     );
 }
