@@ -447,7 +447,9 @@ async fn bad_input_is_rejected_naming_the_field() {
     );
 
     // (spec.template may be left out for a workloadRef; the selector may not.)
-    let missing = unknown.replace("  selector: {matchLabels: {app: x}}\n", "").replace("replicaz", "replicas");
+    let missing = unknown
+        .replace("  selector: {matchLabels: {app: x}}\n", "")
+        .replace("replicaz", "replicas");
     let (ok, _, err) = c.kubectl(&["apply", "-f", "-"], Some(&missing)).await;
     assert!(
         !ok && err.contains("spec.selector: Required value"),

@@ -85,9 +85,9 @@ pub struct Observed {
     pub managed_services: Vec<String>,
     /// The Deployment a workloadRef names (its template is already the Rollout's).
     pub workload: Option<Workload>,
-    /// DestinationRules in its namespace carrying its managed-by annotation (their subsets
-    /// are pinned to hashes).
-    pub managed_destination_rules: Vec<String>,
+    /// DestinationRules carrying its managed-by annotation (their subsets are pinned to
+    /// hashes), as (namespace, name).
+    pub managed_destination_rules: Vec<(String, String)>,
     /// The progress fields of the status as this controller last wrote them, when it
     /// remembers (not after a restart): anything else found there was written by others.
     pub remembered: Option<Owned>,
@@ -175,8 +175,9 @@ pub struct Plan {
     pub release_services: Vec<String>,
     /// `(Deployment, replicas)`: the workloadRef's Deployment scaled down.
     pub scale_workload: Option<(String, i32)>,
-    /// DestinationRules it pinned that its spec no longer names: subsets released.
-    pub release_destination_rules: Vec<String>,
+    /// DestinationRules it pinned that its spec no longer names, as (namespace, name):
+    /// subsets released.
+    pub release_destination_rules: Vec<(String, String)>,
     /// ReplicaSets whose scale-down deadline no longer holds (the current template's).
     pub clear_deadlines: Vec<String>,
     /// `(ReplicaSet, revision)`: a reused ReplicaSet's new revision number.
@@ -1447,15 +1448,20 @@ pub(super) fn conclude(obs: &Observed, end: Ending) -> Plan {
         .cloned()
         .collect();
     // Likewise a DestinationRule once trafficRouting stops naming it (TestIstioSubsetSplit).
+    // `name` or `name.namespace`, as the Istio router reads it.
+    let ns = obs.rollout.metadata.namespace.clone().unwrap_or_default();
     let rule = canary
         .and_then(|c| c.traffic_routing.as_ref())
         .and_then(|t| t.istio.as_ref())
         .and_then(|i| i.destination_rule.as_ref())
-        .map(|d| d.name.as_str());
+        .map(|d| match d.name.split_once('.') {
+            Some((name, rule_ns)) => (rule_ns.to_string(), name.to_string()),
+            None => (ns.clone(), d.name.clone()),
+        });
     plan.release_destination_rules = obs
         .managed_destination_rules
         .iter()
-        .filter(|d| rule != Some(d.as_str()))
+        .filter(|d| rule.as_ref() != Some(*d))
         .cloned()
         .collect();
     observed_counts(&mut st, &obs.replica_sets, Some(&new_hash));

@@ -1443,3 +1443,36 @@ fn a_replica_set_becoming_stable_is_marked() {
     assert_eq!(p.status.stable_rs, Some(hash_of("web:1")));
     assert_eq!(p.mark_promoted, Some(format!("web-{}", hash_of("web:1"))));
 }
+
+/// A DestinationRule named `name.namespace` is the one the Rollout pins, not one to release;
+/// one it no longer names is released.
+#[test]
+fn destination_rules_are_released_only_when_no_longer_named() {
+    let mut r = updating("web:2", |_| {});
+    r.spec.strategy.canary.as_mut().expect("canary").traffic_routing = Some(
+        serde_json::from_value(serde_json::json!({"istio": {
+            "virtualService": {"name": "web"},
+            "destinationRule": {"name": "reviews.prod", "canarySubsetName": "canary", "stableSubsetName": "stable"}
+        }}))
+        .expect("routing"),
+    );
+    let p = decide(&Observed {
+        rollout: r,
+        replica_sets: vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)],
+        pods: vec![],
+        runs: vec![],
+        reference_errors: vec![],
+        remembered: None,
+        managed_services: vec![],
+        managed_destination_rules: vec![
+            ("prod".into(), "reviews".into()),
+            ("default".into(), "old".into()),
+        ],
+        workload: None,
+        now: now(),
+    });
+    assert_eq!(
+        p.release_destination_rules,
+        vec![("default".to_string(), "old".to_string())]
+    );
+}

@@ -18,7 +18,8 @@ use kube::{Client, Resource, ResourceExt};
 use rollout_rs_crds::analysis::AnalysisTemplateSpec;
 use rollout_rs_crds::rollout::AnalysisTemplateRef;
 use rollout_rs_crds::{
-    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, POD_TEMPLATE_HASH_LABEL, Rollout,
+    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, MANAGED_BY_ANNOTATION,
+    POD_TEMPLATE_HASH_LABEL, Rollout, managed_by,
 };
 use serde_json::json;
 
@@ -33,9 +34,6 @@ use super::status_guard::Owned;
 pub const MANAGER: &str = "rollout-rs";
 /// Annotation carrying a ReplicaSet's revision number.
 pub const REVISION_ANNOTATION: &str = "rollout-rs.io/revision";
-/// Annotation on a Service whose selector a Rollout pins: the Rollout's name. A Service the
-/// spec stops naming (a strategy switch) is released: selector and annotation removed.
-pub const MANAGED_BY_ANNOTATION: &str = "rollout-rs.io/managed-by";
 /// Annotation on a ReplicaSet whose template was stable once: going back to it may be fast.
 pub const PROMOTED_ANNOTATION: &str = "rollout-rs.io/promoted";
 /// Annotation carrying the time an old ReplicaSet is scaled down (traffic routing).
@@ -1011,6 +1009,7 @@ async fn reconcile(
     // A workloadRef: the Deployment's template stands in for the Rollout's own from here on.
     let (ro, workload, workload_error) = resolve_workload(ro, &ns, &ctx.deployments);
     let replica_sets = owned_replica_sets(&ro, &ctx.replica_sets);
+    let mark = managed_by(&ns, &ro.name_any());
     let pods = pods(&ro, &ns, &replica_sets, &ctx.client).await?;
     let observed = Observed {
         rollout: (*ro).clone(),
@@ -1022,11 +1021,8 @@ async fn reconcile(
             .destination_rules
             .state()
             .iter()
-            .filter(|dr| {
-                dr.namespace().as_deref() == Some(ns.as_str())
-                    && dr.annotations().get(MANAGED_BY_ANNOTATION) == Some(&ro.name_any())
-            })
-            .map(|dr| dr.name_any())
+            .filter(|dr| dr.annotations().get(MANAGED_BY_ANNOTATION) == Some(&mark))
+            .map(|dr| (dr.namespace().unwrap_or_default(), dr.name_any()))
             .collect(),
         managed_services: ctx
             .services
@@ -1034,7 +1030,7 @@ async fn reconcile(
             .iter()
             .filter(|svc| {
                 svc.namespace().as_deref() == Some(ns.as_str())
-                    && svc.annotations().get(MANAGED_BY_ANNOTATION) == Some(&ro.name_any())
+                    && svc.annotations().get(MANAGED_BY_ANNOTATION) == Some(&mark)
             })
             .map(|svc| svc.name_any())
             .collect(),
@@ -1288,10 +1284,11 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             .as_ref()
             .and_then(|s| s.selector.as_ref())
             .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL));
-        let managed = cached.annotations().get(MANAGED_BY_ANNOTATION) == Some(&ro.name_any());
+        let mark = managed_by(ns, &ro.name_any());
+        let managed = cached.annotations().get(MANAGED_BY_ANNOTATION) == Some(&mark);
         if current != Some(hash) || !managed {
             let patch = json!({
-                "metadata": {"annotations": {MANAGED_BY_ANNOTATION: ro.name_any()}},
+                "metadata": {"annotations": {MANAGED_BY_ANNOTATION: mark}},
                 "spec": {"selector": {POD_TEMPLATE_HASH_LABEL: hash}},
             });
             svc_api
@@ -1311,19 +1308,39 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             .await
             .map_err(api_err("scaling down", "Deployment", name))?;
     }
-    for dr in &plan.release_destination_rules {
-        super::traffic::release_destination_rule(&ctx.client, ns, dr)
-            .await
-            .map_err(ReconcileError::Routing)?;
+    for (dr_ns, dr) in &plan.release_destination_rules {
+        super::traffic::release_destination_rule(
+            &ctx.client,
+            dr_ns,
+            dr,
+            &managed_by(ns, &ro.name_any()),
+        )
+        .await
+        .map_err(ReconcileError::Routing)?;
     }
     for svc in &plan.release_services {
-        let patch = json!({
-            "metadata": {"annotations": {MANAGED_BY_ANNOTATION: null}},
-            "spec": {"selector": {POD_TEMPLATE_HASH_LABEL: null}},
-        });
-        match svc_api.patch(svc, &params, &Patch::Merge(patch)).await {
+        // Only while it is still ours: the patch tests the mark, so a Service another Rollout
+        // has pinned since is left alone.
+        let mark = managed_by(ns, &ro.name_any());
+        let pinned = ctx
+            .services
+            .get(&ObjectRef::new(svc).within(ns))
+            .and_then(|s| s.spec.clone())
+            .and_then(|s| s.selector)
+            .is_some_and(|s| s.contains_key(POD_TEMPLATE_HASH_LABEL));
+        let mut ops = vec![
+            json!({"op": "test", "path": "/metadata/annotations/rollout-rs.io~1managed-by", "value": mark}),
+            json!({"op": "remove", "path": "/metadata/annotations/rollout-rs.io~1managed-by"}),
+        ];
+        if pinned {
+            ops.push(json!({"op": "remove", "path": format!("/spec/selector/{POD_TEMPLATE_HASH_LABEL}")}));
+        }
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(ops))
+            .map_err(|e| api_err("releasing", "Service", svc)(kube::Error::SerdeError(e)))?;
+        match svc_api.patch(svc, &params, &Patch::Json::<()>(patch)).await {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            // Gone, or no longer ours (the test failed): nothing to release.
+            Err(kube::Error::Api(s)) if matches!(s.code, 404 | 409 | 422) => {}
             Err(e) => return Err(api_err("releasing", "Service", svc)(e)),
         }
     }

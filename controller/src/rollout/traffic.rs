@@ -254,7 +254,7 @@ pub async fn apply(
                 &dr.stable_subset_name,
                 &weights.canary_hash,
                 &weights.stable_hash,
-                &ro.name_any(),
+                &rollout_rs_crds::managed_by(ns, &ro.name_any()),
             )?;
             if let Some(patch) = patch {
                 writes.push(Write::JsonPatch {
@@ -366,12 +366,14 @@ pub async fn apply(
     Ok(())
 }
 
-/// Releases a DestinationRule the Rollout no longer names: its subsets lose their
-/// pod-template hashes. Gone already, or not an Istio cluster: nothing to do.
+/// Releases a DestinationRule the Rollout (`managed_by`) no longer names: its subsets lose
+/// their pod-template hashes. Gone already, managed by another Rollout now, or not an Istio
+/// cluster: nothing to do.
 pub async fn release_destination_rule(
     client: &Client,
     ns: &str,
     name: &str,
+    managed_by: &str,
 ) -> Result<(), TrafficError> {
     let api = dynamic(
         client,
@@ -381,39 +383,33 @@ pub async fn release_destination_rule(
         "DestinationRule",
         "destinationrules",
     );
-    let Some(live) = api
-        .get_opt(name)
-        .await
-        .map_err(read_err("DestinationRule", name))?
-    else {
+    let failed = |action: &'static str| {
+        let name = name.to_string();
+        move |source| TrafficError::Api {
+            action,
+            kind: "DestinationRule",
+            name,
+            source,
+        }
+    };
+    let Some(live) = api.get_opt(name).await.map_err(failed("reading"))? else {
         return Ok(());
     };
-    let live = serde_json::to_value(&live).map_err(|e| TrafficError::Api {
-        action: "reading",
-        kind: "DestinationRule",
-        name: name.into(),
-        source: kube::Error::SerdeError(e),
-    })?;
-    let Some(ops) = istio::destination_rule_release(&live) else {
+    let live =
+        serde_json::to_value(&live).map_err(|e| failed("reading")(kube::Error::SerdeError(e)))?;
+    let Some(ops) = istio::destination_rule_release(&live, managed_by) else {
         return Ok(());
     };
-    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| TrafficError::Api {
-        action: "releasing",
-        kind: "DestinationRule",
-        name: name.into(),
-        source: kube::Error::SerdeError(e),
-    })?;
+    let patch: json_patch::Patch =
+        serde_json::from_value(ops).map_err(|e| failed("releasing")(kube::Error::SerdeError(e)))?;
     let params = PatchParams {
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
-    api.patch(name, &params, &Patch::Json::<()>(patch))
-        .await
-        .map(|_| ())
-        .map_err(|source| TrafficError::Api {
-            action: "releasing",
-            kind: "DestinationRule",
-            name: name.into(),
-            source,
-        })
+    match api.patch(name, &params, &Patch::Json::<()>(patch)).await {
+        Ok(_) => Ok(()),
+        // Its mark changed meanwhile (the test op failed): not ours to release any more.
+        Err(kube::Error::Api(s)) if s.code == 422 || s.code == 409 || s.code == 404 => Ok(()),
+        Err(e) => Err(failed("releasing")(e)),
+    }
 }

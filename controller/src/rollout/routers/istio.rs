@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::{RouterError, Weights};
-use rollout_rs_crds::POD_TEMPLATE_HASH_LABEL;
+use rollout_rs_crds::{MANAGED_BY_ANNOTATION as MANAGED_BY, POD_TEMPLATE_HASH_LABEL};
 
 /// How the two sides are told apart in the VirtualService's destinations.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,31 +248,29 @@ pub fn destination_rule_patch(
     Ok((!ops.is_empty()).then_some(Value::Array(ops)))
 }
 
-/// The JSON patch releasing a DestinationRule the Rollout no longer names: no subset keeps a
-/// pod-template hash (each selects all the app's pods again) and the managed-by mark goes.
-pub fn destination_rule_release(dr: &Value) -> Option<Value> {
-    let label = POD_TEMPLATE_HASH_LABEL.replace('/', "~1");
-    let mut ops: Vec<Value> = dr
-        .pointer("/spec/subsets")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter(|(_, s)| s.pointer(&format!("/labels/{label}")).is_some())
-        .map(|(i, _)| json!({"op": "remove", "path": format!("/spec/subsets/{i}/labels/{label}")}))
-        .collect();
-    if dr
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(MANAGED_BY))
-        .is_some()
-    {
-        ops.push(json!({"op": "remove", "path": format!("/metadata/annotations/{}", MANAGED_BY.replace('/', "~1"))}));
+/// The JSON patch releasing a DestinationRule the Rollout (`managed_by`) no longer names: no
+/// subset keeps a pod-template hash (each selects all the app's pods again) and the mark goes.
+/// `None` when another Rollout manages it now; the patch tests the mark, so it applies only
+/// while it still holds.
+pub fn destination_rule_release(dr: &Value, managed_by: &str) -> Option<Value> {
+    let mark = format!("/metadata/annotations/{}", MANAGED_BY.replace('/', "~1"));
+    if dr.pointer(&mark).and_then(Value::as_str) != Some(managed_by) {
+        return None;
     }
-    (!ops.is_empty()).then_some(Value::Array(ops))
+    let label = POD_TEMPLATE_HASH_LABEL.replace('/', "~1");
+    let mut ops = vec![json!({"op": "test", "path": mark, "value": managed_by})];
+    ops.extend(
+        dr.pointer("/spec/subsets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter(|(_, s)| s.pointer(&format!("/labels/{label}")).is_some())
+            .map(|(i, _)| json!({"op": "remove", "path": format!("/spec/subsets/{i}/labels/{label}")})),
+    );
+    ops.push(json!({"op": "remove", "path": mark}));
+    Some(Value::Array(ops))
 }
-
-/// Marks routing objects and Services whose hashes a Rollout pins.
-const MANAGED_BY: &str = "rollout-rs.io/managed-by";
 
 #[cfg(test)]
 mod tests {
@@ -377,7 +375,12 @@ mod tests {
         );
         // Released when the Rollout stops naming it: as it was before.
         let pinned = apply(&dr, &patch);
-        let release = destination_rule_release(&pinned);
+        assert_eq!(
+            destination_rule_release(&pinned, "other/web"),
+            None,
+            "not ours"
+        );
+        let release = destination_rule_release(&pinned, "reviews");
         assert!(release.is_some());
         assert_eq!(
             apply(&pinned, &release),
@@ -386,7 +389,10 @@ mod tests {
                 {"name": "canary", "labels": {}}
             ]}})
         );
-        assert_eq!(destination_rule_release(&apply(&pinned, &release)), None);
+        assert_eq!(
+            destination_rule_release(&apply(&pinned, &release), "reviews"),
+            None
+        );
     }
 
     #[test]
