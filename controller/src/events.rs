@@ -62,32 +62,46 @@ impl Recorder {
             reason: ev.reason.clone(),
             note: ev.note.clone().unwrap_or_default(),
         };
-        let mut series = self.series.lock().await;
-        series.retain(|_, e| last_seen(e).is_some_and(|t| t + ttl > now));
+        // The lock is not held across API calls: one slow write must not stall every other
+        // reconcile's Events.
+        let earlier = {
+            let mut series = self.series.lock().await;
+            series.retain(|_, e| last_seen(e).is_some_and(|t| t + ttl > now));
+            series.get(&key).cloned()
+        };
         let ns = regarding
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
         let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &ns);
-        let event = match series.get(&key) {
-            Some(earlier) => {
-                let mut event = earlier.clone();
+        let repeated = match earlier {
+            Some(mut event) => {
                 event.series = Some(EventSeries {
-                    count: earlier.series.as_ref().map_or(2, |s| s.count + 1),
+                    count: event.series.as_ref().map_or(2, |s| s.count + 1),
                     last_observed_time: MicroTime(now),
                 });
                 let name = event.metadata.name.clone().unwrap_or_default();
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&event))
-                    .await?;
-                event
+                match api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&event))
+                    .await
+                {
+                    Ok(_) => Some(event),
+                    // Deleted meanwhile (Events expire): the series starts again.
+                    Err(kube::Error::Api(s)) if s.code == 404 => None,
+                    Err(e) => return Err(e),
+                }
             }
+            None => None,
+        };
+        let event = match repeated {
+            Some(event) => event,
             None => {
                 let event = self.new_event(ev, regarding, now);
                 api.create(&PostParams::default(), &event).await?;
                 event
             }
         };
-        series.insert(key, event);
+        self.series.lock().await.insert(key, event);
         Ok(())
     }
 

@@ -152,6 +152,35 @@ pub enum WorkloadScaleDown {
     Progressively,
 }
 
+impl RolloutSpec {
+    /// The Services the strategy names, with the field that names each.
+    pub fn services(&self) -> Vec<(&'static str, &str)> {
+        let canary = self.strategy.canary.as_ref();
+        let blue_green = self.strategy.blue_green.as_ref();
+        [
+            (
+                "spec.strategy.canary.canaryService",
+                canary.and_then(|c| c.canary_service.as_deref()),
+            ),
+            (
+                "spec.strategy.canary.stableService",
+                canary.and_then(|c| c.stable_service.as_deref()),
+            ),
+            (
+                "spec.strategy.blueGreen.activeService",
+                blue_green.and_then(|b| b.active_service.as_deref()),
+            ),
+            (
+                "spec.strategy.blueGreen.previewService",
+                blue_green.and_then(|b| b.preview_service.as_deref()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, name)| Some((field, name?)))
+        .collect()
+    }
+}
+
 /// Exactly one of the strategies.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

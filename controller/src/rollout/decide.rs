@@ -1431,20 +1431,11 @@ pub(super) fn conclude(obs: &Observed, end: Ending) -> Plan {
     // A Service the spec stopped naming (a switch of strategy) selects all the app's pods
     // again (Argo Rollouts' TestBlueGreenToCanary).
     let canary = spec.strategy.canary.as_ref();
-    let blue_green = spec.strategy.blue_green.as_ref();
-    let named: Vec<&String> = [
-        canary.and_then(|c| c.canary_service.as_ref()),
-        canary.and_then(|c| c.stable_service.as_ref()),
-        blue_green.and_then(|b| b.active_service.as_ref()),
-        blue_green.and_then(|b| b.preview_service.as_ref()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let named: Vec<&str> = spec.services().into_iter().map(|(_, s)| s).collect();
     plan.release_services = obs
         .managed_services
         .iter()
-        .filter(|s| !named.contains(s))
+        .filter(|s| !named.contains(&s.as_str()))
         .cloned()
         .collect();
     // Likewise a DestinationRule once trafficRouting stops naming it (TestIstioSubsetSplit).

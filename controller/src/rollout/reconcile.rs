@@ -97,7 +97,7 @@ struct Context {
     /// Deployments, for the pod template a workloadRef names.
     deployments: Store<Deployment>,
     /// DestinationRules, for the managed-by annotation only.
-    destination_rules: Store<kube::api::DynamicObject>,
+    destination_rules: Option<Store<kube::api::DynamicObject>>,
     runs: Store<Lenient<AnalysisRun>>,
     templates: Store<Lenient<AnalysisTemplate>>,
     cluster_templates: Store<Lenient<ClusterAnalysisTemplate>>,
@@ -345,14 +345,7 @@ pub async fn run(client: Client, options: Options) {
         .touched_objects();
     // A Service change matters to the Rollouts naming it.
     let svc_trigger = referenced_by(svc_stream, ro_reader.clone(), |ro, ns, name| {
-        ro.namespace().as_deref() == Some(ns)
-            && (ro.spec.strategy.canary.as_ref().is_some_and(|c| {
-                c.canary_service.as_deref() == Some(name)
-                    || c.stable_service.as_deref() == Some(name)
-            }) || ro.spec.strategy.blue_green.as_ref().is_some_and(|b| {
-                b.active_service.as_deref() == Some(name)
-                    || b.preview_service.as_deref() == Some(name)
-            }))
+        ro.namespace().as_deref() == Some(ns) && ro.spec.services().iter().any(|(_, s)| *s == name)
     });
     // Deployments a workloadRef names: their template is the Rollout's, their replicas are
     // scaled down as it says. Of a Deployment only the template and replicas are kept.
@@ -405,6 +398,7 @@ pub async fn run(client: Client, options: Options) {
                            version: &str,
                            kind: &str,
                            plural: &str,
+                           cache: bool,
                            refers: fn(&Rollout, &str, &str) -> bool| {
         let ar = kube::core::ApiResource::from_gvk_with_plural(
             &kube::core::GroupVersionKind::gvk(group, version, kind),
@@ -414,10 +408,10 @@ pub async fn run(client: Client, options: Options) {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
             None => Api::all_with(client.clone(), &ar),
         };
-        // Names and whether a Rollout manages them, nothing else: the routers read the objects
-        // when they write.
-        let writer = reflector::store::Writer::new(ar.clone());
-        let reader = writer.as_reader();
+        // Cached (`cache`) for the managed-by mark only, nothing else: the routers read the
+        // objects when they write.
+        let mut writer = cache.then(|| reflector::store::Writer::new(ar.clone()));
+        let reader = writer.as_ref().map(|w| w.as_reader());
         let stream = watcher(api, watcher::Config::default())
             .default_backoff()
             .modify(|o: &mut kube::api::DynamicObject| {
@@ -431,7 +425,11 @@ pub async fn run(client: Client, options: Options) {
                     .and_then(|mut a| a.remove_entry(MANAGED_BY_ANNOTATION))
                     .map(|(k, v)| [(k, v)].into());
             })
-            .reflect(writer)
+            .inspect(move |event| {
+                if let (Some(w), Ok(event)) = (writer.as_mut(), event) {
+                    w.apply_watcher_event(event);
+                }
+            })
             .touched_objects();
         (referenced_by(stream, ro_reader.clone(), refers), reader)
     };
@@ -440,6 +438,7 @@ pub async fn run(client: Client, options: Options) {
         "v1",
         "HTTPRoute",
         "httproutes",
+        false,
         |ro, ns, name| {
             routing(ro)
                 .and_then(|t| t.gateway_api.as_ref())
@@ -457,6 +456,7 @@ pub async fn run(client: Client, options: Options) {
         "v1",
         "VirtualService",
         "virtualservices",
+        false,
         |ro, ns, name| {
             routing(ro).and_then(|t| t.istio.as_ref()).is_some_and(|i| {
                 i.virtual_service
@@ -471,6 +471,7 @@ pub async fn run(client: Client, options: Options) {
         "v1",
         "DestinationRule",
         "destinationrules",
+        true,
         |ro, ns, name| {
             routing(ro)
                 .and_then(|t| t.istio.as_ref())
@@ -483,6 +484,7 @@ pub async fn run(client: Client, options: Options) {
         &split_version,
         "TrafficSplit",
         "trafficsplits",
+        false,
         |ro, ns, name| {
             ro.namespace().as_deref() == Some(ns)
                 && routing(ro).and_then(|t| t.smi.as_ref()).is_some_and(|smi| {
@@ -618,6 +620,7 @@ impl Context {
     async fn caches_synced(&self) -> Result<(), ReconcileError> {
         synced("ReplicaSet", &self.replica_sets).await?;
         synced("Service", &self.services).await?;
+        synced("Deployment", &self.deployments).await?;
         synced("AnalysisRun", &self.runs).await
     }
 
@@ -766,31 +769,12 @@ fn owned_runs(ro: &Rollout, store: &Store<Lenient<AnalysisRun>>) -> Vec<RunView>
 /// The Services the strategy names that do not exist, as `field: Service "name" not found`:
 /// no selector can be pinned and no weight may move toward a backend that is not there.
 fn missing_services(ro: &Rollout, ns: &str, store: &Store<Service>) -> Vec<String> {
-    let canary = ro.spec.strategy.canary.as_ref();
-    let blue_green = ro.spec.strategy.blue_green.as_ref();
-    [
-        (
-            "spec.strategy.canary.canaryService",
-            canary.and_then(|c| c.canary_service.as_ref()),
-        ),
-        (
-            "spec.strategy.canary.stableService",
-            canary.and_then(|c| c.stable_service.as_ref()),
-        ),
-        (
-            "spec.strategy.blueGreen.activeService",
-            blue_green.and_then(|b| b.active_service.as_ref()),
-        ),
-        (
-            "spec.strategy.blueGreen.previewService",
-            blue_green.and_then(|b| b.preview_service.as_ref()),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(field, name)| Some((field, name?)))
-    .filter(|(_, name)| store.get(&ObjectRef::new(name).within(ns)).is_none())
-    .map(|(field, name)| format!("{field}: Service {name:?} not found"))
-    .collect()
+    ro.spec
+        .services()
+        .into_iter()
+        .filter(|(_, name)| store.get(&ObjectRef::new(name).within(ns)).is_none())
+        .map(|(field, name)| format!("{field}: Service {name:?} not found"))
+        .collect()
 }
 
 fn routing(ro: &Rollout) -> Option<&rollout_rs_crds::rollout::RolloutTrafficRouting> {
@@ -1019,7 +1003,9 @@ async fn reconcile(
         remembered: ctx.memory.owned(ro.uid().as_deref().unwrap_or_default()),
         managed_destination_rules: ctx
             .destination_rules
-            .state()
+            .as_ref()
+            .map(|s| s.state())
+            .unwrap_or_default()
             .iter()
             .filter(|dr| dr.annotations().get(MANAGED_BY_ANNOTATION) == Some(&mark))
             .map(|dr| (dr.namespace().unwrap_or_default(), dr.name_any()))
@@ -1071,6 +1057,14 @@ fn resolve_workload(
     let Some(w) = ro.spec.workload_ref.clone() else {
         return (ro, None, None);
     };
+    // A reference that breaks its own rules (another kind, a template beside it) is not
+    // followed: `decide` validates the Rollout as written and says why.
+    if rollout_rs_crds::validation::rollout(&ro.spec)
+        .iter()
+        .any(|e| e.path.starts_with("spec.workloadRef") || e.path == "spec.template")
+    {
+        return (ro, None, None);
+    }
     let found = deployments
         .get(&ObjectRef::new(&w.name).within(ns))
         .and_then(|d| d.spec.clone());
