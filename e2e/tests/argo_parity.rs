@@ -755,6 +755,24 @@ async fn a_rollout_takes_over_a_deployment_through_workload_ref() -> Result<(), 
         s.counts().await?,
         [("web:1".into(), 2, 2), ("web:2".into(), 1, 1)]
     );
+    // Another kind of workload is refused where users look, whatever exists by that name.
+    let other = rollout
+        .replace("name: web}\nspec", "name: other}\nspec")
+        .replace(
+            "kind: Deployment, name: web",
+            "kind: StatefulSet, name: web",
+        );
+    s.c.apply_yaml(&other, &s.ns).await?;
+    s.ro.wait("other", "InvalidSpec naming the kind", |ro| {
+        ro.status.as_ref().is_some_and(|st| {
+            st.phase == Some(RolloutPhase::Degraded)
+                && st
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("only apps/v1 Deployment"))
+        })
+    })
+    .await?;
     Ok(())
 }
 
