@@ -188,6 +188,48 @@ impl Cluster {
         )
     }
 
+    /// Installs the trimmed CRDs of the third-party routers the tests use (SMI TrafficSplit,
+    /// Istio VirtualService and DestinationRule, Gateway API HTTPRoute, from
+    /// `e2e/fixtures/crds/`) and waits until each is Established.
+    pub async fn install_router_crds(&self) -> Result<()> {
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        for (file, names) in [
+            (
+                "smi-trafficsplit.yaml",
+                &["trafficsplits.split.smi-spec.io"][..],
+            ),
+            (
+                "istio-networking.yaml",
+                &[
+                    "virtualservices.networking.istio.io",
+                    "destinationrules.networking.istio.io",
+                ][..],
+            ),
+            (
+                "gateway-api-httproute.yaml",
+                &["httproutes.gateway.networking.k8s.io"][..],
+            ),
+        ] {
+            let text = std::fs::read_to_string(format!(
+                "{}/fixtures/crds/{file}",
+                env!("CARGO_MANIFEST_DIR")
+            ))?;
+            self.apply_yaml(&text, "default").await?;
+            for name in names {
+                self.wait(
+                    &crds,
+                    name,
+                    Duration::from_secs(30),
+                    "Established",
+                    conditions::is_crd_established(),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Server-side applies every document of a YAML stream into `namespace` (for namespaced
     /// kinds without one) and returns what the API server stored.
     pub async fn apply_yaml(&self, yaml: &str, namespace: &str) -> Result<Vec<DynamicObject>> {

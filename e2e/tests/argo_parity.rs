@@ -27,33 +27,7 @@ impl Env {
         let mut c = Cluster::start().await?;
         c.install_crds().await?;
         if routers {
-            // The routers' CRDs (trimmed fixtures): SMI, Istio, Gateway API.
-            let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(c.client.clone());
-            for (file, name) in [
-                ("smi-trafficsplit.yaml", "trafficsplits.split.smi-spec.io"),
-                (
-                    "istio-networking.yaml",
-                    "virtualservices.networking.istio.io",
-                ),
-                (
-                    "istio-networking.yaml",
-                    "destinationrules.networking.istio.io",
-                ),
-            ] {
-                let text = std::fs::read_to_string(format!(
-                    "{}/fixtures/crds/{file}",
-                    env!("CARGO_MANIFEST_DIR")
-                ))?;
-                c.apply_yaml(&text, "default").await?;
-                c.wait(
-                    &crds,
-                    name,
-                    T,
-                    "Established",
-                    kube::runtime::wait::conditions::is_crd_established(),
-                )
-                .await?;
-            }
+            c.install_router_crds().await?;
         }
         let ns = c.namespace("argo").await?;
         c.start_controller();

@@ -639,36 +639,7 @@ async fn orphan_replica_set_is_adopted() -> Result<(), HarnessError> {
 }
 
 async fn install_fixture_crds(s: &Scenario) -> Result<(), HarnessError> {
-    {
-        for f in [
-            "gateway-api-httproute.yaml",
-            "istio-networking.yaml",
-            "smi-trafficsplit.yaml",
-        ] {
-            let text = std::fs::read_to_string(format!(
-                "{}/fixtures/crds/{f}",
-                env!("CARGO_MANIFEST_DIR")
-            ))?;
-            s.c.apply_yaml(&text, &s.ns).await?;
-        }
-        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(s.c.client.clone());
-        for name in [
-            "httproutes.gateway.networking.k8s.io",
-            "virtualservices.networking.istio.io",
-            "destinationrules.networking.istio.io",
-            "trafficsplits.split.smi-spec.io",
-        ] {
-            s.c.wait(
-                &crds,
-                name,
-                T,
-                "Established",
-                kube::runtime::wait::conditions::is_crd_established(),
-            )
-            .await?;
-        }
-        Ok(())
-    }
+    s.c.install_router_crds().await
 }
 
 async fn get_json(

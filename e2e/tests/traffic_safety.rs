@@ -6,8 +6,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::Api;
 use rollout_rs_crds::rollout::RolloutPhase;
 use rollout_rs_e2e::rollouts::Rollouts;
 use rollout_rs_e2e::timeline::{Recorder, Seen, pods_for, replay};
@@ -29,20 +27,7 @@ impl Setup {
         let mut c = Cluster::start().await?;
         c.install_crds().await?;
         if smi {
-            let text = std::fs::read_to_string(format!(
-                "{}/fixtures/crds/smi-trafficsplit.yaml",
-                env!("CARGO_MANIFEST_DIR")
-            ))?;
-            c.apply_yaml(&text, "default").await?;
-            let crds: Api<CustomResourceDefinition> = Api::all(c.client.clone());
-            c.wait(
-                &crds,
-                "trafficsplits.split.smi-spec.io",
-                T,
-                "Established",
-                kube::runtime::wait::conditions::is_crd_established(),
-            )
-            .await?;
+            c.install_router_crds().await?;
         }
         let ns = c.namespace("safety").await?;
         c.start_controller();
