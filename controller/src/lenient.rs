@@ -12,6 +12,8 @@ use crate::events::{Event, EventType, Recorder};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
 use kube::{Client, Resource};
+
+use crate::per_object::PerObject;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
@@ -127,12 +129,12 @@ pub async fn report<K>(
 /// Which unreadable objects were reported, and why: each is said once per reason (its own
 /// status patch must not say it again), and forgotten with the object.
 #[derive(Debug, Default)]
-pub struct Reported(std::sync::Mutex<std::collections::HashMap<String, String>>);
+pub struct Reported(PerObject<String>);
 
 impl Reported {
     /// Whether `why` is news for the object `uid` (then it is remembered).
     pub fn first(&self, uid: &str, why: &str) -> bool {
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.0.lock();
         if seen.get(uid).map(String::as_str) == Some(why) {
             return false;
         }
@@ -141,15 +143,12 @@ impl Reported {
     }
 
     pub fn forget(&self, uid: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        self.0.forget(uid);
     }
 
     /// Forgets every object but these (after a relist, when deletions were missed).
     pub fn keep_only(&self, live: &std::collections::HashSet<String>) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|uid, _| live.contains(uid));
+        self.0.keep_only(live);
     }
 }
 

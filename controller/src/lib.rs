@@ -10,6 +10,7 @@ pub mod dev;
 mod events;
 pub mod install;
 mod lenient;
+mod per_object;
 mod retry;
 pub mod rollout;
 

@@ -4,11 +4,11 @@
 //! object failed, so a single transient error is retried quietly and only one that persists is
 //! reported where users look. Holds no I/O.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+
+use crate::per_object::PerObject;
 
 /// The first retry comes after about this long (jitter adds up to as much again).
 const FIRST: Duration = Duration::from_millis(500);
@@ -23,12 +23,12 @@ struct Failing {
 
 /// Retry state of every object that is failing now, keyed by uid.
 #[derive(Default)]
-pub struct Retries(Mutex<HashMap<String, Failing>>);
+pub struct Retries(PerObject<Failing>);
 
 impl Retries {
     /// Records a failure of `uid`; returns how long to wait before the next try.
     pub fn failed(&self, uid: &str) -> Duration {
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self.0.lock();
         let failing = all.entry(uid.to_string()).or_insert_with(|| Failing {
             count: 0,
             delays: ExponentialBuilder::new()
@@ -45,24 +45,17 @@ impl Retries {
 
     /// Failures of `uid` in a row before this attempt.
     pub fn failures(&self, uid: &str) -> u32 {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(uid)
-            .map_or(0, |f| f.count)
+        self.0.lock().get(uid).map_or(0, |f| f.count)
     }
 
     /// `uid` succeeded, or is gone: its next failure starts from the shortest delay.
     pub fn forget(&self, uid: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        self.0.forget(uid);
     }
 
     /// Forgets every object but these (after a relist, when deletions were missed).
     pub fn keep_only(&self, live: &std::collections::HashSet<String>) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|uid, _| live.contains(uid));
+        self.0.keep_only(live);
     }
 }
 

@@ -25,6 +25,7 @@ use serde_json::json;
 
 use super::analysis::{RunKind, RunView, STEP_LABEL, TYPE_LABEL};
 use crate::lenient::{Lenient, Reported};
+use crate::per_object::PerObject;
 use crate::retry::Retries;
 
 use super::decide::{Observed, Plan, PodView, ReplicaSetView, Workload, decide, restart_pending};
@@ -114,12 +115,12 @@ struct Memory {
     /// produced). The cache can trail our own writes; deciding from the older copy would
     /// replay old steps, so until the cache moves past that resourceVersion, the written
     /// object is the truth.
-    written: std::sync::Mutex<std::collections::HashMap<String, (String, Arc<Rollout>)>>,
+    written: PerObject<(String, Arc<Rollout>)>,
     /// Rollouts that do not decode, reported once per reason.
     unreadable: Reported,
     /// The progress fields of each Rollout's status as this controller last wrote (or
     /// accepted) them: a different value seen later was written by someone else.
-    owned: std::sync::Mutex<std::collections::HashMap<String, Owned>>,
+    owned: PerObject<Owned>,
     /// When to retry each failing Rollout.
     retries: Retries,
     /// Validation of each template by (kind, namespace, name) at the resourceVersion it was
@@ -132,42 +133,23 @@ impl Memory {
     fn keep_only(&self, live: &std::collections::HashSet<String>) {
         self.unreadable.keep_only(live);
         self.retries.keep_only(live);
-        self.written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|uid, _| live.contains(uid));
-        self.owned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|uid, _| live.contains(uid));
+        self.written.keep_only(live);
+        self.owned.keep_only(live);
     }
 
     fn forget(&self, uid: &str) {
-        self.written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(uid);
+        self.written.forget(uid);
         self.unreadable.forget(uid);
         self.retries.forget(uid);
-        self.owned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(uid);
+        self.owned.forget(uid);
     }
 
     fn owned(&self, uid: &str) -> Option<Owned> {
-        self.owned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(uid)
-            .cloned()
+        self.owned.lock().get(uid).cloned()
     }
 
     fn keep_owned(&self, uid: &str, status: &rollout_rs_crds::rollout::RolloutStatus) {
-        self.owned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(uid.to_string(), Owned::of(status));
+        self.owned.lock().insert(uid.to_string(), Owned::of(status));
     }
 
     fn forget_template(&self, key: &TemplateKey) {
@@ -182,11 +164,7 @@ impl Context {
     /// The freshest known copy of a Rollout: ours, if the cache has not caught up with it.
     fn freshest(&self, cached: Arc<Rollout>) -> Arc<Rollout> {
         let uid = cached.uid().unwrap_or_default();
-        let mut written = self
-            .memory
-            .written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut written = self.memory.written.lock();
         match written.get(&uid) {
             Some((replaced, ours))
                 if cached.resource_version().as_deref() == Some(replaced.as_str()) =>
@@ -206,12 +184,10 @@ impl Context {
         let (Some(uid), Some(rv)) = (ours.uid(), replaced) else {
             return;
         };
-        let mut written = self
-            .memory
+        self.memory
             .written
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        written.insert(uid, (rv, Arc::new(strip_owned(ours))));
+            .insert(uid, (rv, Arc::new(strip_owned(ours))));
     }
 }
 
