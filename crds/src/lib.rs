@@ -13,6 +13,7 @@ pub mod analysis;
 pub mod crd;
 pub mod duration;
 pub mod gitsync;
+pub mod labels;
 pub mod manifest;
 pub mod rollout;
 pub mod structural;
@@ -29,13 +30,4 @@ pub const GROUP: &str = "rollout-rs.io";
 pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` of every rollout-rs kind.
 pub const API_VERSION: &str = "rollout-rs.io/v1alpha1";
-/// Label carrying the pod-template hash on ReplicaSets, pods and Service selectors.
-pub const POD_TEMPLATE_HASH_LABEL: &str = "rollouts-pod-template-hash";
-/// Annotation on a Service or DestinationRule whose hashes a Rollout pins: [`managed_by`] of
-/// that Rollout. When its spec stops naming the object, the Rollout releases it.
-pub const MANAGED_BY_ANNOTATION: &str = "rollout-rs.io/managed-by";
-
-/// The [`MANAGED_BY_ANNOTATION`] value of the Rollout `name` in `namespace`.
-pub fn managed_by(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
-}
+pub use labels::{MANAGED_BY_ANNOTATION, POD_TEMPLATE_HASH_LABEL, managed_by};

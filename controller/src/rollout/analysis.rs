@@ -8,11 +8,6 @@ use rollout_rs_crds::rollout::{
     RolloutAnalysis, RolloutAnalysisBackground, RolloutAnalysisRunStatus,
 };
 
-/// Label saying what started a run: `Step`, `Background`, `PrePromotion` or `PostPromotion`
-/// (the values Argo Rollouts uses).
-pub const TYPE_LABEL: &str = "rollout-type";
-/// Label with the step index of a step run.
-pub const STEP_LABEL: &str = "step-index";
 /// Default `successfulRunHistoryLimit` and `unsuccessfulRunHistoryLimit`.
 pub const DEFAULT_RUN_HISTORY: i32 = 5;
 

@@ -23,7 +23,7 @@ use rollout_rs_crds::{
 };
 use serde_json::json;
 
-use super::analysis::{RunKind, RunView, STEP_LABEL, TYPE_LABEL};
+use super::analysis::{RunKind, RunView};
 use crate::lenient::{Lenient, Reported};
 use crate::per_object::PerObject;
 use crate::retry::Retries;
@@ -33,12 +33,10 @@ use super::status_guard::Owned;
 
 /// Field manager of every write this controller makes.
 pub const MANAGER: &str = "rollout-rs";
-/// Annotation carrying a ReplicaSet's revision number.
-pub const REVISION_ANNOTATION: &str = "rollout-rs.io/revision";
-/// Annotation on a ReplicaSet whose template was stable once: going back to it may be fast.
-pub const PROMOTED_ANNOTATION: &str = "rollout-rs.io/promoted";
-/// Annotation carrying the time an old ReplicaSet is scaled down (traffic routing).
-pub const SCALE_DOWN_ANNOTATION: &str = "rollout-rs.io/scale-down-deadline";
+use rollout_rs_crds::labels::{
+    PROMOTED_ANNOTATION, REVISION_ANNOTATION, RUN_TYPE_LABEL, SCALE_DOWN_ANNOTATION,
+    STEP_INDEX_LABEL,
+};
 
 /// Why a reconcile failed; it is retried.
 #[derive(Debug, thiserror::Error)]
@@ -726,8 +724,8 @@ fn owned_runs(ro: &Rollout, store: &Store<Lenient<AnalysisRun>>) -> Vec<RunView>
             };
             Some(RunView {
                 name: r.name_any(),
-                kind: RunKind::from_label(labels.get(TYPE_LABEL)?)?,
-                step: labels.get(STEP_LABEL).and_then(|s| s.parse().ok()),
+                kind: RunKind::from_label(labels.get(RUN_TYPE_LABEL)?)?,
+                step: labels.get(STEP_INDEX_LABEL).and_then(|s| s.parse().ok()),
                 hash: labels.get(POD_TEMPLATE_HASH_LABEL)?.clone(),
                 phase,
                 message,
@@ -1298,9 +1296,13 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             .and_then(|s| s.spec.clone())
             .and_then(|s| s.selector)
             .is_some_and(|s| s.contains_key(POD_TEMPLATE_HASH_LABEL));
+        let path = format!(
+            "/metadata/annotations/{}",
+            MANAGED_BY_ANNOTATION.replace('/', "~1")
+        );
         let mut ops = vec![
-            json!({"op": "test", "path": "/metadata/annotations/rollout-rs.io~1managed-by", "value": mark}),
-            json!({"op": "remove", "path": "/metadata/annotations/rollout-rs.io~1managed-by"}),
+            json!({"op": "test", "path": path, "value": mark}),
+            json!({"op": "remove", "path": path}),
         ];
         if pinned {
             ops.push(json!({"op": "remove", "path": format!("/spec/selector/{POD_TEMPLATE_HASH_LABEL}")}));

@@ -11,8 +11,8 @@ use rollout_rs_crds::analysis::{AnalysisRunSpec, AnalysisTemplateSpec, Argument}
 use rollout_rs_crds::rollout::{AnalysisTemplateRef, PodTemplateHashValue};
 use rollout_rs_crds::{AnalysisRun, POD_TEMPLATE_HASH_LABEL, Rollout};
 
-use super::analysis::{NewRun, STEP_LABEL, TYPE_LABEL};
-use super::reconcile::REVISION_ANNOTATION;
+use super::analysis::NewRun;
+use rollout_rs_crds::labels::{REVISION_ANNOTATION, RUN_TYPE_LABEL, STEP_INDEX_LABEL};
 
 /// The AnalysisRun for `new`, or why it cannot be built (a template that vanished, an
 /// argument source that does not resolve).
@@ -107,9 +107,9 @@ pub fn build(
         .unwrap_or_default();
     let mut labels: BTreeMap<String, String> = meta.labels;
     labels.insert(POD_TEMPLATE_HASH_LABEL.into(), new.hash.clone());
-    labels.insert(TYPE_LABEL.into(), new.kind.label().into());
+    labels.insert(RUN_TYPE_LABEL.into(), new.kind.label().into());
     if let Some(step) = new.step {
-        labels.insert(STEP_LABEL.into(), step.to_string());
+        labels.insert(STEP_INDEX_LABEL.into(), step.to_string());
     }
     let mut annotations = meta.annotations;
     annotations.insert(REVISION_ANNOTATION.into(), new.revision.to_string());
@@ -286,8 +286,8 @@ mod tests {
             "secrets stay references"
         );
         let labels = run.metadata.labels.clone().unwrap_or_default();
-        assert_eq!(labels.get(TYPE_LABEL).map(String::as_str), Some("Step"));
-        assert_eq!(labels.get(STEP_LABEL).map(String::as_str), Some("1"));
+        assert_eq!(labels.get(RUN_TYPE_LABEL).map(String::as_str), Some("Step"));
+        assert_eq!(labels.get(STEP_INDEX_LABEL).map(String::as_str), Some("1"));
         assert_eq!(
             labels.get(POD_TEMPLATE_HASH_LABEL).map(String::as_str),
             Some("abc")
