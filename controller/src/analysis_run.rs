@@ -25,9 +25,9 @@ use rollout_rs_crds::analysis::{AnalysisPhase, AnalysisRunStatus};
 use rollout_rs_crds::validation;
 use serde_json::json;
 
+use crate::io::{MANAGER, scoped, strip_meta};
 use crate::lenient::{Lenient, Reported};
 use crate::retry::Retries;
-use crate::rollout::reconcile::{MANAGER, scoped, strip_meta};
 
 /// Why a reconcile failed; it is retried.
 #[derive(Debug, thiserror::Error)]

@@ -117,7 +117,7 @@ pub async fn report<K>(
     }
     let api: Api<Lenient<K>> = Api::namespaced(client.clone(), &ns);
     let params = PatchParams {
-        field_manager: Some(crate::rollout::reconcile::MANAGER.into()),
+        field_manager: Some(crate::io::MANAGER.into()),
         ..Default::default()
     };
     let patch = serde_json::json!({ "status": status(&message) });

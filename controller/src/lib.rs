@@ -9,6 +9,7 @@ pub mod analysis_run;
 pub mod dev;
 mod events;
 pub mod install;
+pub(crate) mod io;
 mod lenient;
 mod per_object;
 mod retry;

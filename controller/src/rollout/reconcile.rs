@@ -24,6 +24,7 @@ use rollout_rs_crds::{
 use serde_json::json;
 
 use super::analysis::{RunKind, RunView};
+use crate::io::{EXISTS, GONE, MANAGER, NOT_OURS, scoped, strip_meta, unless};
 use crate::lenient::{Lenient, Reported};
 use crate::per_object::PerObject;
 use crate::retry::Retries;
@@ -31,8 +32,6 @@ use crate::retry::Retries;
 use super::decide::{Observed, Plan, PodView, ReplicaSetView, Workload, decide, restart_pending};
 use super::status_guard::Owned;
 
-/// Field manager of every write this controller makes.
-pub const MANAGER: &str = "rollout-rs";
 use rollout_rs_crds::labels::{
     PROMOTED_ANNOTATION, REVISION_ANNOTATION, RUN_TYPE_LABEL, SCALE_DOWN_ANNOTATION,
     STEP_INDEX_LABEL,
@@ -192,26 +191,6 @@ impl Context {
 fn strip_owned(mut ro: Rollout) -> Rollout {
     strip_meta(&mut ro);
     ro
-}
-
-/// Drops what the controller never reads, so the caches stay small.
-pub(crate) fn strip_meta<K: Resource>(obj: &mut K) {
-    let meta = obj.meta_mut();
-    meta.managed_fields = None;
-    if let Some(a) = meta.annotations.as_mut() {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
-}
-
-/// An API over one namespace, or all of them.
-pub(crate) fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
 }
 
 /// Settings of the rollout controller.
@@ -1183,21 +1162,20 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             )));
         }
         let rs = new_replica_set(ro, new, &new.name);
-        match rs_api
-            .create(
-                &PostParams {
-                    field_manager: Some(MANAGER.into()),
-                    ..Default::default()
-                },
-                &rs,
-            )
-            .await
-        {
-            Ok(_) => {}
-            // Created by an earlier reconcile whose cache had not caught up yet.
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => return Err(api_err("creating", "ReplicaSet", &new.name)(e)),
-        }
+        // Created by an earlier reconcile whose cache had not caught up yet.
+        unless(
+            rs_api
+                .create(
+                    &PostParams {
+                        field_manager: Some(MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &rs,
+                )
+                .await,
+            EXISTS,
+        )
+        .map_err(api_err("creating", "ReplicaSet", &new.name))?;
     }
     for (name, replicas) in &plan.scale {
         rs_api
@@ -1226,18 +1204,18 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
     }
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     for name in &plan.restart_pods {
-        match pod_api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(api_err("restarting", "Pod", name)(e)),
-        }
+        unless(pod_api.delete(name, &DeleteParams::default()).await, GONE).map_err(api_err(
+            "restarting",
+            "Pod",
+            name,
+        ))?;
     }
     for name in &plan.delete {
-        match rs_api.delete(name, &DeleteParams::background()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(api_err("deleting", "ReplicaSet", name)(e)),
-        }
+        unless(rs_api.delete(name, &DeleteParams::background()).await, GONE).map_err(api_err(
+            "deleting",
+            "ReplicaSet",
+            name,
+        ))?;
     }
     runs(ro, ns, plan, ctx).await?;
     pod_metadata(ns, plan, ctx).await?;
@@ -1309,12 +1287,12 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
         }
         let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(ops))
             .map_err(|e| api_err("releasing", "Service", svc)(kube::Error::SerdeError(e)))?;
-        match svc_api.patch(svc, &params, &Patch::Json::<()>(patch)).await {
-            Ok(_) => {}
-            // Gone, or no longer ours (the test failed): nothing to release.
-            Err(kube::Error::Api(s)) if matches!(s.code, 404 | 409 | 422) => {}
-            Err(e) => return Err(api_err("releasing", "Service", svc)(e)),
-        }
+        // Gone, or no longer ours (the test failed): nothing to release.
+        unless(
+            svc_api.patch(svc, &params, &Patch::Json::<()>(patch)).await,
+            NOT_OURS,
+        )
+        .map_err(api_err("releasing", "Service", svc))?;
     }
 
     let reference = ro.object_ref(&());
@@ -1408,15 +1386,14 @@ async fn pod_metadata(ns: &str, plan: &Plan, ctx: &Context) -> Result<(), Reconc
             .map_err(api_err("listing the pods of", "ReplicaSet", &u.replica_set))?;
         for pod in pods.items {
             let name = pod.name_any();
-            match pod_api
-                .patch(&name, &params, &Patch::Merge(json!({"metadata": meta})))
-                .await
-            {
-                Ok(_) => {}
-                // Gone meanwhile: its replacement comes from the updated template.
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(api_err("setting the metadata of", "Pod", &name)(e)),
-            }
+            // Gone meanwhile: its replacement comes from the updated template.
+            unless(
+                pod_api
+                    .patch(&name, &params, &Patch::Merge(json!({"metadata": meta})))
+                    .await,
+                GONE,
+            )
+            .map_err(api_err("setting the metadata of", "Pod", &name))?;
         }
     }
     Ok(())
@@ -1430,45 +1407,41 @@ async fn runs(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(), 
         ..Default::default()
     };
     for name in &plan.terminate_runs {
-        match api
-            .patch(
+        unless(
+            api.patch(
                 name,
                 &params,
                 &Patch::Merge(json!({"spec": {"terminate": true}})),
             )
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(api_err("terminating", "AnalysisRun", name)(e)),
-        }
+            .await,
+            GONE,
+        )
+        .map_err(api_err("terminating", "AnalysisRun", name))?;
     }
     let stable = plan.status.stable_rs.as_deref();
     for new in &plan.create_runs {
         let run = super::run_spec::build(ro, new, |r| ctx.template(ns, r), stable)
             .map_err(|e| ReconcileError::Analysis(format!("AnalysisRun {}: {e}", new.name)))?;
-        match api
-            .create(
+        // Created by an earlier reconcile whose status write was lost.
+        unless(
+            api.create(
                 &PostParams {
                     field_manager: Some(MANAGER.into()),
                     ..Default::default()
                 },
                 &run,
             )
-            .await
-        {
-            Ok(_) => {}
-            // Created by an earlier reconcile whose status write was lost.
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => return Err(api_err("creating", "AnalysisRun", &new.name)(e)),
-        }
+            .await,
+            EXISTS,
+        )
+        .map_err(api_err("creating", "AnalysisRun", &new.name))?;
     }
     for name in &plan.delete_runs {
-        match api.delete(name, &DeleteParams::background()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(api_err("deleting", "AnalysisRun", name)(e)),
-        }
+        unless(api.delete(name, &DeleteParams::background()).await, GONE).map_err(api_err(
+            "deleting",
+            "AnalysisRun",
+            name,
+        ))?;
     }
     Ok(())
 }

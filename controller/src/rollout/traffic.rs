@@ -10,8 +10,8 @@ use rollout_rs_crds::Rollout;
 use serde_json::Value;
 
 use super::decide::RouterWeights;
-use super::reconcile::MANAGER;
 use super::routers::{RouterError, Weights, gateway, istio, nginx, smi};
+use crate::io::{MANAGER, NOT_OURS, unless};
 
 /// Why the weights could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -406,10 +406,11 @@ pub async fn release_destination_rule(
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
-    match api.patch(name, &params, &Patch::Json::<()>(patch)).await {
-        Ok(_) => Ok(()),
-        // Its mark changed meanwhile (the test op failed): not ours to release any more.
-        Err(kube::Error::Api(s)) if s.code == 422 || s.code == 409 || s.code == 404 => Ok(()),
-        Err(e) => Err(failed("releasing")(e)),
-    }
+    // Gone, or its mark changed meanwhile (the test op failed): not ours to release any more.
+    unless(
+        api.patch(name, &params, &Patch::Json::<()>(patch)).await,
+        NOT_OURS,
+    )
+    .map(|_| ())
+    .map_err(failed("releasing"))
 }
