@@ -31,9 +31,9 @@ use crate::retry::Retries;
 
 /// Why a reconcile failed; it is retried.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("writing the status of AnalysisRun {name}: {source}")]
-    Status { name: String, source: kube::Error },
+pub enum AnalysisRunError {
+    #[error("writing the status of AnalysisRun {name}: {cause}")]
+    Status { name: String, cause: kube::Error },
     #[error("the AnalysisRun has no namespace")]
     NoNamespace,
 }
@@ -48,15 +48,30 @@ struct Context {
     recorder: Recorder,
 }
 
-/// Runs the AnalysisRun controller until the stream ends (on shutdown).
-pub async fn run(client: Client, namespace: Option<String>) {
-    let http = match Http::new() {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!("the AnalysisRun controller cannot start: {e}");
-            return;
-        }
-    };
+/// The AnalysisRun controller, ready to run: what it needs before it may start (its HTTP
+/// client for the metric providers).
+pub struct AnalysisRuns {
+    client: Client,
+    http: Http,
+}
+
+impl AnalysisRuns {
+    pub fn new(
+        client: Client,
+    ) -> Result<AnalysisRuns, rollout_rs_analysis::provider::ProviderError> {
+        Ok(AnalysisRuns {
+            client,
+            http: Http::new()?,
+        })
+    }
+
+    /// Runs it until the stream ends (on shutdown).
+    pub async fn run(self, namespace: Option<String>) {
+        run(self.client, self.http, namespace).await
+    }
+}
+
+async fn run(client: Client, http: Http, namespace: Option<String>) {
     // Each run decodes on its own: a malformed one ends Error, the others go on.
     let api: Api<Lenient<AnalysisRun>> = scoped(&client, namespace.as_deref());
     let (reader, writer) = reflector::store();
@@ -102,9 +117,13 @@ pub async fn run(client: Client, namespace: Option<String>) {
         .await;
 }
 
-fn error_policy(run: Arc<Lenient<AnalysisRun>>, err: &RunError, ctx: Arc<Context>) -> Action {
-    if let RunError::Status {
-        source: kube::Error::Api(s),
+fn error_policy(
+    run: Arc<Lenient<AnalysisRun>>,
+    err: &AnalysisRunError,
+    ctx: Arc<Context>,
+) -> Action {
+    if let AnalysisRunError::Status {
+        cause: kube::Error::Api(s),
         ..
     } = err
         && s.code == 409
@@ -119,7 +138,7 @@ fn error_policy(run: Arc<Lenient<AnalysisRun>>, err: &RunError, ctx: Arc<Context
 async fn reconcile(
     listed: Arc<Lenient<AnalysisRun>>,
     ctx: Arc<Context>,
-) -> Result<Action, RunError> {
+) -> Result<Action, AnalysisRunError> {
     let ar = match &listed.decoded {
         Ok(ar) => ar,
         Err(why) => {
@@ -143,7 +162,7 @@ async fn reconcile(
     if ar.metadata.deletion_timestamp.is_some() || run::completed(status.phase) {
         return Ok(Action::await_change());
     }
-    let ns = ar.namespace().ok_or(RunError::NoNamespace)?;
+    let ns = ar.namespace().ok_or(AnalysisRunError::NoNamespace)?;
     let now = jiff::Timestamp::now();
     // The metrics' own fields with their arguments in ({{args.count}}, a condition's
     // threshold): what the schedule, the limits and the conditions read.
@@ -269,7 +288,7 @@ async fn write_status(
     ns: &str,
     status: &AnalysisRunStatus,
     ctx: &Context,
-) -> Result<(), RunError> {
+) -> Result<(), AnalysisRunError> {
     let api: Api<AnalysisRun> = Api::namespaced(ctx.client.clone(), ns);
     let patch: json_patch::Patch = serde_json::from_value(json!([
         {"op": "add", "path": "/status", "value": status}
@@ -284,9 +303,9 @@ async fn write_status(
         &Patch::Json::<()>(patch),
     )
     .await
-    .map_err(|source| RunError::Status {
+    .map_err(|source| AnalysisRunError::Status {
         name: ar.name_any(),
-        source,
+        cause: source,
     })?;
     Ok(())
 }

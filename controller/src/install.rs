@@ -14,8 +14,8 @@ pub const MANAGER: &str = "rollout-rs";
 /// Why the CRDs could not be installed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    #[error("applying CRD {name}: {source}")]
-    Apply { name: String, source: kube::Error },
+    #[error("applying CRD {name}: {cause}")]
+    Apply { name: String, cause: kube::Error },
     #[error("waiting for CRD {name} to be Established: {reason}")]
     Establish { name: String, reason: String },
 }
@@ -31,7 +31,7 @@ pub async fn install_crds(client: &Client, timeout: Duration) -> Result<(), Inst
             .await
             .map_err(|source| InstallError::Apply {
                 name: name.clone(),
-                source,
+                cause: source,
             })?;
         let established = await_condition(api.clone(), &name, conditions::is_crd_established());
         match tokio::time::timeout(timeout, established).await {

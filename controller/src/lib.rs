@@ -23,9 +23,18 @@ pub enum RunError {
     #[error("loading the kubeconfig: {0}")]
     Config(String),
     #[error("connecting to the cluster: {0}")]
-    Client(#[from] kube::Error),
+    Client(kube::Error),
     #[error("waiting for Ctrl-C: {0}")]
     Signal(std::io::Error),
+    #[error("the AnalysisRun controller cannot start: {0}")]
+    AnalysisRuns(String),
+}
+
+// The cause is printed in the message, not chained as a source as well (it would read twice).
+impl From<kube::Error> for RunError {
+    fn from(e: kube::Error) -> Self {
+        RunError::Client(e)
+    }
 }
 
 /// A client from `kubeconfig`, or from the environment (KUBECONFIG, in-cluster) when `None`.
@@ -56,16 +65,57 @@ pub async fn run_controllers(
         "rollout-rs controller starting"
     );
     tokio::select! {
-        () = controllers(client, options) => Ok(()),
+        ended = controllers(client, options) => ended,
         signal = tokio::signal::ctrl_c() => signal.map_err(RunError::Signal),
     }
 }
 
-/// Every controller on one client, until their streams end.
-pub async fn controllers(client: kube::Client, options: rollout::reconcile::Options) {
+/// Every controller on one client, until their streams end. One that cannot start says why
+/// (the process then exits non-zero) rather than leaving the others running without it.
+pub async fn controllers(
+    client: kube::Client,
+    options: rollout::reconcile::Options,
+) -> Result<(), RunError> {
     let namespace = options.namespace.clone();
+    let analysis = analysis_run::AnalysisRuns::new(client.clone())
+        .map_err(|e| RunError::AnalysisRuns(e.to_string()))?;
     tokio::join!(
-        rollout::reconcile::run(client.clone(), options),
-        analysis_run::run(client, namespace),
+        rollout::reconcile::run(client, options),
+        analysis.run(namespace),
     );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+
+    /// An error prints its cause or chains it, never both: a reporter printing the chain
+    /// would say it twice.
+    #[test]
+    fn errors_print_their_cause_once() {
+        let cause = || {
+            kube::Error::SerdeError(
+                serde_json::from_str::<serde_json::Value>("{").expect_err("not JSON"),
+            )
+        };
+        let errors: Vec<Box<dyn std::error::Error>> = vec![
+            Box::new(RunError::from(cause())),
+            Box::new(rollout::reconcile::ReconcileError::Api {
+                action: "scaling",
+                kind: "ReplicaSet",
+                name: "web".into(),
+                cause: cause(),
+            }),
+            Box::new(install::InstallError::Apply {
+                name: "rollouts.rollout-rs.io".into(),
+                cause: cause(),
+            }),
+        ];
+        for e in errors {
+            assert_eq!(e.to_string().matches("EOF while parsing").count(), 1, "{e}");
+            assert!(e.source().is_none(), "{e} also chains its cause");
+        }
+    }
 }

@@ -132,10 +132,11 @@ impl Cluster {
     pub fn start_controller(&mut self) {
         self.stop_controller();
         let client = self.client.clone();
-        self.controller = Some(tokio::spawn(rollout_rs_controller::controllers(
-            client,
-            Default::default(),
-        )));
+        self.controller = Some(tokio::spawn(async move {
+            if let Err(e) = rollout_rs_controller::controllers(client, Default::default()).await {
+                tracing::error!("the controllers stopped: {e}");
+            }
+        }));
     }
 
     /// Stops the in-process controllers, as a crash would: nothing is flushed or handed over.

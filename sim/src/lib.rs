@@ -63,8 +63,8 @@ impl Default for Config {
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("binding 127.0.0.1:{port}: {source}")]
-    Bind { port: u16, source: std::io::Error },
+    #[error("binding 127.0.0.1:{port}: {cause}")]
+    Bind { port: u16, cause: std::io::Error },
     #[error("invalid faults: {0}")]
     Faults(String),
 }
@@ -119,11 +119,11 @@ pub async fn start(config: Config) -> Result<Handle, StartError> {
         .await
         .map_err(|source| StartError::Bind {
             port: config.port,
-            source,
+            cause: source,
         })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
         port: config.port,
-        source,
+        cause: source,
     })?;
     // Room for bursts (one pointer per event): a watcher that falls this far behind is cut.
     let (events, _) = broadcast::channel(65_536);

@@ -40,12 +40,12 @@ use rollout_rs_crds::labels::{
 /// Why a reconcile failed; it is retried.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    #[error("{action} {kind} {name}: {source}")]
+    #[error("{action} {kind} {name}: {cause}")]
     Api {
         action: &'static str,
         kind: &'static str,
         name: String,
-        source: kube::Error,
+        cause: kube::Error,
     },
     #[error("the Rollout has no namespace")]
     NoNamespace,
@@ -1046,7 +1046,7 @@ fn api_err(
         action,
         kind,
         name,
-        source,
+        cause: source,
     }
 }
 

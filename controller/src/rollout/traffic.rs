@@ -25,21 +25,28 @@ pub enum TrafficError {
         namespace: String,
     },
     #[error("{0}: no weight was written to any router")]
-    Router(#[from] RouterError),
-    #[error("{action} {kind} {name}: {source}")]
+    Router(RouterError),
+    #[error("{action} {kind} {name}: {cause}")]
     Api {
         action: &'static str,
         kind: &'static str,
         name: String,
-        source: kube::Error,
+        cause: kube::Error,
     },
+}
+
+// The router's message is printed, not chained as a source as well (it would read twice).
+impl From<RouterError> for TrafficError {
+    fn from(e: RouterError) -> Self {
+        TrafficError::Router(e)
+    }
 }
 
 impl TrafficError {
     /// May go away by itself (the API server overloaded or unreachable): retried quietly
     /// before it is reported.
     pub fn is_transient(&self) -> bool {
-        matches!(self, TrafficError::Api { source, .. } if crate::retry::transient(source))
+        matches!(self, TrafficError::Api { cause, .. } if crate::retry::transient(cause))
     }
 }
 
@@ -82,7 +89,7 @@ fn read_err(kind: &'static str, name: &str) -> impl FnOnce(kube::Error) -> Traff
         action: "reading",
         kind,
         name,
-        source,
+        cause: source,
     }
 }
 
@@ -105,7 +112,7 @@ async fn get(
         action: "reading",
         kind,
         name: name.into(),
-        source: kube::Error::SerdeError(e),
+        cause: kube::Error::SerdeError(e),
     })
 }
 
@@ -308,7 +315,7 @@ pub async fn apply(
                 action: "building",
                 kind: "TrafficSplit",
                 name: split_name.clone(),
-                source: kube::Error::SerdeError(e),
+                cause: kube::Error::SerdeError(e),
             })?;
         writes.push(Write::Apply {
             api,
@@ -359,7 +366,7 @@ pub async fn apply(
                 action: "writing the weight to",
                 kind,
                 name,
-                source,
+                cause: source,
             });
         }
     }
@@ -389,7 +396,7 @@ pub async fn release_destination_rule(
             action,
             kind: "DestinationRule",
             name,
-            source,
+            cause: source,
         }
     };
     let Some(live) = api.get_opt(name).await.map_err(failed("reading"))? else {
