@@ -10,6 +10,7 @@ use crate::events::{Event, EventType, Recorder};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -365,7 +366,17 @@ pub async fn run(client: Client, options: Options) {
         // objects when they write.
         let mut writer = cache.then(|| reflector::store::Writer::new(ar.clone()));
         let reader = writer.as_ref().map(|w| w.as_reader());
-        let stream = watcher(api, watcher::Config::default())
+        // Started once the kind's CRD exists: a cluster without Istio (or Gateway API, or SMI)
+        // has no such API, and its watch would only fail and back off forever.
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        let crd = format!("{plural}.{group}");
+        let established = async move {
+            let ready = kube::runtime::wait::conditions::is_crd_established();
+            let _ = kube::runtime::wait::await_condition(crds, &crd, ready).await;
+            tracing::debug!("{crd} is served: watching it");
+        };
+        let stream = futures::stream::once(established)
+            .flat_map(move |()| watcher(api.clone(), watcher::Config::default()))
             .default_backoff()
             .modify(|o: &mut kube::api::DynamicObject| {
                 strip_meta(o);
@@ -766,7 +777,12 @@ where
 {
     let refers = Arc::new(refers);
     stream
-        .filter_map(|obj| async move { obj.ok() })
+        .filter_map(|obj| async move {
+            // Not dropped silently: a watch that fails (permissions, a CRD gone) leaves the
+            // Rollouts naming its objects without their triggers.
+            obj.inspect_err(|e| tracing::warn!("a watch of objects Rollouts name failed: {e}"))
+                .ok()
+        })
         .flat_map(move |obj| {
             let ns = obj.meta().namespace.clone().unwrap_or_default();
             let name = obj.meta().name.clone().unwrap_or_default();
