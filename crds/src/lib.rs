@@ -10,6 +10,7 @@
 mod common;
 
 pub mod analysis;
+pub mod conditions;
 pub mod crd;
 pub mod duration;
 pub mod gitsync;

@@ -26,6 +26,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use rollout_rs_crds::analysis::AnalysisPhase;
+use rollout_rs_crds::conditions::{
+    AVAILABLE, INVALID_SPEC, PAUSED, PROGRESSING, TRAFFIC_ROUTING, reason,
+};
 use rollout_rs_crds::rollout::{
     CanaryStep, PauseCondition, PauseReason, Rollout, RolloutPhase, RolloutStatus, SetCanaryScale,
     TrafficWeights, WeightDestination, WorkloadScaleDown,
@@ -387,22 +390,29 @@ pub fn decide(obs: &Observed) -> Plan {
         parts.extend(guarded.hold.iter().cloned());
         parts.retain(|p| !p.is_empty());
         let message = parts.join("; ");
-        if condition(&prev, "InvalidSpec").and_then(|c| c.message.as_deref())
+        if condition(&prev, INVALID_SPEC).and_then(|c| c.message.as_deref())
             != Some(message.as_str())
         {
             plan.events
-                .push(event(true, "InvalidSpec", message.clone()));
+                .push(event(true, reason::INVALID_SPEC, message.clone()));
         }
-        set_condition(&mut st, "InvalidSpec", "True", "InvalidSpec", &message, now);
+        set_condition(
+            &mut st,
+            INVALID_SPEC,
+            "True",
+            reason::INVALID_SPEC,
+            &message,
+            now,
+        );
         st.phase = Some(RolloutPhase::Degraded);
         st.message = Some(format!("InvalidSpec: {message}"));
         plan.status = st;
         return plan;
     }
     // A routing failure is reported by the executor; a plan is only written once routing worked.
-    remove_condition(&mut st, "TrafficRouting");
-    if condition(&prev, "InvalidSpec").is_some() {
-        remove_condition(&mut st, "InvalidSpec");
+    remove_condition(&mut st, TRAFFIC_ROUTING);
+    if condition(&prev, INVALID_SPEC).is_some() {
+        remove_condition(&mut st, INVALID_SPEC);
         plan.events
             .push(event(false, "SpecValid", "the spec is valid again"));
     }
@@ -458,7 +468,7 @@ pub fn decide(obs: &Observed) -> Plan {
             "RolloutRetried",
             "Rollout retried from step 0",
         ));
-        remove_condition(&mut st, "Progressing");
+        remove_condition(&mut st, PROGRESSING);
     }
     // The way back is fast: to a ReplicaSet still in its scale-down delay (its pods are there),
     // or to one of the last `rollbackWindow.revisions` revisions. No steps, no pause, no
@@ -482,7 +492,7 @@ pub fn decide(obs: &Observed) -> Plan {
     if st.promote_full && st.abort && prev.aborted_at.is_some() && !promoted {
         st.abort = false;
         st.aborted_at = None;
-        remove_condition(&mut st, "Progressing");
+        remove_condition(&mut st, PROGRESSING);
         plan.events.push(event(
             false,
             "RolloutPromotedFull",
@@ -680,7 +690,11 @@ pub fn decide(obs: &Observed) -> Plan {
                             &mut plan,
                             PauseReason::CanaryPauseStep,
                             now,
-                            event(false, "RolloutPaused", "Rollout paused at a pause step"),
+                            event(
+                                false,
+                                reason::ROLLOUT_PAUSED,
+                                "Rollout paused at a pause step",
+                            ),
                         );
                         plan.wake_after(length);
                         break;
@@ -1575,10 +1589,10 @@ fn phase(
         || st.replicas != prev.replicas
         || st.current_pod_hash != prev.current_pod_hash
         || st.pause_conditions.len() != prev.pause_conditions.len()
-        || condition(prev, "Progressing").is_none();
+        || condition(prev, PROGRESSING).is_none();
     let deadline = i64::from(deadline_seconds.unwrap_or(DEFAULT_PROGRESS_DEADLINE as i32));
-    let exceeded_before = condition(prev, "Progressing")
-        .is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
+    let exceeded_before = condition(prev, PROGRESSING)
+        .is_some_and(|c| c.reason.as_deref() == Some(reason::PROGRESS_DEADLINE_EXCEEDED));
     // Old pods count against a basic canary (they take traffic through the shared Service);
     // behind a router or a blue-green switch they take none and only wait for their delay.
     let done = completed
@@ -1586,8 +1600,8 @@ fn phase(
         && available >= replicas
         && (!old_take_traffic || total == updated);
 
-    let aborted = condition(st, "Progressing")
-        .filter(|c| c.reason.as_deref() == Some("RolloutAborted"))
+    let aborted = condition(st, PROGRESSING)
+        .filter(|c| c.reason.as_deref() == Some(reason::ROLLOUT_ABORTED))
         .and_then(|c| c.message.clone())
         .unwrap_or_else(|| {
             format!(
@@ -1596,69 +1610,76 @@ fn phase(
             )
         });
     if st.abort {
-        set_condition(st, "Progressing", "False", "RolloutAborted", &aborted, now);
+        set_condition(
+            st,
+            PROGRESSING,
+            "False",
+            reason::ROLLOUT_ABORTED,
+            &aborted,
+            now,
+        );
     } else if done {
         set_condition(
             st,
-            "Progressing",
+            PROGRESSING,
             "True",
-            "NewReplicaSetAvailable",
+            reason::NEW_REPLICA_SET_AVAILABLE,
             "Rollout is healthy",
             now,
         );
     } else if paused {
         set_condition(
             st,
-            "Progressing",
+            PROGRESSING,
             "Unknown",
-            "RolloutPaused",
+            reason::ROLLOUT_PAUSED,
             "Rollout is paused",
             now,
         );
     } else if awaiting_analysis {
         set_condition(
             st,
-            "Progressing",
+            PROGRESSING,
             "True",
-            "AnalysisRunning",
+            reason::ANALYSIS_RUNNING,
             "Rollout is waiting for its analysis",
             now,
         );
     } else if moved {
         set_condition(
             st,
-            "Progressing",
+            PROGRESSING,
             "True",
-            "ReplicaSetUpdated",
+            reason::REPLICA_SET_UPDATED,
             "Rollout is progressing",
             now,
         );
         force_update_time(st, now);
     } else if !exceeded_before {
-        let last = condition(st, "Progressing")
+        let last = condition(st, PROGRESSING)
             .and_then(|c| c.last_update_time.clone())
             .map_or(now, |t| t.0);
         let ends = last + jiff::SignedDuration::from_secs(deadline);
         if now >= ends {
             set_condition(
                 st,
-                "Progressing",
+                PROGRESSING,
                 "False",
-                "ProgressDeadlineExceeded",
+                reason::PROGRESS_DEADLINE_EXCEEDED,
                 &format!("Rollout made no progress for {deadline}s"),
                 now,
             );
             plan.events.push(event(
                 true,
-                "ProgressDeadlineExceeded",
+                reason::PROGRESS_DEADLINE_EXCEEDED,
                 format!("Rollout made no progress for {deadline}s"),
             ));
         } else {
             plan.wake_at(now, ends);
         }
     }
-    let exceeded = condition(st, "Progressing")
-        .is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
+    let exceeded = condition(st, PROGRESSING)
+        .is_some_and(|c| c.reason.as_deref() == Some(reason::PROGRESS_DEADLINE_EXCEEDED));
     // Checked on every reconcile, so progressDeadlineAbort turned on after the deadline
     // passed aborts too (Argo Rollouts' TestBlueGreenExceedProgressDeadlineAbort).
     if exceeded && deadline_abort && !st.abort && !completed {
@@ -1667,7 +1688,7 @@ fn phase(
         st.aborted_at = Some(Time(now));
         plan.events.push(event(
             true,
-            "RolloutAborted",
+            reason::ROLLOUT_ABORTED,
             "Rollout aborted: progress deadline exceeded",
         ));
     }
@@ -1675,7 +1696,7 @@ fn phase(
     if paused {
         set_condition(
             st,
-            "Paused",
+            PAUSED,
             "True",
             &if manually_paused {
                 "ManuallyPaused".to_string()
@@ -1686,24 +1707,24 @@ fn phase(
             now,
         );
     } else {
-        remove_condition(st, "Paused");
+        remove_condition(st, PAUSED);
     }
     // A Rollout is Available when all its replicas are.
     if available >= replicas {
         set_condition(
             st,
-            "Available",
+            AVAILABLE,
             "True",
-            "AvailableReason",
+            reason::AVAILABLE_REASON,
             "Rollout has minimum availability",
             now,
         );
     } else {
         set_condition(
             st,
-            "Available",
+            AVAILABLE,
             "False",
-            "AvailableReason",
+            reason::AVAILABLE_REASON,
             "Rollout does not have minimum availability",
             now,
         );
@@ -1834,7 +1855,7 @@ pub(super) fn inconclusive_pause(
         now,
         event(
             true,
-            "RolloutPaused",
+            reason::ROLLOUT_PAUSED,
             format!("Rollout paused: AnalysisRun {run} is Inconclusive"),
         ),
     );
@@ -1902,9 +1923,9 @@ pub(super) fn abort_for_run(
     set_run_status(st, r.kind, Some(r));
     set_condition(
         st,
-        "Progressing",
+        PROGRESSING,
         "False",
-        "RolloutAborted",
+        reason::ROLLOUT_ABORTED,
         &format!(
             "Rollout aborted update to template {new_hash}: {what} analysis phase {phase:?}: {why}"
         ),
@@ -1926,11 +1947,12 @@ pub(super) fn abort_started(
     // The abort wins over a promote-full in flight (a user's or a fast rollback's).
     st.promote_full = false;
     st.aborted_at = Some(Time(now));
-    let message = condition(st, "Progressing")
-        .filter(|c| c.reason.as_deref() == Some("RolloutAborted"))
+    let message = condition(st, PROGRESSING)
+        .filter(|c| c.reason.as_deref() == Some(reason::ROLLOUT_ABORTED))
         .and_then(|c| c.message.clone())
         .unwrap_or_else(|| format!("Rollout aborted update to template {new_hash}"));
-    plan.events.push(event(true, "RolloutAborted", message));
+    plan.events
+        .push(event(true, reason::ROLLOUT_ABORTED, message));
 }
 
 /// Pods the aborted version (`rs`) keeps: all of them until `delay` seconds (default 30) after
@@ -2090,7 +2112,7 @@ fn runs_lifecycle(obs: &Observed, st: &RolloutStatus, plan: &mut Plan, hash: &st
 }
 
 fn force_update_time(st: &mut RolloutStatus, now: Timestamp) {
-    if let Some(c) = st.conditions.iter_mut().find(|c| c.type_ == "Progressing") {
+    if let Some(c) = st.conditions.iter_mut().find(|c| c.type_ == PROGRESSING) {
         c.last_update_time = Some(Time(now));
     }
 }

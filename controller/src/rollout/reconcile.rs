@@ -29,6 +29,7 @@ use crate::io::{EXISTS, GONE, MANAGER, NOT_OURS, scoped, strip_meta, unless};
 use crate::lenient::{Lenient, Reported};
 use crate::per_object::PerObject;
 use crate::retry::Retries;
+use rollout_rs_crds::conditions::{INVALID_SPEC, TRAFFIC_ROUTING, reason};
 
 use super::decide::{Observed, Plan, PodView, ReplicaSetView, Workload, decide, restart_pending};
 use super::status_guard::Owned;
@@ -928,7 +929,7 @@ async fn reconcile(
                 &ctx.memory.unreadable,
                 &ctx.recorder,
                 &ctx.client,
-                "InvalidSpec",
+                reason::INVALID_SPEC,
                 |message| {
                     let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
                         jiff::Timestamp::now(),
@@ -937,7 +938,7 @@ async fn reconcile(
                         "phase": "Degraded",
                         "message": format!("InvalidSpec: {message}"),
                         "conditions": [{
-                            "type": "InvalidSpec", "status": "True", "reason": "InvalidSpec",
+                            "type": INVALID_SPEC, "status": "True", "reason": reason::INVALID_SPEC,
                             "message": message, "lastUpdateTime": now, "lastTransitionTime": now,
                         }],
                     })
@@ -1088,13 +1089,13 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             let mut status = ro.status.clone().unwrap_or_default();
             let message = e.to_string();
             if !status.conditions.iter().any(|c| {
-                c.type_ == "TrafficRouting" && c.message.as_deref() == Some(message.as_str())
+                c.type_ == TRAFFIC_ROUTING && c.message.as_deref() == Some(message.as_str())
             }) {
-                status.conditions.retain(|c| c.type_ != "TrafficRouting");
+                status.conditions.retain(|c| c.type_ != TRAFFIC_ROUTING);
                 status.conditions.push(rollout_rs_crds::Condition {
-                    type_: "TrafficRouting".into(),
+                    type_: TRAFFIC_ROUTING.into(),
                     status: "False".into(),
-                    reason: Some("RoutingFailed".into()),
+                    reason: Some(reason::ROUTING_FAILED.into()),
                     message: Some(message.clone()),
                     last_update_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())),
                     last_transition_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())),

@@ -1,0 +1,27 @@
+//! The condition types and reasons of a Rollout's status: users' scripts and tools (Argo CD
+//! health checks, `kubectl wait --for=condition=...`) read them, so each is spelled once.
+
+/// `True` while an update moves; `False` with [`reason::ROLLOUT_ABORTED`] or
+/// [`reason::PROGRESS_DEADLINE_EXCEEDED`].
+pub const PROGRESSING: &str = "Progressing";
+/// `True` when all the Rollout's replicas are available.
+pub const AVAILABLE: &str = "Available";
+/// `True` while paused (by a step, an inconclusive analysis, a preview, or by hand).
+pub const PAUSED: &str = "Paused";
+/// Present while the spec (or an object it names) is invalid; nothing moves meanwhile.
+pub const INVALID_SPEC: &str = "InvalidSpec";
+/// `False` while a router cannot be written.
+pub const TRAFFIC_ROUTING: &str = "TrafficRouting";
+
+/// Reasons of the conditions above (several are Event reasons too).
+pub mod reason {
+    pub const ROLLOUT_ABORTED: &str = "RolloutAborted";
+    pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
+    pub const NEW_REPLICA_SET_AVAILABLE: &str = "NewReplicaSetAvailable";
+    pub const ROLLOUT_PAUSED: &str = "RolloutPaused";
+    pub const ANALYSIS_RUNNING: &str = "AnalysisRunning";
+    pub const REPLICA_SET_UPDATED: &str = "ReplicaSetUpdated";
+    pub const AVAILABLE_REASON: &str = "AvailableReason";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const ROUTING_FAILED: &str = "RoutingFailed";
+}
