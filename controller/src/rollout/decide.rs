@@ -350,6 +350,11 @@ pub fn decide(obs: &Observed) -> Plan {
     let spec = &ro.spec;
     let now = obs.now;
     let mut prev = ro.status.clone().unwrap_or_default();
+    let running: Vec<(&str, i32)> = obs
+        .replica_sets
+        .iter()
+        .map(|r| (r.hash.as_str(), r.desired))
+        .collect();
     let guarded = status_guard::guard(
         &mut prev,
         obs.remembered.as_ref(),
@@ -357,7 +362,7 @@ pub fn decide(obs: &Observed) -> Plan {
             .canary
             .as_ref()
             .map_or(0, |c| c.steps.len() as i32),
-        &obs.replica_sets,
+        &running,
     );
     let mut st = prev.clone();
     st.observed_generation = ro.metadata.generation;

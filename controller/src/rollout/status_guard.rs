@@ -7,8 +7,6 @@
 
 use rollout_rs_crds::rollout::{RolloutStatus, TrafficWeights};
 
-use super::decide::ReplicaSetView;
-
 /// The progress fields only the controller writes, as it last wrote them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Owned {
@@ -52,14 +50,14 @@ pub struct Verdict {
 
 /// Puts back what others wrote into the controller's fields of `st`. `remembered` is the
 /// controller's own last write, if it has one since it started; `steps` the number of canary
-/// steps; `replica_sets` those the Rollout owns. What stands then must be plausible: a step
+/// steps; `replica_sets` the (hash, desired pods) of the ReplicaSets the Rollout owns. What stands then must be plausible: a step
 /// index outside the steps starts them over, a stable version no ReplicaSet runs holds the
 /// Rollout while another version runs (a stable ReplicaSet deleted by hand included).
 pub fn guard(
     st: &mut RolloutStatus,
     remembered: Option<&Owned>,
     steps: i32,
-    replica_sets: &[ReplicaSetView],
+    replica_sets: &[(&str, i32)],
 ) -> Verdict {
     let mut verdict = Verdict::default();
     let seen = Owned::of(st);
@@ -92,13 +90,13 @@ pub fn guard(
 /// The stable hash `owned` names when no ReplicaSet runs it while another version does: then
 /// nobody can tell which pods are stable, and treating the update as a first deploy would send
 /// all traffic to pods that may not exist.
-fn unknown_stable<'a>(owned: &'a Owned, replica_sets: &[ReplicaSetView]) -> Option<&'a str> {
+fn unknown_stable<'a>(owned: &'a Owned, replica_sets: &[(&str, i32)]) -> Option<&'a str> {
     let stable = owned.stable_rs.as_deref()?;
     let current = owned.current_pod_hash.as_deref();
-    let known = replica_sets.iter().any(|r| r.hash == stable) || current == Some(stable);
+    let known = replica_sets.iter().any(|(hash, _)| *hash == stable) || current == Some(stable);
     let others_run = replica_sets
         .iter()
-        .any(|r| r.hash != stable && current != Some(r.hash.as_str()) && r.desired > 0);
+        .any(|(hash, desired)| *hash != stable && current != Some(*hash) && *desired > 0);
     (!known && others_run).then_some(stable)
 }
 
@@ -142,13 +140,8 @@ fn differences(ours: &Owned, seen: &Owned) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn rs(hash: &str, desired: i32) -> ReplicaSetView {
-        ReplicaSetView {
-            name: format!("web-{hash}"),
-            hash: hash.into(),
-            desired,
-            ..Default::default()
-        }
+    fn rs(hash: &'static str, desired: i32) -> (&'static str, i32) {
+        (hash, desired)
     }
 
     fn status(index: i32, stable: &str, current: &str) -> RolloutStatus {
