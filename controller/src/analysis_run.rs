@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::events::{Event, EventType, Recorder};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
@@ -25,6 +24,7 @@ use rollout_rs_crds::analysis::{AnalysisPhase, AnalysisRunStatus};
 use rollout_rs_crds::validation;
 use serde_json::json;
 
+use crate::events::{Event, EventType, Recorder};
 use crate::io::{MANAGER, scoped, strip_meta};
 use crate::lenient::{Lenient, Reported};
 use crate::retry::Retries;

@@ -8,14 +8,14 @@
 
 use std::borrow::Cow;
 
-use crate::events::{Event, EventType, Recorder};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
 use kube::{Client, Resource};
-
-use crate::per_object::PerObject;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+
+use crate::events::{Event, EventType, Recorder};
+use crate::per_object::PerObject;
 
 /// An object of kind `K` as the API server listed it: decoded, or why it could not be.
 #[derive(Clone, Debug)]

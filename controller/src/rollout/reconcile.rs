@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::events::{Event, EventType, Recorder};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -17,6 +16,11 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use rollout_rs_crds::analysis::AnalysisTemplateSpec;
+use rollout_rs_crds::conditions::{INVALID_SPEC, TRAFFIC_ROUTING, reason};
+use rollout_rs_crds::labels::{
+    PROMOTED_ANNOTATION, REVISION_ANNOTATION, RUN_TYPE_LABEL, SCALE_DOWN_ANNOTATION,
+    STEP_INDEX_LABEL,
+};
 use rollout_rs_crds::rollout::AnalysisTemplateRef;
 use rollout_rs_crds::{
     AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, MANAGED_BY_ANNOTATION,
@@ -24,20 +28,15 @@ use rollout_rs_crds::{
 };
 use serde_json::json;
 
-use super::analysis::{RunKind, RunView};
+use crate::events::{Event, EventType, Recorder};
 use crate::io::{EXISTS, GONE, MANAGER, NOT_OURS, scoped, strip_meta, unless};
 use crate::lenient::{Lenient, Reported};
 use crate::per_object::PerObject;
 use crate::retry::Retries;
-use rollout_rs_crds::conditions::{INVALID_SPEC, TRAFFIC_ROUTING, reason};
 
+use super::analysis::{RunKind, RunView};
 use super::decide::{Observed, Plan, PodView, ReplicaSetView, Workload, decide, restart_pending};
 use super::status_guard::Owned;
-
-use rollout_rs_crds::labels::{
-    PROMOTED_ANNOTATION, REVISION_ANNOTATION, RUN_TYPE_LABEL, SCALE_DOWN_ANNOTATION,
-    STEP_INDEX_LABEL,
-};
 
 /// Why a reconcile failed; it is retried.
 #[derive(Debug, thiserror::Error)]

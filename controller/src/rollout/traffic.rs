@@ -9,9 +9,10 @@ use kube::{Client, Resource, ResourceExt};
 use rollout_rs_crds::Rollout;
 use serde_json::Value;
 
+use crate::io::{MANAGER, NOT_OURS, unless};
+
 use super::decide::RouterWeights;
 use super::routers::{RouterError, Weights, gateway, istio, nginx, smi};
-use crate::io::{MANAGER, NOT_OURS, unless};
 
 /// Why the weights could not be written.
 #[derive(Debug, thiserror::Error)]
