@@ -89,7 +89,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut created, mut updated, mut deleted, mut errors) = (0u64, 0u64, 0u64, 0u64);
     let start = Instant::now();
     let end = start + Duration::from_secs(minutes * 60);
-    let sample_every = Duration::from_secs((minutes * 60 / 12).max(10));
+    // Off the 60 s create/update/delete cycle, so samples do not all fall at the same phase.
+    let sample_every =
+        Duration::from_secs((minutes * 60 / 12).max(10)) + Duration::from_millis(3_700);
     let mut next_sample = start;
     let mut samples: Vec<(f64, u64, usize, u64)> = Vec::new();
     let mut tick = tokio::time::interval(TICK);
