@@ -797,7 +797,6 @@ fn subset_level_split_waits_for_a_fully_available_canary() {
     assert_eq!(planned_weight(&p), Some(20));
 }
 
-#[path = "decide_analysis_tests.rs"]
 mod analysis;
 
 #[test]

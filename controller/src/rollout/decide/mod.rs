@@ -2123,5 +2123,4 @@ fn force_update_time(st: &mut RolloutStatus, now: Timestamp) {
 }
 
 #[cfg(test)]
-#[path = "decide_tests.rs"]
 mod tests;
