@@ -21,8 +21,6 @@
 //! the background run covers the update from `startingStep` until promotion, a Failed or Errored
 //! run aborts in the same plan, an Inconclusive one pauses (`InconclusiveAnalysisRun`).
 
-use std::time::Duration;
-
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use rollout_rs_crds::analysis::AnalysisPhase;
@@ -39,7 +37,11 @@ use super::analysis::{self as an, NewRun, RunKind, RunView};
 use super::hash::pod_template_hash;
 use super::replicas::{Counts, Limits, paced, weighted_counts};
 use super::status_guard::{self, Owned};
+
+mod plan;
 use super::weight::pods_for;
+pub(super) use plan::event;
+pub use plan::{NewReplicaSet, Plan, PlannedEvent, PodMetadataUpdate, RouterWeights};
 
 /// A ReplicaSet of the Rollout, as observed.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -120,121 +122,10 @@ pub struct Workload {
     pub replicas: i32,
 }
 
-/// A ReplicaSet to create for the current template.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NewReplicaSet {
-    pub name: String,
-    pub hash: String,
-    pub revision: u64,
-    pub replicas: i32,
-    /// The pods' role metadata (canaryMetadata, previewMetadata...), beside the template's.
-    pub role_metadata: ObjectMetadata,
-}
-
-/// Role metadata (`canaryMetadata`/`stableMetadata`, `activeMetadata`/`previewMetadata`) to
-/// set on a ReplicaSet's pod template and on its running pods, and keys of an earlier role to
-/// remove.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PodMetadataUpdate {
-    pub replica_set: String,
-    pub hash: String,
-    pub set: ObjectMetadata,
-    pub remove_labels: Vec<String>,
-    pub remove_annotations: Vec<String>,
-}
-
-/// The weight every configured router receives, and the hashes the two sides run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouterWeights {
-    pub canary: i32,
-    pub total: i32,
-    pub canary_hash: String,
-    pub stable_hash: String,
-}
-
-/// An Event to emit.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PlannedEvent {
-    pub warning: bool,
-    pub reason: &'static str,
-    pub message: String,
-}
-
-/// What to do.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Plan {
-    pub create: Option<NewReplicaSet>,
-    /// `(ReplicaSet name, replicas)`, only for counts that change.
-    pub scale: Vec<(String, i32)>,
-    /// ReplicaSets beyond `revisionHistoryLimit`.
-    pub delete: Vec<String>,
-    /// Orphan ReplicaSets to adopt (controller owner reference to the Rollout).
-    pub adopt: Vec<String>,
-    /// Pods to delete for a restart, within maxUnavailable.
-    pub restart_pods: Vec<String>,
-    /// `(ReplicaSet, deadline)`: set the scale-down deadline annotation.
-    pub scale_down_deadlines: Vec<(String, Timestamp)>,
-    /// Services this Rollout pinned that its spec no longer names: selector released.
-    pub release_services: Vec<String>,
-    /// `(Deployment, replicas)`: the workloadRef's Deployment scaled down.
-    pub scale_workload: Option<(String, i32)>,
-    /// DestinationRules it pinned that its spec no longer names, as (namespace, name):
-    /// subsets released.
-    pub release_destination_rules: Vec<(String, String)>,
-    /// ReplicaSets whose scale-down deadline no longer holds (the current template's).
-    pub clear_deadlines: Vec<String>,
-    /// `(ReplicaSet, revision)`: a reused ReplicaSet's new revision number.
-    pub revisions: Vec<(String, u64)>,
-    /// A ReplicaSet whose template just became stable: marked so.
-    pub mark_promoted: Option<String>,
-    /// With trafficRouting: the canary's share to write to every router, out of `total`.
-    pub weights: Option<RouterWeights>,
-    /// `(Service name, pod-template hash)` selectors to pin.
-    pub selectors: Vec<(String, String)>,
-    pub status: RolloutStatus,
-    pub events: Vec<PlannedEvent>,
-    /// Role metadata to bring onto ReplicaSets and their pods.
-    pub pod_metadata: Vec<PodMetadataUpdate>,
-    /// AnalysisRuns to create, to terminate (`spec.terminate`), and to delete (history).
-    pub create_runs: Vec<NewRun>,
-    pub terminate_runs: Vec<String>,
-    pub delete_runs: Vec<String>,
-    /// When to reconcile again at the latest (a pause's end, a progress deadline).
-    pub requeue_after: Option<Duration>,
-}
-
-impl Plan {
-    /// Asks to look again after `wait` at the latest: the earliest of every deadline asked
-    /// for wins (a pause's end, a restart, a scale-down, a progress deadline).
-    pub(super) fn wake_after(&mut self, wait: Option<Duration>) {
-        self.requeue_after = match (self.requeue_after, wait) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-    }
-
-    /// Asks to look again at `at` (at once when it has passed).
-    pub(super) fn wake_at(&mut self, now: Timestamp, at: Timestamp) {
-        self.wake_after(Some((at - now).try_into().unwrap_or(Duration::ZERO)));
-    }
-}
-
 const DEFAULT_PROGRESS_DEADLINE: i64 = 600;
 /// Default scaleDownDelaySeconds and abortScaleDownDelaySeconds.
 pub(super) const DEFAULT_SCALE_DOWN_DELAY: i32 = 30;
 const DEFAULT_HISTORY_LIMIT: i32 = 10;
-
-pub(super) fn event(
-    warning: bool,
-    reason: &'static str,
-    message: impl Into<String>,
-) -> PlannedEvent {
-    PlannedEvent {
-        warning,
-        reason,
-        message: message.into(),
-    }
-}
 
 /// What the replica counts aim at.
 #[derive(Clone, Copy, Debug, PartialEq)]
