@@ -4,7 +4,6 @@
 //! it never edits the user's Rollout spec.
 
 pub mod analysis;
-mod bluegreen;
 pub mod decide;
 pub mod hash;
 mod names;

@@ -36,6 +36,7 @@ use super::hash::pod_template_hash;
 use super::replicas::{Counts, Limits, paced, weighted_counts};
 use super::status_guard::{self, Owned};
 
+mod bluegreen;
 mod plan;
 mod replica_sets;
 mod runs;
@@ -409,7 +410,7 @@ pub fn decide(obs: &Observed) -> Plan {
             promoted,
             revision,
         };
-        return super::bluegreen::decide(obs, begun, bg);
+        return bluegreen::decide(obs, begun, bg);
     };
     let limits = Limits::new(
         canary.max_surge.as_ref(),

@@ -16,14 +16,14 @@ use jiff::{SignedDuration, Timestamp};
 use rollout_rs_crds::analysis::AnalysisPhase;
 use rollout_rs_crds::rollout::{BlueGreenStrategy, PauseReason, RolloutStatus};
 
-use super::analysis::{self as an, NewRun, RunKind};
-use super::decide::{
+use super::{
     Begun, DEFAULT_SCALE_DOWN_DELAY, Ending, Observed, Plan, ReplicaSetView, abort_for_run,
     abort_started, conclude, delete_history, enter_pause, event, inconclusive_pause,
     kept_after_abort, promote, recorded_run, role_metadata, scale_down, scale_events, scale_new,
     set_run_status, start_run, within_revision_limit,
 };
-use super::replicas::Limits;
+use crate::rollout::analysis::{self as an, NewRun, RunKind};
+use crate::rollout::replicas::Limits;
 
 /// Where an update stands on its way to the switch.
 #[derive(Debug, PartialEq)]
@@ -495,7 +495,7 @@ fn promotion_run<'a>(
     analysis: &rollout_rs_crds::rollout::RolloutAnalysis,
     new_hash: &str,
     revision: u64,
-) -> Option<&'a super::analysis::RunView> {
+) -> Option<&'a crate::rollout::analysis::RunView> {
     let recorded = recorded_run(st, kind);
     match an::current(&obs.runs, recorded.as_deref(), kind, None, new_hash) {
         Some(run) => {
