@@ -4,6 +4,7 @@
 use super::*;
 use crate::rollout::analysis::{NewRun, RunKind, RunView};
 use rollout_rs_crds::analysis::AnalysisPhase::{self, *};
+use rollout_rs_crds::rollout::{TrafficWeights, WeightDestination};
 
 /// `web:1` stable, `web:2` at step 1 of [setWeight 20, analysis, setWeight 50, pause 30s]:
 /// 2 canary pods.
