@@ -6,7 +6,7 @@
 //! This module is the prelude both strategies share, read top to bottom in [`decide`]: status
 //! fields others wrote are put back (`status_guard`), the spec and the objects it names are
 //! checked, a new template or a retry starts over, a fast rollback or a promote-full skips the
-//! steps; then `canary` or `bluegreen` takes over, and both end in [`conclude`] (adoption,
+//! steps; then `canary` or `bluegreen` takes over, and both end in `conclude` (adoption,
 //! restarts, run lifecycle, phase). The parts: `plan` (the Plan), `status` (counts,
 //! conditions, phase, progress deadlines), `replica_sets` and `runs` (what both strategies
 //! move), `canary` (the step walk, pod counts, and `routed_split`, where a step's routed weight
