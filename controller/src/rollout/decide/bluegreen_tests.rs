@@ -82,16 +82,8 @@ fn plan(rollout: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>) -> Plan 
 
 fn plan_at(rollout: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>, at: Timestamp) -> Plan {
     decide(&Observed {
-        rollout,
-        replica_sets: rss,
-        pods: vec![],
         runs,
-        reference_errors: vec![],
-        remembered: None,
-        managed_services: vec![],
-        managed_destination_rules: vec![],
-        workload: None,
-        now: at,
+        ..Observed::of(rollout, rss, at)
     })
 }
 

@@ -110,6 +110,29 @@ pub struct Observed {
     pub now: Timestamp,
 }
 
+#[cfg(test)]
+impl Observed {
+    /// A Rollout and its ReplicaSets at `now`, nothing else observed: where table tests start.
+    pub(crate) fn of(
+        rollout: Rollout,
+        replica_sets: Vec<ReplicaSetView>,
+        now: Timestamp,
+    ) -> Observed {
+        Observed {
+            rollout,
+            replica_sets,
+            pods: vec![],
+            runs: vec![],
+            reference_errors: vec![],
+            remembered: None,
+            managed_services: vec![],
+            managed_destination_rules: vec![],
+            workload: None,
+            now,
+        }
+    }
+}
+
 /// Whether `spec.restartAt` asks for pods to be restarted that have not been yet.
 pub fn restart_pending(ro: &Rollout) -> bool {
     let Some(at) = ro.spec.restart_at.as_ref() else {

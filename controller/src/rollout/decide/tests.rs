@@ -72,18 +72,7 @@ fn updating(image: &str, status: impl FnOnce(&mut RolloutStatus)) -> Rollout {
 }
 
 fn plan(rollout: Rollout, rss: Vec<ReplicaSetView>) -> Plan {
-    decide(&Observed {
-        rollout,
-        replica_sets: rss,
-        pods: vec![],
-        runs: vec![],
-        reference_errors: vec![],
-        remembered: None,
-        managed_services: vec![],
-        managed_destination_rules: vec![],
-        workload: None,
-        now: now(),
-    })
+    decide(&Observed::of(rollout, rss, now()))
 }
 
 fn scaled(p: &Plan, image: &str) -> Option<i32> {
@@ -542,16 +531,8 @@ fn restart_deletes_old_pods_within_max_unavailable() {
             r.status = Some(s);
         }
         decide(&Observed {
-            rollout: r,
-            replica_sets: vec![rs("web:1", 1, 10, 10)],
             pods,
-            runs: vec![],
-            reference_errors: vec![],
-            remembered: None,
-            managed_services: vec![],
-            managed_destination_rules: vec![],
-            workload: None,
-            now: now(),
+            ..Observed::of(r, vec![rs("web:1", 1, 10, 10)], now())
         })
     };
     // maxUnavailable 25% of 10 = 2: the two oldest go first.
@@ -1037,16 +1018,8 @@ fn status_fields_written_by_others_do_not_promote() {
         s.current_step_index = Some(99);
     });
     let p = decide(&Observed {
-        rollout: tampered.clone(),
-        replica_sets: rss(),
-        pods: vec![],
-        runs: vec![],
-        reference_errors: vec![],
         remembered: Some(ours),
-        managed_services: vec![],
-        managed_destination_rules: vec![],
-        workload: None,
-        now: now(),
+        ..Observed::of(tampered.clone(), rss(), now())
     });
     assert_eq!(p.status.current_step_index, Some(1));
     assert_eq!(p.status.phase, Some(RolloutPhase::Paused));
@@ -1272,16 +1245,12 @@ fn an_abort_shows_the_canary_deadline_on_its_replica_set() {
 #[test]
 fn services_the_spec_stops_naming_are_released() {
     let p = decide(&Observed {
-        rollout: updating("web:2", |_| {}),
-        replica_sets: vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)],
-        pods: vec![],
-        runs: vec![],
-        reference_errors: vec![],
-        remembered: None,
         managed_services: vec!["web-canary".into(), "web-active".into()],
-        managed_destination_rules: vec![],
-        workload: None,
-        now: now(),
+        ..Observed::of(
+            updating("web:2", |_| {}),
+            vec![rs("web:1", 1, 8, 8), rs("web:2", 2, 2, 2)],
+            now(),
+        )
     });
     assert_eq!(p.release_services, vec!["web-active".to_string()]);
 }
@@ -1293,20 +1262,12 @@ fn a_referenced_deployment_is_scaled_down_as_asked() {
         let mut r = rollout("web:1");
         r.status = status;
         decide(&Observed {
-            rollout: r,
-            replica_sets: rss,
-            pods: vec![],
-            runs: vec![],
-            reference_errors: vec![],
-            remembered: None,
-            managed_services: vec![],
-            managed_destination_rules: vec![],
             workload: Some(Workload {
                 name: "web".into(),
                 scale_down,
                 replicas: 10,
             }),
-            now: now(),
+            ..Observed::of(r, rss, now())
         })
     };
     use rollout_rs_crds::rollout::WorkloadScaleDown::*;
@@ -1456,19 +1417,11 @@ fn destination_rules_are_released_only_when_no_longer_named() {
         .expect("routing"),
     );
     let p = decide(&Observed {
-        rollout: r,
-        replica_sets: vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)],
-        pods: vec![],
-        runs: vec![],
-        reference_errors: vec![],
-        remembered: None,
-        managed_services: vec![],
         managed_destination_rules: vec![
             ("prod".into(), "reviews".into()),
             ("default".into(), "old".into()),
         ],
-        workload: None,
-        now: now(),
+        ..Observed::of(r, vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)], now())
     });
     assert_eq!(
         p.release_destination_rules,

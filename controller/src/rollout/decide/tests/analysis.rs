@@ -69,16 +69,8 @@ fn step_run_name() -> String {
 
 fn decide_with(r: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>) -> Plan {
     decide(&Observed {
-        rollout: r,
-        replica_sets: rss,
-        pods: vec![],
         runs,
-        reference_errors: vec![],
-        remembered: None,
-        managed_services: vec![],
-        managed_destination_rules: vec![],
-        workload: None,
-        now: now(),
+        ..Observed::of(r, rss, now())
     })
 }
 
@@ -394,16 +386,8 @@ fn promote_full_creates_no_run_and_stops_live_ones() {
 fn a_missing_template_is_an_invalid_spec_until_it_appears() {
     let r = at_analysis_step(|_| {});
     let p = decide(&Observed {
-        rollout: r.clone(),
-        replica_sets: canary_rss(),
-        pods: vec![],
-        runs: vec![],
         reference_errors: vec!["AnalysisTemplate \"rate\" not found".into()],
-        remembered: None,
-        managed_services: vec![],
-        managed_destination_rules: vec![],
-        workload: None,
-        now: now(),
+        ..Observed::of(r.clone(), canary_rss(), now())
     });
     assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));
     assert_eq!(
