@@ -42,20 +42,7 @@ fn hash(image: &str) -> String {
 }
 
 fn rs(image: &str, revision: u64, desired: i32, available: i32) -> ReplicaSetView {
-    let hash = hash(image);
-    ReplicaSetView {
-        name: format!("web-{hash}"),
-        hash,
-        revision,
-        desired,
-        replicas: desired,
-        ready: available,
-        available,
-        orphan: false,
-        promoted: false,
-        scale_down_at: None,
-        pod_metadata: Default::default(),
-    }
+    ReplicaSetView::of("web", &hash(image), revision, desired, available)
 }
 
 /// `web:1` stable and active (3 pods), the template now `web:2`, with `status` changes.

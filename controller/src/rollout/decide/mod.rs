@@ -111,6 +111,29 @@ pub struct Observed {
 }
 
 #[cfg(test)]
+impl ReplicaSetView {
+    /// `<rollout>-<hash>` with `desired` pods, `available` of them ready and available.
+    pub(crate) fn of(
+        rollout: &str,
+        hash: &str,
+        revision: u64,
+        desired: i32,
+        available: i32,
+    ) -> ReplicaSetView {
+        ReplicaSetView {
+            name: format!("{rollout}-{hash}"),
+            hash: hash.to_string(),
+            revision,
+            desired,
+            replicas: desired,
+            ready: available,
+            available,
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
 impl Observed {
     /// A Rollout and its ReplicaSets at `now`, nothing else observed: where table tests start.
     pub(crate) fn of(

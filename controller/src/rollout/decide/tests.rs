@@ -38,20 +38,7 @@ fn hash_of(image: &str) -> String {
 }
 
 fn rs(image: &str, revision: u64, desired: i32, available: i32) -> ReplicaSetView {
-    let hash = hash_of(image);
-    ReplicaSetView {
-        name: format!("web-{hash}"),
-        hash,
-        revision,
-        desired,
-        replicas: desired,
-        ready: available,
-        available,
-        orphan: false,
-        promoted: false,
-        scale_down_at: None,
-        pod_metadata: Default::default(),
-    }
+    ReplicaSetView::of("web", &hash_of(image), revision, desired, available)
 }
 
 /// A rollout whose stable is `web:1` (10 pods), now updated to `image`, with `status`.
