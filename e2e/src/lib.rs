@@ -73,6 +73,17 @@ pub fn in_phase(
         && st.is_some_and(|s| s.observed_generation == ro.metadata.generation)
 }
 
+/// The image of a ReplicaSet's first container: how the scenarios tell versions apart.
+pub fn image_of(rs: &k8s_openapi::api::apps::v1::ReplicaSet) -> String {
+    rs.spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
+}
+
 /// Whether tests run against the real cluster of `KUBECONFIG`.
 pub fn real_cluster() -> bool {
     std::env::var("ROLLOUT_RS_E2E_REAL").is_ok_and(|v| v == "1")

@@ -11,7 +11,7 @@ use rollout_rs_crds::rollout::RolloutPhase;
 use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
 use rollout_rs_e2e::metrics::Exporter;
 use rollout_rs_e2e::rollouts::Rollouts;
-use rollout_rs_e2e::{Cluster, HarnessError, in_phase};
+use rollout_rs_e2e::{Cluster, HarnessError, image_of, in_phase};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(30);
@@ -61,15 +61,13 @@ impl Env {
             .items
             .into_iter()
             .map(|rs| {
-                let spec = rs.spec.unwrap_or_default();
-                let image = spec
-                    .template
-                    .and_then(|t| t.spec)
-                    .and_then(|p| p.containers.into_iter().next())
-                    .and_then(|c| c.image)
-                    .unwrap_or_default();
-                let available = rs.status.and_then(|s| s.available_replicas).unwrap_or(0);
-                (image, spec.replicas.unwrap_or(0), available)
+                let desired = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+                let available = rs
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.available_replicas)
+                    .unwrap_or(0);
+                (image_of(&rs), desired, available)
             })
             .collect();
         out.sort();
@@ -133,16 +131,6 @@ impl Env {
             .map_err(|e| HarnessError::Manifest(e.to_string()))?;
         Ok(self.c.client.request_text(request).await?)
     }
-}
-
-fn image_of(rs: &ReplicaSet) -> String {
-    rs.spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref())
-        .and_then(|t| t.spec.as_ref())
-        .and_then(|p| p.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default()
 }
 
 const BASIC: &str = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 50}, {pause: {}}]\n";

@@ -12,7 +12,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use rollout_rs_crds::rollout::RolloutPhase;
 use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
 use rollout_rs_e2e::rollouts::Rollouts;
-use rollout_rs_e2e::{Cluster, HarnessError};
+use rollout_rs_e2e::{Cluster, HarnessError, image_of};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(30);
@@ -120,14 +120,8 @@ impl Setup {
             .items
             .into_iter()
             .map(|rs| {
-                let spec = rs.spec.unwrap_or_default();
-                let image = spec
-                    .template
-                    .and_then(|t| t.spec)
-                    .and_then(|p| p.containers.into_iter().next())
-                    .and_then(|c| c.image)
-                    .unwrap_or_default();
-                (image, spec.replicas.unwrap_or(0))
+                let desired = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+                (image_of(&rs), desired)
             })
             .collect();
         out.sort();
