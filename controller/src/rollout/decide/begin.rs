@@ -16,21 +16,21 @@ use crate::rollout::status_guard;
 
 /// What the shared steps have worked out when a strategy takes over.
 pub(super) struct Begun<'a> {
-    pub prev: RolloutStatus,
-    pub st: RolloutStatus,
-    pub plan: Plan,
-    pub replicas: i32,
-    pub new_hash: String,
-    pub new_rs: Option<&'a ReplicaSetView>,
+    pub(crate) prev: RolloutStatus,
+    pub(crate) st: RolloutStatus,
+    pub(crate) plan: Plan,
+    pub(crate) replicas: i32,
+    pub(crate) new_hash: String,
+    pub(crate) new_rs: Option<&'a ReplicaSetView>,
     /// The last fully promoted template, if its ReplicaSet (or the current one) exists.
-    pub stable_hash: Option<String>,
+    pub(crate) stable_hash: Option<String>,
     /// The stable ReplicaSet, when it is not the current one.
-    pub stable_rs: Option<&'a ReplicaSetView>,
+    pub(crate) stable_rs: Option<&'a ReplicaSetView>,
     /// No stable version yet: the first deploy goes straight to full size.
-    pub initial: bool,
+    pub(crate) initial: bool,
     /// The current template is the stable one.
-    pub promoted: bool,
-    pub revision: u64,
+    pub(crate) promoted: bool,
+    pub(crate) revision: u64,
 }
 
 /// The status as last written (`prev`, after the guard put back what others changed) and the
@@ -131,9 +131,9 @@ pub(super) fn steps_hash(steps: &[CanaryStep]) -> String {
 /// What [`start_over`] found.
 pub(super) struct Update {
     /// The template is not the one the status last recorded.
-    pub new_template: bool,
+    pub(crate) new_template: bool,
     /// A template replaced an earlier one (not the first deploy): worth an Event.
-    pub announce: bool,
+    pub(crate) announce: bool,
 }
 
 /// A new template (or new steps) starts the steps again, forgetting pauses and runs; a new

@@ -14,19 +14,19 @@ use crate::rollout::replicas::Limits;
 
 /// What a strategy decided, handed back for `conclude` to finish the plan.
 pub(super) struct Outcome {
-    pub prev: RolloutStatus,
-    pub st: RolloutStatus,
-    pub plan: Plan,
-    pub limits: Limits,
-    pub new_hash: String,
-    pub hold: Option<String>,
-    pub awaiting_analysis: bool,
+    pub(crate) prev: RolloutStatus,
+    pub(crate) st: RolloutStatus,
+    pub(crate) plan: Plan,
+    pub(crate) limits: Limits,
+    pub(crate) new_hash: String,
+    pub(crate) hold: Option<String>,
+    pub(crate) awaiting_analysis: bool,
     /// Pods of old ReplicaSets still receive traffic (a canary without a router): the rollout
     /// is not done until they are gone.
-    pub old_take_traffic: bool,
+    pub(crate) old_take_traffic: bool,
     /// The template whose pods serve users (blue-green: the active one): its ready and
     /// available pods are the Rollout's. `None`: every ReplicaSet's count.
-    pub serving: Option<String>,
+    pub(crate) serving: Option<String>,
 }
 
 /// What every strategy ends with: adoption, restarts, counts, AnalysisRun lifecycle, phase.

@@ -33,13 +33,13 @@ mod runs;
 mod status;
 mod strategy;
 
-pub use observed::{Observed, PodView, ReplicaSetView, Workload, restart_pending};
-pub use plan::{NewReplicaSet, Plan, PlannedEvent, PodMetadataUpdate, RouterWeights};
+pub(crate) use observed::{Observed, PodView, ReplicaSetView, Workload, restart_pending};
+pub(crate) use plan::{NewReplicaSet, Plan, RouterWeights};
 
 use begin::{Begun, Update};
 
 /// The decision. See the module documentation.
-pub fn decide(obs: &Observed) -> Plan {
+pub(crate) fn decide(obs: &Observed) -> Plan {
     let spec = &obs.rollout.spec;
     let mut plan = Plan::default();
     let (prev, mut st, hold) = begin::guarded_status(obs, &mut plan);

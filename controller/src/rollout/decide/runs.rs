@@ -151,11 +151,11 @@ pub(super) fn inconclusive_pause(
 /// Where the background analysis stands.
 pub(super) struct BackgroundAt<'a> {
     /// An update is in progress (not initial, promoted, aborted or promoted in full).
-    pub active: bool,
-    pub index: i32,
-    pub hash: &'a str,
-    pub revision: u64,
-    pub recorded: Option<&'a str>,
+    pub(crate) active: bool,
+    pub(crate) index: i32,
+    pub(crate) hash: &'a str,
+    pub(crate) revision: u64,
+    pub(crate) recorded: Option<&'a str>,
 }
 
 /// `strategy.canary.analysis`: one run for the whole update from `startingStep` on, replaced
