@@ -81,13 +81,10 @@ pub async fn run_controllers(
 
 /// Every controller on one client, until their streams end. One that cannot start says why
 /// (the process then exits non-zero) rather than leaving the others running without it.
-pub async fn controllers(
-    client: kube::Client,
-    options: Options,
-) -> Result<(), RunError> {
+pub async fn controllers(client: kube::Client, options: Options) -> Result<(), RunError> {
     let namespace = options.namespace.clone();
-    let analysis = analysis_run::AnalysisRuns::new(client.clone())
-        .map_err(RunError::AnalysisRuns)?;
+    let analysis =
+        analysis_run::AnalysisRuns::new(client.clone()).map_err(RunError::AnalysisRuns)?;
     tokio::join!(
         rollout::reconcile::run(client, options),
         analysis.run(namespace),
