@@ -1,11 +1,16 @@
 //! Gateway API, native: the `weight` of the backendRefs that name the canary and the stable
 //! Service in an HTTPRoute's rules, and nothing else. The change is a JSON patch whose `test`
 //! operations pin each backendRef's name, so a concurrent edit that reorders the rules makes the
-//! write fail instead of weighting the wrong backend.
+//! write fail instead of weighting the wrong backend. The routes are the user's: each must
+//! exist, and none is ever created or deleted here.
 
+use kube::core::ApiResource;
+use rollout_rs_crds::Rollout;
 use serde_json::{Value, json};
 
-use super::{RouterError, Weights};
+use super::{
+    Config, Desired, Live, Ref, Router, RouterError, Weights, Write, home, required, routing,
+};
 
 fn is_service(backend: &Value) -> bool {
     let group_ok = backend
@@ -73,6 +78,50 @@ pub fn weight_patch(route: &Value, w: &Weights) -> Result<Option<Value>, RouterE
         });
     }
     Ok((!ops.is_empty()).then_some(Value::Array(ops)))
+}
+
+/// The Gateway API router.
+pub(crate) struct HttpRoute;
+
+const KIND: &str = "HTTPRoute";
+
+impl Router for HttpRoute {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn resource(&self, _: &Config) -> ApiResource {
+        super::resource("gateway.networking.k8s.io", "v1", KIND, "httproutes")
+    }
+
+    fn refers_to(&self, ro: &Rollout, _: &Config) -> Vec<Ref> {
+        let Some(g) = routing(ro).and_then(|t| t.gateway_api.as_ref()) else {
+            return vec![];
+        };
+        let ns = g.namespace.clone().unwrap_or_else(|| home(ro));
+        g.http_route
+            .iter()
+            .chain(g.http_routes.iter().map(|r| &r.name))
+            .map(|name| Ref::new(&ns, name))
+            .collect()
+    }
+
+    /// Every route must exist: the user's, only weighted here.
+    fn plan(
+        &self,
+        ro: &Rollout,
+        cx: &Config,
+        want: &Desired,
+        live: &Live,
+    ) -> Result<Vec<Write>, RouterError> {
+        let mut writes = Vec::new();
+        for target in self.refers_to(ro, cx) {
+            if let Some(ops) = weight_patch(required(live, KIND, &target)?, &want.weights)? {
+                writes.push(Write::Patch { target, ops });
+            }
+        }
+        Ok(writes)
+    }
 }
 
 #[cfg(test)]

@@ -2,11 +2,17 @@
 //! in the HTTP routes named by the Rollout (and TLS / TCP routes selected by port), and, for a
 //! subset-level split, the `rollouts-pod-template-hash` label of the DestinationRule's two
 //! subsets. Changes are JSON patches guarded by `test` operations, touching nothing else.
+//! Both objects are the user's: they must exist, and are never created or deleted here.
 
+use kube::ResourceExt;
+use kube::core::ApiResource;
+use rollout_rs_crds::rollout::IstioTrafficRouting;
+use rollout_rs_crds::{MANAGED_BY_ANNOTATION as MANAGED_BY, POD_TEMPLATE_HASH_LABEL, Rollout};
 use serde_json::{Value, json};
 
-use super::{RouterError, Weights};
-use rollout_rs_crds::{MANAGED_BY_ANNOTATION as MANAGED_BY, POD_TEMPLATE_HASH_LABEL};
+use super::{
+    Config, Desired, Live, Ref, Router, RouterError, Weights, Write, home, required, routing,
+};
 
 /// How the two sides are told apart in the VirtualService's destinations.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,6 +276,132 @@ pub fn destination_rule_release(dr: &Value, managed_by: &str) -> Option<Value> {
     );
     ops.push(json!({"op": "remove", "path": mark}));
     Some(Value::Array(ops))
+}
+
+fn istio(ro: &Rollout) -> Option<&IstioTrafficRouting> {
+    routing(ro)?.istio.as_ref()
+}
+
+/// `name` or `name.namespace`, as Argo Rollouts allows for Istio objects.
+fn istio_ref(ro: &Rollout, name: &str) -> Ref {
+    match name.split_once('.') {
+        Some((name, ns)) => Ref::new(ns, name),
+        None => Ref::new(home(ro), name),
+    }
+}
+
+/// The Istio router's VirtualServices.
+pub(crate) struct VirtualService;
+
+/// The Istio router's DestinationRule, for a split by subset.
+pub(crate) struct DestinationRule;
+
+const VS: &str = "VirtualService";
+const DR: &str = "DestinationRule";
+
+impl Router for VirtualService {
+    fn kind(&self) -> &'static str {
+        VS
+    }
+
+    fn resource(&self, _: &Config) -> ApiResource {
+        super::resource("networking.istio.io", "v1", VS, "virtualservices")
+    }
+
+    fn refers_to(&self, ro: &Rollout, _: &Config) -> Vec<Ref> {
+        let Some(i) = istio(ro) else { return vec![] };
+        i.virtual_service
+            .iter()
+            .chain(&i.virtual_services)
+            .map(|vs| istio_ref(ro, &vs.name))
+            .collect()
+    }
+
+    fn plan(
+        &self,
+        ro: &Rollout,
+        _: &Config,
+        want: &Desired,
+        live: &Live,
+    ) -> Result<Vec<Write>, RouterError> {
+        let Some(i) = istio(ro) else {
+            return Ok(vec![]);
+        };
+        let split = match &i.destination_rule {
+            Some(dr) => Split::Subset {
+                canary: dr.canary_subset_name.clone(),
+                stable: dr.stable_subset_name.clone(),
+            },
+            None => Split::Host,
+        };
+        let mut writes = Vec::new();
+        for vs in i.virtual_service.iter().chain(&i.virtual_services) {
+            let target = istio_ref(ro, &vs.name);
+            let sel = RouteSelection {
+                http: vs.routes.clone(),
+                tls: vs
+                    .tls_routes
+                    .iter()
+                    .map(|t| (t.port, t.sni_hosts.clone()))
+                    .collect(),
+                tcp: vs.tcp_routes.iter().map(|t| t.port).collect(),
+            };
+            let live = required(live, VS, &target)?;
+            if let Some(ops) = virtual_service_patch(live, &sel, &split, &want.weights)? {
+                writes.push(Write::Patch { target, ops });
+            }
+        }
+        Ok(writes)
+    }
+}
+
+impl Router for DestinationRule {
+    fn kind(&self) -> &'static str {
+        DR
+    }
+
+    fn resource(&self, _: &Config) -> ApiResource {
+        super::resource("networking.istio.io", "v1", DR, "destinationrules")
+    }
+
+    fn refers_to(&self, ro: &Rollout, _: &Config) -> Vec<Ref> {
+        istio(ro)
+            .and_then(|i| i.destination_rule.as_ref())
+            .map(|dr| istio_ref(ro, &dr.name))
+            .into_iter()
+            .collect()
+    }
+
+    fn plan(
+        &self,
+        ro: &Rollout,
+        _: &Config,
+        want: &Desired,
+        live: &Live,
+    ) -> Result<Vec<Write>, RouterError> {
+        let Some(dr) = istio(ro).and_then(|i| i.destination_rule.as_ref()) else {
+            return Ok(vec![]);
+        };
+        let target = istio_ref(ro, &dr.name);
+        let patch = destination_rule_patch(
+            required(live, DR, &target)?,
+            &dr.canary_subset_name,
+            &dr.stable_subset_name,
+            &want.canary_hash,
+            &want.stable_hash,
+            &rollout_rs_crds::managed_by(&home(ro), &ro.name_any()),
+        )?;
+        Ok(patch
+            .map(|ops| Write::Patch { target, ops })
+            .into_iter()
+            .collect())
+    }
+
+    /// The mark tells which DestinationRules a Rollout still holds subsets of, to release
+    /// those it stops naming.
+    fn caches_managed_by(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,20 @@
 //! NGINX Ingress: a canary Ingress `<rollout>-<stableIngress>-canary` beside the stable one,
-//! weighted by annotation. The stable Ingress is only read, never written.
+//! weighted by annotation. The stable Ingress is only read, never written; the canary Ingress is
+//! the Rollout's own, and one of the same name that it does not own is never taken over.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::core::ApiResource;
+use kube::{Resource, ResourceExt};
+use rollout_rs_crds::Rollout;
+use rollout_rs_crds::rollout::NginxTrafficRouting;
+use serde_json::Value;
 
-use super::{RouterError, Weights};
+use super::{
+    Config, Desired, Live, Ref, Router, RouterError, Weights, Write, found, home, required, routing,
+};
 
 /// Default annotation prefix of ingress-nginx.
 pub const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
@@ -131,6 +139,103 @@ pub fn check_owner(existing: &Ingress, rollout_uid: &str) -> Result<(), RouterEr
         name: existing.metadata.name.clone().unwrap_or_default(),
         owner,
     })
+}
+
+/// The NGINX router: the kind it writes is Ingress.
+pub(crate) struct Nginx;
+
+const KIND: &str = "Ingress";
+
+fn nginx(ro: &Rollout) -> Option<&NginxTrafficRouting> {
+    routing(ro)?.nginx.as_ref()
+}
+
+/// Each stable Ingress the Rollout names, with the canary Ingress written beside it.
+fn pairs(ro: &Rollout) -> Vec<(Ref, Ref)> {
+    let Some(n) = nginx(ro) else { return vec![] };
+    let ns = home(ro);
+    let rollout = ro.name_any();
+    n.stable_ingress
+        .iter()
+        .chain(&n.stable_ingresses)
+        .map(|stable| {
+            (
+                Ref::new(&ns, stable),
+                Ref::new(&ns, canary_name(&rollout, stable)),
+            )
+        })
+        .collect()
+}
+
+fn decode(object: &Value, name: &str) -> Result<Ingress, RouterError> {
+    serde_json::from_value(object.clone()).map_err(|e| RouterError::Malformed {
+        kind: KIND,
+        name: name.into(),
+        cause: e.to_string(),
+    })
+}
+
+impl Router for Nginx {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn resource(&self, _: &Config) -> ApiResource {
+        ApiResource::erase::<Ingress>(&())
+    }
+
+    fn crd(&self, _: &Config) -> Option<String> {
+        None
+    }
+
+    /// Both Ingresses of each pair: a stable one that appears lets a waiting Rollout proceed,
+    /// and a canary one edited by hand is corrected.
+    fn refers_to(&self, ro: &Rollout, _: &Config) -> Vec<Ref> {
+        pairs(ro).into_iter().flat_map(|(s, c)| [s, c]).collect()
+    }
+
+    /// A missing stable Ingress is an error; a missing canary Ingress is created.
+    fn plan(
+        &self,
+        ro: &Rollout,
+        _: &Config,
+        want: &Desired,
+        live: &Live,
+    ) -> Result<Vec<Write>, RouterError> {
+        let (Some(n), Some(tr)) = (nginx(ro), routing(ro)) else {
+            return Ok(vec![]);
+        };
+        let cfg = NginxConfig {
+            prefix: n.annotation_prefix.as_deref(),
+            additional_annotations: &n.additional_ingress_annotations,
+            canary_annotations: &n.canary_ingress_annotations,
+            max_weight: tr.max_traffic_weight,
+        };
+        let rollout = ro.name_any();
+        let uid = ro.uid().unwrap_or_default();
+        let owner = ro.controller_owner_ref(&());
+        let mut writes = Vec::new();
+        for (stable, canary) in pairs(ro) {
+            let stable_ingress = decode(required(live, KIND, &stable)?, &stable.name)?;
+            if let Some(existing) = found(live, &canary) {
+                check_owner(&decode(existing, &canary.name)?, &uid)?;
+            }
+            // Without an owner reference (a Rollout not yet stored) the canary Ingress would
+            // be nobody's: it is written once the Rollout can own it.
+            let Some(owner) = owner.clone() else { continue };
+            let object = canary_ingress(&rollout, owner, &stable_ingress, &want.weights, &cfg)?;
+            let object = serde_json::to_value(&object).map_err(|e| RouterError::Malformed {
+                kind: KIND,
+                name: canary.name.clone(),
+                cause: e.to_string(),
+            })?;
+            writes.push(Write::Apply {
+                target: canary,
+                object,
+            });
+        }
+        Ok(writes)
+    }
 }
 
 #[cfg(test)]
