@@ -9,7 +9,7 @@ use kube::{Resource, ResourceExt};
 use rollout_rs_crds::Rollout;
 use serde_json::{Value, json};
 
-use super::{
+use super::router::{
     Config, Desired, Live, Ref, Router, RouterError, Weights, Write, found, home, routing,
 };
 
@@ -62,7 +62,7 @@ impl Router for TrafficSplit {
             .split_api_version
             .split_once('/')
             .unwrap_or(("split.smi-spec.io", "v1alpha2"));
-        super::resource(group, version, KIND, "trafficsplits")
+        super::router::resource(group, version, KIND, "trafficsplits")
     }
 
     fn refers_to(&self, ro: &Rollout, _: &Config) -> Vec<Ref> {
@@ -139,48 +139,5 @@ fn check_owner(existing: &Value, name: &str, rollout_uid: &str) -> Result<(), Ro
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn traffic_split_for_each_weight() {
-        let owner = json!({"apiVersion": "rollout-rs.io/v1alpha1", "kind": "Rollout", "name": "api", "uid": "u1", "controller": true});
-        for canary in [0, 5, 50, 100] {
-            let w = Weights {
-                canary,
-                total: 100,
-                canary_service: "api-canary".into(),
-                stable_service: "api-stable".into(),
-            };
-            assert_eq!(
-                traffic_split("api", "shop", &owner, Some("api"), &w, DEFAULT_API_VERSION),
-                json!({
-                    "apiVersion": "split.smi-spec.io/v1alpha2",
-                    "kind": "TrafficSplit",
-                    "metadata": {"name": "api", "namespace": "shop", "ownerReferences": [owner]},
-                    "spec": {"service": "api", "backends": [
-                        {"service": "api-canary", "weight": canary},
-                        {"service": "api-stable", "weight": 100 - canary},
-                    ]},
-                }),
-                "weight {canary}"
-            );
-        }
-        let w = Weights {
-            canary: 5,
-            total: 100,
-            canary_service: "c".into(),
-            stable_service: "s".into(),
-        };
-        let v1 = traffic_split(
-            "api",
-            "shop",
-            &owner,
-            None,
-            &w,
-            "split.smi-spec.io/v1alpha1",
-        );
-        assert_eq!(v1["spec"]["service"], "s");
-        assert_eq!(v1["spec"]["backends"][0]["weight"], "5");
-    }
-}
+#[path = "smi_tests.rs"]
+mod tests;

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use rollout_rs_crds::{MANAGED_BY_ANNOTATION, POD_TEMPLATE_HASH_LABEL};
+use rollout_rs_crds::{MANAGED_BY_ANNOTATION, POD_TEMPLATE_HASH_LABEL, Rollout};
 
 /// The Rollout `shop/web` (uid `u1`) routing through `routing`.
 fn rollout(routing: Value) -> Rollout {
