@@ -41,7 +41,7 @@ use super::status_guard::Owned;
 
 /// Why a reconcile failed; it is retried.
 #[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
+pub(crate) enum ReconcileError {
     #[error("{action} {kind} {name}: {cause}")]
     Api {
         action: &'static str,
@@ -214,7 +214,7 @@ impl Default for Options {
 }
 
 /// Runs the rollout controller until the stream ends (on shutdown).
-pub async fn run(client: Client, options: Options) {
+pub(crate) async fn run(client: Client, options: Options) {
     let namespace = options.namespace.clone();
     // Each Rollout decodes on its own: a malformed one is reported, the others go on.
     let rollouts: Api<Lenient<Rollout>> = scoped(&client, namespace.as_deref());

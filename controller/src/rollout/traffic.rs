@@ -15,7 +15,7 @@ use super::routers::{Config, Desired, ROUTERS, Ref, Router, RouterError, Weights
 
 /// Why the weights could not be written.
 #[derive(Debug, thiserror::Error)]
-pub enum TrafficError {
+pub(crate) enum TrafficError {
     #[error("{0}: no weight was written to any router")]
     Router(RouterError),
     #[error("{action} {kind} {name}: {cause}")]
@@ -37,7 +37,7 @@ impl From<RouterError> for TrafficError {
 impl TrafficError {
     /// May go away by itself (the API server overloaded or unreachable): retried quietly
     /// before it is reported.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(self, TrafficError::Api { cause, .. } if crate::retry::transient(cause))
     }
 }
@@ -67,7 +67,7 @@ enum Request {
 }
 
 /// Writes `weights` to every router of the Rollout.
-pub async fn apply(
+pub(crate) async fn apply(
     ro: &Rollout,
     weights: &RouterWeights,
     client: &Client,
@@ -149,7 +149,7 @@ pub async fn apply(
 /// Releases a DestinationRule the Rollout (`managed_by`) no longer names: its subsets lose
 /// their pod-template hashes. Gone already, managed by another Rollout now, or not an Istio
 /// cluster: nothing to do.
-pub async fn release_destination_rule(
+pub(crate) async fn release_destination_rule(
     client: &Client,
     ns: &str,
     name: &str,

@@ -26,7 +26,7 @@ fn is_service(backend: &Value) -> bool {
 
 /// The JSON patch setting the weights on `route` (an HTTPRoute as JSON), or `None` when they
 /// already hold. Fails, naming the route, when no backendRef names the stable Service.
-pub fn weight_patch(route: &Value, w: &Weights) -> Result<Option<Value>, RouterError> {
+pub(crate) fn weight_patch(route: &Value, w: &Weights) -> Result<Option<Value>, RouterError> {
     let name = route
         .pointer("/metadata/name")
         .and_then(Value::as_str)

@@ -16,7 +16,7 @@ use super::router::{
 
 /// How the two sides are told apart in the VirtualService's destinations.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Split {
+pub(crate) enum Split {
     /// By host: the canary and stable Services (compared by their first DNS label).
     Host,
     /// By subset of one host: the DestinationRule's subset names.
@@ -25,13 +25,13 @@ pub enum Split {
 
 /// Which routes of the VirtualService carry the weights.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RouteSelection {
+pub(crate) struct RouteSelection {
     /// HTTP route names; empty means "the only HTTP route" (when there are no TLS/TCP routes).
-    pub http: Vec<String>,
+    pub(crate) http: Vec<String>,
     /// TLS routes, by (port, sniHosts).
-    pub tls: Vec<(Option<i64>, Vec<String>)>,
+    pub(crate) tls: Vec<(Option<i64>, Vec<String>)>,
     /// TCP routes, by port.
-    pub tcp: Vec<Option<i64>>,
+    pub(crate) tcp: Vec<Option<i64>>,
 }
 
 fn first_label(host: &str) -> &str {
@@ -95,7 +95,7 @@ fn sni_matches(route: &Value, hosts: &[String]) -> bool {
 
 /// The JSON patch setting the weights in `vs` (a VirtualService as JSON), or `None` when they
 /// already hold.
-pub fn virtual_service_patch(
+pub(crate) fn virtual_service_patch(
     vs: &Value,
     sel: &RouteSelection,
     split: &Split,
@@ -198,7 +198,7 @@ pub fn virtual_service_patch(
 /// The JSON patch pointing the DestinationRule's canary and stable subsets at their hashes and
 /// marking it managed by the Rollout `rollout` (so it is released when the Rollout stops
 /// naming it), or `None` when all that holds already.
-pub fn destination_rule_patch(
+pub(crate) fn destination_rule_patch(
     dr: &Value,
     canary_subset: &str,
     stable_subset: &str,
@@ -258,7 +258,7 @@ pub fn destination_rule_patch(
 /// subset keeps a pod-template hash (each selects all the app's pods again) and the mark goes.
 /// `None` when another Rollout manages it now; the patch tests the mark, so it applies only
 /// while it still holds.
-pub fn destination_rule_release(dr: &Value, managed_by: &str) -> Option<Value> {
+pub(crate) fn destination_rule_release(dr: &Value, managed_by: &str) -> Option<Value> {
     let mark = format!("/metadata/annotations/{}", MANAGED_BY.replace('/', "~1"));
     if dr.pointer(&mark).and_then(Value::as_str) != Some(managed_by) {
         return None;

@@ -8,11 +8,11 @@
 //! server (reading, writing and watching belong to `traffic` and `reconcile`), and a router
 //! never decides a weight: it is told one.
 
-pub mod gateway;
-pub mod istio;
-pub mod nginx;
+pub(crate) mod gateway;
+pub(crate) mod istio;
+pub(crate) mod nginx;
 mod router;
-pub mod smi;
+pub(crate) mod smi;
 
 pub(crate) use router::{Config, Desired, Ref, Router, RouterError, Weights, Write};
 

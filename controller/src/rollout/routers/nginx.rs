@@ -17,21 +17,21 @@ use super::router::{
 };
 
 /// Default annotation prefix of ingress-nginx.
-pub const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
+pub(crate) const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
 
 /// Name of the canary Ingress for a stable Ingress (cut to fit an Ingress name when long).
-pub fn canary_name(rollout: &str, stable_ingress: &str) -> String {
+pub(crate) fn canary_name(rollout: &str, stable_ingress: &str) -> String {
     crate::rollout::names::canary_ingress(rollout, stable_ingress)
 }
 
 /// Settings of the nginx router.
 #[derive(Clone, Debug)]
-pub struct NginxConfig<'a> {
-    pub prefix: Option<&'a str>,
-    pub additional_annotations: &'a BTreeMap<String, String>,
-    pub canary_annotations: &'a BTreeMap<String, String>,
+pub(crate) struct NginxConfig<'a> {
+    pub(crate) prefix: Option<&'a str>,
+    pub(crate) additional_annotations: &'a BTreeMap<String, String>,
+    pub(crate) canary_annotations: &'a BTreeMap<String, String>,
     /// `maxTrafficWeight`, when set, is written as `canary-weight-total`.
-    pub max_weight: Option<i32>,
+    pub(crate) max_weight: Option<i32>,
 }
 
 fn retarget(backend: &mut IngressBackend, stable: &str, canary: &str) -> bool {
@@ -48,7 +48,7 @@ fn retarget(backend: &mut IngressBackend, stable: &str, canary: &str) -> bool {
 /// to the stable Service, with that backend renamed to the canary Service; annotations `canary`
 /// and `canary-weight` (and `canary-weight-total` with maxTrafficWeight) always win over
 /// user-supplied ones.
-pub fn canary_ingress(
+pub(crate) fn canary_ingress(
     rollout: &str,
     owner: OwnerReference,
     stable: &Ingress,
@@ -114,7 +114,7 @@ pub fn canary_ingress(
 }
 
 /// Refuses to take over a same-named Ingress that another controller (or a user) owns.
-pub fn check_owner(existing: &Ingress, rollout_uid: &str) -> Result<(), RouterError> {
+pub(crate) fn check_owner(existing: &Ingress, rollout_uid: &str) -> Result<(), RouterError> {
     let owned = existing
         .metadata
         .owner_references

@@ -11,24 +11,24 @@ use serde_json::Value;
 
 /// What the routers are told: the canary's share out of `total` and the two Services.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Weights {
+pub(crate) struct Weights {
     /// Share sent to the canary, 0..=total.
-    pub canary: i32,
+    pub(crate) canary: i32,
     /// `trafficRouting.maxTrafficWeight`, default 100.
-    pub total: i32,
-    pub canary_service: String,
-    pub stable_service: String,
+    pub(crate) total: i32,
+    pub(crate) canary_service: String,
+    pub(crate) stable_service: String,
 }
 
 impl Weights {
-    pub fn stable(&self) -> i32 {
+    pub(crate) fn stable(&self) -> i32 {
         self.total - self.canary
     }
 }
 
 /// A routing object that cannot carry the weights.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RouterError {
+pub(crate) enum RouterError {
     #[error("{kind} {name}: no rule routes to the stable Service {service}")]
     NoStableRoute {
         kind: &'static str,
@@ -67,14 +67,14 @@ pub enum RouterError {
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     /// `group/version` of the SMI TrafficSplits written (see [`super::smi::DEFAULT_API_VERSION`]).
-    pub split_api_version: String,
+    pub(crate) split_api_version: String,
 }
 
 /// An object a Rollout refers to: its namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Ref {
-    pub namespace: String,
-    pub name: String,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
 }
 
 impl Ref {
@@ -90,9 +90,9 @@ impl Ref {
 /// pod-template hashes each side's subset must select.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Desired {
-    pub weights: Weights,
-    pub canary_hash: String,
-    pub stable_hash: String,
+    pub(crate) weights: Weights,
+    pub(crate) canary_hash: String,
+    pub(crate) stable_hash: String,
 }
 
 /// One planned write. None is made until every router has planned its own, so that a missing

@@ -14,10 +14,10 @@ use super::router::{
 };
 
 /// Default TrafficSplit API version.
-pub const DEFAULT_API_VERSION: &str = "split.smi-spec.io/v1alpha2";
+pub(crate) const DEFAULT_API_VERSION: &str = "split.smi-spec.io/v1alpha2";
 
 /// The TrafficSplit to apply. `root_service` defaults to the stable Service.
-pub fn traffic_split(
+pub(crate) fn traffic_split(
     name: &str,
     namespace: &str,
     owner: &Value,
