@@ -6,6 +6,7 @@
 pub(crate) mod analysis;
 pub(crate) mod decide;
 pub(crate) mod hash;
+mod memory;
 mod names;
 pub(crate) mod reconcile;
 pub(crate) mod replicas;
@@ -13,4 +14,5 @@ pub(crate) mod routers;
 mod run_spec;
 pub(crate) mod status_guard;
 mod traffic;
+mod watches;
 mod weight;

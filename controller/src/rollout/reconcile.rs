@@ -1,6 +1,7 @@
-//! Observe and execute around [`decide`]: reflector caches of Rollouts, their ReplicaSets and
-//! Services (stripped of what is never read), the plan applied with one field manager, Events
-//! recorded, and the next reconcile scheduled at the plan's exact deadline.
+//! Observe and execute around [`decide`]: the observed state read from the caches `watches`
+//! keeps (never before they have listed), the plan carried out in named steps with one field
+//! manager, Events recorded, the status written last, and the next reconcile scheduled at the
+//! plan's exact deadline. What is remembered between reconciles lives in `memory`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,14 +10,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use rollout_rs_crds::analysis::AnalysisTemplateSpec;
-use rollout_rs_crds::conditions::{INVALID_SPEC, TRAFFIC_ROUTING, reason};
+use rollout_rs_crds::conditions::{INVALID_SPEC, reason};
 use rollout_rs_crds::labels::{
     PROMOTED_ANNOTATION, REVISION_ANNOTATION, RUN_TYPE_LABEL, SCALE_DOWN_ANNOTATION,
     STEP_INDEX_LABEL,
@@ -29,15 +28,16 @@ use rollout_rs_crds::{
 use serde_json::json;
 
 use crate::events::{Event, EventType, Recorder};
-use crate::io::{EXISTS, GONE, MANAGER, NOT_OURS, scoped, strip_meta, unless};
-use crate::lenient::{Lenient, Reported};
-use crate::per_object::PerObject;
-use crate::retry::Retries;
+use crate::io::{EXISTS, GONE, MANAGER, NOT_OURS, strip_meta, unless};
+use crate::lenient::Lenient;
 
 use super::analysis::{RunKind, RunView};
-use super::decide::{Observed, Plan, PodView, ReplicaSetView, Workload, decide, restart_pending};
-use super::routers::{Config as RouterConfig, ROUTERS, Router};
-use super::status_guard::Owned;
+use super::decide::{
+    Observed, Plan, PodView, ReplicaSetView, Workload, decide, restart_pending, routing_failed,
+};
+use super::memory::{Memory, TemplateKey};
+use super::routers::Config as RouterConfig;
+use super::watches::{self, template_refs};
 
 /// Why a reconcile failed; it is retried.
 #[derive(Debug, thiserror::Error)]
@@ -85,11 +85,6 @@ where
         .map_err(|_| ReconcileError::NotSynced(kind))
 }
 
-/// A template by (cluster scope, namespace or "", name).
-type TemplateKey = (bool, String, String);
-/// The resourceVersion a template was validated at, and why it is invalid (`None`: valid).
-type TemplateCheck = (Option<String>, Option<String>);
-
 struct Context {
     client: Client,
     replica_sets: Store<ReplicaSet>,
@@ -104,59 +99,6 @@ struct Context {
     recorder: Recorder,
     memory: Arc<Memory>,
     traffic_split_api_version: String,
-}
-
-/// What the controller remembers between reconciles, per Rollout or per template, forgotten
-/// when that object is deleted: churn leaves nothing behind.
-#[derive(Default)]
-struct Memory {
-    /// Our own last status write per Rollout (uid → resourceVersion it replaced, object it
-    /// produced). The cache can trail our own writes; deciding from the older copy would
-    /// replay old steps, so until the cache moves past that resourceVersion, the written
-    /// object is the truth.
-    written: PerObject<(String, Arc<Rollout>)>,
-    /// Rollouts that do not decode, reported once per reason.
-    unreadable: Reported,
-    /// The progress fields of each Rollout's status as this controller last wrote (or
-    /// accepted) them: a different value seen later was written by someone else.
-    owned: PerObject<Owned>,
-    /// When to retry each failing Rollout.
-    retries: Retries,
-    /// Validation of each template by (kind, namespace, name) at the resourceVersion it was
-    /// done for: conditions are compiled once per template version, not on every reconcile of
-    /// every Rollout naming it.
-    template_checks: std::sync::Mutex<std::collections::HashMap<TemplateKey, TemplateCheck>>,
-}
-
-impl Memory {
-    fn keep_only(&self, live: &std::collections::HashSet<String>) {
-        self.unreadable.keep_only(live);
-        self.retries.keep_only(live);
-        self.written.keep_only(live);
-        self.owned.keep_only(live);
-    }
-
-    fn forget(&self, uid: &str) {
-        self.written.forget(uid);
-        self.unreadable.forget(uid);
-        self.retries.forget(uid);
-        self.owned.forget(uid);
-    }
-
-    fn owned(&self, uid: &str) -> Option<Owned> {
-        self.owned.lock().get(uid).cloned()
-    }
-
-    fn keep_owned(&self, uid: &str, status: &rollout_rs_crds::rollout::RolloutStatus) {
-        self.owned.lock().insert(uid.to_string(), Owned::of(status));
-    }
-
-    fn forget_template(&self, key: &TemplateKey) {
-        self.template_checks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
-    }
 }
 
 impl Context {
@@ -215,219 +157,43 @@ impl Default for Options {
 
 /// Runs the rollout controller until the stream ends (on shutdown).
 pub(crate) async fn run(client: Client, options: Options) {
-    let namespace = options.namespace.clone();
-    // Each Rollout decodes on its own: a malformed one is reported, the others go on.
-    let rollouts: Api<Lenient<Rollout>> = scoped(&client, namespace.as_deref());
-    let replica_sets: Api<ReplicaSet> = scoped(&client, namespace.as_deref());
-    let services: Api<Service> = scoped(&client, namespace.as_deref());
-    let runs: Api<Lenient<AnalysisRun>> = scoped(&client, namespace.as_deref());
-
+    let ns = options.namespace.as_deref();
     let memory = Arc::new(Memory::default());
-    let (ro_reader, ro_writer) = reflector::store();
-    let forget = memory.clone();
-    let ro_stream = watcher(rollouts, watcher::Config::default())
-        .default_backoff()
-        .modify(strip_meta)
-        .reflect(ro_writer)
-        .inspect({
-            let live = ro_reader.clone();
-            move |event| match event {
-                // What the controller remembers per Rollout goes with the Rollout...
-                Ok(watcher::Event::Delete(gone)) => {
-                    forget.forget(gone.uid().as_deref().unwrap_or_default());
-                }
-                // ...also when a relist (after a watch was lost) no longer has it.
-                Ok(watcher::Event::InitDone) => {
-                    forget.keep_only(&live.state().iter().filter_map(|ro| ro.uid()).collect())
-                }
-                _ => {}
-            }
-        })
-        .applied_objects();
-
-    // Only ReplicaSets carrying our hash label: Deployments' ReplicaSets are not cached.
-    let (rs_reader, rs_writer) = reflector::store();
-    let rs_stream = watcher(
-        replica_sets,
-        watcher::Config::default().labels(POD_TEMPLATE_HASH_LABEL),
-    )
-    .default_backoff()
-    .modify(|rs: &mut ReplicaSet| {
-        strip_meta(rs);
-        // Of the template only the pods' labels and annotations are read back (role
-        // metadata); the Rollout holds the rest.
-        if let Some(template) = rs.spec.as_mut().and_then(|s| s.template.as_mut()) {
-            template.spec = None;
-            if let Some(meta) = template.metadata.as_mut() {
-                *meta = kube::api::ObjectMeta {
-                    labels: meta.labels.take(),
-                    annotations: meta.annotations.take(),
-                    ..Default::default()
-                };
-            }
-        }
-    })
-    .reflect(rs_writer)
-    .touched_objects();
-
-    // Services are only read for their selector and whether a Rollout manages them.
-    let (svc_reader, svc_writer) = reflector::store();
-    let svc_stream = watcher(services, watcher::Config::default())
-        .default_backoff()
-        .modify(|svc: &mut Service| {
-            strip_meta(svc);
-            svc.metadata.annotations = svc
-                .metadata
-                .annotations
-                .take()
-                .and_then(|mut a| a.remove_entry(MANAGED_BY_ANNOTATION))
-                .map(|(k, v)| [(k, v)].into());
-            svc.metadata.labels = None;
-            svc.status = None;
-            if let Some(spec) = svc.spec.as_mut() {
-                *spec = k8s_openapi::api::core::v1::ServiceSpec {
-                    selector: spec.selector.take(),
-                    ..Default::default()
-                };
-            }
-        })
-        .reflect(svc_writer)
-        .touched_objects();
-    // A Service change matters to the Rollouts naming it.
-    let svc_trigger = referenced_by(svc_stream, ro_reader.clone(), |ro, ns, name| {
-        ro.namespace().as_deref() == Some(ns) && ro.spec.services().iter().any(|(_, s)| *s == name)
-    });
-    // Deployments a workloadRef names: their template is the Rollout's, their replicas are
-    // scaled down as it says. Of a Deployment only the template and replicas are kept.
-    let deployments: Api<Deployment> = scoped(&client, namespace.as_deref());
-    let (deploy_reader, deploy_writer) = reflector::store();
-    let deploy_stream = watcher(deployments, watcher::Config::default())
-        .default_backoff()
-        .modify(|d: &mut Deployment| {
-            strip_meta(d);
-            d.metadata.annotations = None;
-            d.status = None;
-            if let Some(spec) = d.spec.as_mut() {
-                *spec = k8s_openapi::api::apps::v1::DeploymentSpec {
-                    replicas: spec.replicas,
-                    template: std::mem::take(&mut spec.template),
-                    ..Default::default()
-                };
-            }
-        })
-        .reflect(deploy_writer)
-        .touched_objects();
-    let deploy_trigger = referenced_by(deploy_stream, ro_reader.clone(), |ro, ns, name| {
-        ro.namespace().as_deref() == Some(ns)
-            && ro
-                .spec
-                .workload_ref
-                .as_ref()
-                .is_some_and(|w| w.name == name)
-    });
-    // Routing objects: an edit by hand (a weight changed by someone) is corrected at once, and
-    // a stable Ingress or route that appears lets a waiting Rollout proceed. Watched from the
-    // same list, and by the same references, that the routers read and write through.
+    let (rollouts, rollout_events) = watches::rollouts(&client, ns, memory.clone());
+    let (replica_sets, replica_set_events) = watches::replica_sets(&client, ns);
+    let (runs, run_events) = watches::analysis_runs(&client, ns);
+    let (services, service_trigger) = watches::services(&client, ns, &rollouts);
+    let (deployments, deployment_trigger) = watches::deployments(&client, ns, &rollouts);
     let router_config = RouterConfig {
         split_api_version: options.traffic_split_api_version.clone(),
     };
-    let mut router_triggers = Vec::new();
-    let mut destination_rules = None;
-    for &router in ROUTERS {
-        let (trigger, cache) = router_trigger(
-            router,
-            &router_config,
-            &client,
-            namespace.as_deref(),
-            ro_reader.clone(),
-        );
-        router_triggers.push(trigger);
-        destination_rules = destination_rules.or(cache);
-    }
-
-    // AnalysisRuns the Rollouts own: their phase decides steps and aborts. Metrics and
-    // measurements are never read here, so they are not cached.
-    let (run_reader, run_writer) = reflector::store();
-    let run_stream = watcher(runs, watcher::Config::default())
-        .default_backoff()
-        .modify(|listed: &mut Lenient<AnalysisRun>| {
-            strip_meta(listed);
-            if let Ok(run) = listed.decoded.as_mut() {
-                run.spec.metrics.clear();
-                run.spec.args.clear();
-                if let Some(st) = run.status.as_mut() {
-                    st.metric_results.clear();
-                }
-            }
-        })
-        .reflect(run_writer)
-        .touched_objects();
-    // Templates are read whole when a run is created; a template that appears or changes
-    // matters to the Rollouts naming it (a missing one holds them in InvalidSpec).
-    let (tmpl_reader, tmpl_writer) = reflector::store();
-    let tmpl_stream = watcher(
-        scoped::<Lenient<AnalysisTemplate>>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(strip_meta)
-    .reflect(tmpl_writer)
-    .inspect({
-        let memory = memory.clone();
-        move |event| {
-            if let Ok(watcher::Event::Delete(t)) = event {
-                let ns = t.namespace().unwrap_or_default();
-                memory.forget_template(&(false, ns, t.name_any()));
-            }
-        }
-    })
-    .touched_objects();
-    let tmpl_trigger = referenced_by(tmpl_stream, ro_reader.clone(), |ro, ns, name| {
-        ro.namespace().as_deref() == Some(ns)
-            && template_refs(ro).any(|r| !r.cluster_scope && r.template_name == name)
-    });
-    let (ctmpl_reader, ctmpl_writer) = reflector::store();
-    let ctmpl_stream = watcher(
-        Api::<Lenient<ClusterAnalysisTemplate>>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(strip_meta)
-    .reflect(ctmpl_writer)
-    .inspect({
-        let memory = memory.clone();
-        move |event| {
-            if let Ok(watcher::Event::Delete(t)) = event {
-                memory.forget_template(&(true, String::new(), t.name_any()));
-            }
-        }
-    })
-    .touched_objects();
-    let ctmpl_trigger = referenced_by(ctmpl_stream, ro_reader.clone(), |ro, _, name| {
-        template_refs(ro).any(|r| r.cluster_scope && r.template_name == name)
-    });
+    let (router_trigger, destination_rules) =
+        watches::routers(&router_config, &client, ns, &rollouts);
+    let (templates, template_trigger) = watches::templates(&client, ns, &rollouts, memory.clone());
+    let (cluster_templates, cluster_template_trigger) =
+        watches::cluster_templates(&client, &rollouts, memory.clone());
 
     let ctx = Arc::new(Context {
         client: client.clone(),
-        replica_sets: rs_reader,
-        services: svc_reader,
-        deployments: deploy_reader,
+        replica_sets,
+        services,
+        deployments,
         destination_rules,
-        runs: run_reader,
-        templates: tmpl_reader,
-        cluster_templates: ctmpl_reader,
+        runs,
+        templates,
+        cluster_templates,
         memory,
         recorder: Recorder::new(client, MANAGER),
         traffic_split_api_version: options.traffic_split_api_version.clone(),
     });
-    Controller::for_stream(ro_stream, ro_reader)
-        .owns_stream(rs_stream)
-        .owns_stream(run_stream)
-        .reconcile_on(svc_trigger)
-        .reconcile_on(deploy_trigger)
-        .reconcile_on(futures::stream::select_all(router_triggers))
-        .reconcile_on(tmpl_trigger)
-        .reconcile_on(ctmpl_trigger)
+    Controller::for_stream(rollout_events, rollouts)
+        .owns_stream(replica_set_events)
+        .owns_stream(run_events)
+        .reconcile_on(service_trigger)
+        .reconcile_on(deployment_trigger)
+        .reconcile_on(router_trigger)
+        .reconcile_on(template_trigger)
+        .reconcile_on(cluster_template_trigger)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -435,27 +201,6 @@ pub(crate) async fn run(client: Client, options: Options) {
             }
         })
         .await;
-}
-
-/// Every analysis template a Rollout names (steps, background, pre- and post-promotion).
-fn template_refs(ro: &Rollout) -> impl Iterator<Item = &AnalysisTemplateRef> {
-    let canary = ro.spec.strategy.canary.as_ref();
-    let steps = canary
-        .into_iter()
-        .flat_map(|c| c.steps.iter())
-        .filter_map(|s| s.analysis.as_ref())
-        .flat_map(|a| a.templates.iter());
-    let background = canary
-        .and_then(|c| c.analysis.as_ref())
-        .into_iter()
-        .flat_map(|a| a.templates.iter());
-    let blue_green = ro.spec.strategy.blue_green.as_ref();
-    let promotion = blue_green
-        .into_iter()
-        .flat_map(|b| [&b.pre_promotion_analysis, &b.post_promotion_analysis])
-        .flatten()
-        .flat_map(|a| a.templates.iter());
-    steps.chain(background).chain(promotion)
 }
 
 impl Context {
@@ -620,107 +365,6 @@ fn missing_services(ro: &Rollout, ns: &str, store: &Store<Service>) -> Vec<Strin
         .filter(|(_, name)| store.get(&ObjectRef::new(name).within(ns)).is_none())
         .map(|(field, name)| format!("{field}: Service {name:?} not found"))
         .collect()
-}
-
-/// Reconciles of the Rollouts that refer to an object of `router`'s kind, on every change of
-/// one. Only the managed-by mark is kept of an object, and only when the router asks for it
-/// (the cache returned): the routers read the objects when they write.
-fn router_trigger(
-    router: &'static dyn Router,
-    config: &RouterConfig,
-    client: &Client,
-    namespace: Option<&str>,
-    rollouts: Store<Lenient<Rollout>>,
-) -> (
-    futures::stream::BoxStream<'static, ObjectRef<Lenient<Rollout>>>,
-    Option<Store<DynamicObject>>,
-) {
-    let ar = router.resource(config);
-    let api: Api<DynamicObject> = match namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
-    };
-    let mut writer = router
-        .caches_managed_by()
-        .then(|| reflector::store::Writer::new(ar.clone()));
-    let reader = writer.as_ref().map(|w| w.as_reader());
-    // A kind served by a CRD is watched once the CRD is established: a cluster without Istio
-    // (or Gateway API, or SMI) has no such API, and its watch would only fail and back off
-    // forever.
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = router.crd(config);
-    let established = async move {
-        if let Some(crd) = crd {
-            let ready = kube::runtime::wait::conditions::is_crd_established();
-            let _ = kube::runtime::wait::await_condition(crds, &crd, ready).await;
-            tracing::debug!("{crd} is served: watching it");
-        }
-    };
-    let stream = futures::stream::once(established)
-        .flat_map(move |()| watcher(api.clone(), watcher::Config::default()))
-        .default_backoff()
-        .modify(|o: &mut DynamicObject| {
-            strip_meta(o);
-            o.data = serde_json::Value::Null;
-            o.metadata.labels = None;
-            o.metadata.annotations = o
-                .metadata
-                .annotations
-                .take()
-                .and_then(|mut a| a.remove_entry(MANAGED_BY_ANNOTATION))
-                .map(|(k, v)| [(k, v)].into());
-        })
-        .inspect(move |event| {
-            if let (Some(w), Ok(event)) = (writer.as_mut(), event) {
-                w.apply_watcher_event(event);
-            }
-        })
-        .touched_objects();
-    let config = config.clone();
-    let trigger = referenced_by(stream, rollouts, move |ro, ns, name| {
-        router
-            .refers_to(ro, &config)
-            .iter()
-            .any(|r| r.namespace == ns && r.name == name)
-    });
-    (trigger.boxed(), reader)
-}
-
-/// Turns changes of objects into reconciles of every Rollout that `refers` to them by
-/// (namespace, name).
-fn referenced_by<K, S>(
-    stream: S,
-    rollouts: Store<Lenient<Rollout>>,
-    refers: impl Fn(&Rollout, &str, &str) -> bool + Send + Sync + 'static,
-) -> impl futures::Stream<Item = ObjectRef<Lenient<Rollout>>> + Send
-where
-    K: Resource + Send + 'static,
-    S: futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-{
-    let refers = Arc::new(refers);
-    stream
-        .filter_map(|obj| async move {
-            // Not dropped silently: a watch that fails (permissions, a CRD gone) leaves the
-            // Rollouts naming its objects without their triggers.
-            obj.inspect_err(|e| tracing::warn!("a watch of objects Rollouts name failed: {e}"))
-                .ok()
-        })
-        .flat_map(move |obj| {
-            let ns = obj.meta().namespace.clone().unwrap_or_default();
-            let name = obj.meta().name.clone().unwrap_or_default();
-            let refs: Vec<ObjectRef<Lenient<Rollout>>> = rollouts
-                .state()
-                .iter()
-                .filter(|listed| {
-                    listed
-                        .decoded
-                        .as_ref()
-                        .is_ok_and(|ro| refers(ro, &ns, &name))
-                })
-                .map(|listed| ObjectRef::from_obj(listed.as_ref()))
-                .collect();
-            futures::stream::iter(refs)
-        })
 }
 
 fn error_policy(ro: Arc<Lenient<Rollout>>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
@@ -988,55 +632,73 @@ fn api_err(
     }
 }
 
+/// Carries out a plan, in an order that keeps traffic safe: routers, ReplicaSets and pods,
+/// AnalysisRuns, pod metadata, Services, the `workloadRef` Deployment, releases, Events, and the
+/// status last (with the observed resourceVersion).
 async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
-    // Routers first: traffic leaves pods before any ReplicaSet shrinks under it (an abort, a
-    // lower step), and a routing failure leaves everything as it was.
-    if let Some(weights) = &plan.weights
-        && let Err(e) =
-            super::traffic::apply(ro, weights, &ctx.client, &ctx.traffic_split_api_version).await
-    {
-        // A blip of the API server is retried quietly; only one that persists is reported.
-        let failures = ctx
-            .memory
-            .retries
-            .failures(ro.uid().as_deref().unwrap_or_default());
-        if e.is_transient() && failures < QUIET_RETRIES {
-            return Err(ReconcileError::Routing(e));
-        }
-        {
-            // Nothing was written to any router (all are checked before any is written): say
-            // why where users look, keep the weights as they were, and try again.
-            let mut status = ro.status.clone().unwrap_or_default();
-            let message = e.to_string();
-            if !status.conditions.iter().any(|c| {
-                c.type_ == TRAFFIC_ROUTING && c.message.as_deref() == Some(message.as_str())
-            }) {
-                status.conditions.retain(|c| c.type_ != TRAFFIC_ROUTING);
-                status.conditions.push(rollout_rs_crds::Condition {
-                    type_: TRAFFIC_ROUTING.into(),
-                    status: "False".into(),
-                    reason: Some(reason::ROUTING_FAILED.into()),
-                    message: Some(message.clone()),
-                    last_update_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())),
-                    last_transition_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())),
-                });
-                // Where users look first: a promote that cannot take effect says why.
-                status.phase = Some(rollout_rs_crds::rollout::RolloutPhase::Degraded);
-                status.message = Some(format!("TrafficRoutingFailed: {message}"));
-                // Best effort: the retry that follows reports it again if this write is lost.
-                let _ = write_status(ro, ns, status, ctx).await;
-                let event = Event {
-                    type_: EventType::Warning,
-                    reason: "TrafficRoutingFailed".into(),
-                    note: Some(message),
-                    action: "Route".into(),
-                    secondary: None,
-                };
-                let _ = ctx.recorder.publish(&event, &ro.object_ref(&())).await;
-            }
-            return Err(ReconcileError::Routing(e));
-        }
+    route(ro, ns, plan, ctx).await?;
+    replica_sets_and_pods(ro, ns, plan, ctx).await?;
+    runs(ro, ns, plan, ctx).await?;
+    pod_metadata(ns, plan, ctx).await?;
+    selectors(ro, ns, plan, ctx).await?;
+    scale_workload(ns, plan, ctx).await?;
+    release(ro, ns, plan, ctx).await?;
+    publish_events(ro, plan, ctx).await;
+    status(ro, ns, plan, ctx).await
+}
+
+fn merge_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
     }
+}
+
+/// Routers first: traffic leaves pods before any ReplicaSet shrinks under it (an abort, a lower
+/// step), and a routing failure leaves everything as it was.
+async fn route(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
+    let Some(weights) = &plan.weights else {
+        return Ok(());
+    };
+    let Err(e) =
+        super::traffic::apply(ro, weights, &ctx.client, &ctx.traffic_split_api_version).await
+    else {
+        return Ok(());
+    };
+    // A blip of the API server is retried quietly; only one that persists is reported.
+    let failures = ctx
+        .memory
+        .retries
+        .failures(ro.uid().as_deref().unwrap_or_default());
+    if e.is_transient() && failures < QUIET_RETRIES {
+        return Err(ReconcileError::Routing(e));
+    }
+    // Nothing was written to any router (all are checked before any is written): say why where
+    // users look, keep the weights as they were, and try again.
+    let message = e.to_string();
+    if let Some(status) = routing_failed(ro.status.as_ref(), &message, jiff::Timestamp::now()) {
+        // Best effort: the retry that follows reports it again if this write is lost.
+        let _ = write_status(ro, ns, status, ctx).await;
+        let event = Event {
+            type_: EventType::Warning,
+            reason: "TrafficRoutingFailed".into(),
+            note: Some(message),
+            action: "Route".into(),
+            secondary: None,
+        };
+        let _ = ctx.recorder.publish(&event, &ro.object_ref(&())).await;
+    }
+    Err(ReconcileError::Routing(e))
+}
+
+/// Deadlines and annotations on ReplicaSets, the new one created, scales, adoptions, pods
+/// restarted, history deleted.
+async fn replica_sets_and_pods(
+    ro: &Rollout,
+    ns: &str,
+    plan: &Plan,
+    ctx: &Context,
+) -> Result<(), ReconcileError> {
     let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), ns);
     for (name, at) in &plan.scale_down_deadlines {
         let patch = json!({"metadata": {"annotations": {SCALE_DOWN_ANNOTATION: at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}}});
@@ -1056,10 +718,7 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
                 name,
             ))?;
     }
-    let params = PatchParams {
-        field_manager: Some(MANAGER.into()),
-        ..Default::default()
-    };
+    let params = merge_params();
     let reused = plan
         .clear_deadlines
         .iter()
@@ -1154,8 +813,18 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             name,
         ))?;
     }
-    runs(ro, ns, plan, ctx).await?;
-    pod_metadata(ns, plan, ctx).await?;
+    Ok(())
+}
+
+/// Each Service the plan names selects the pod-template hash it says, and carries the
+/// Rollout's managed-by mark.
+async fn selectors(
+    ro: &Rollout,
+    ns: &str,
+    plan: &Plan,
+    ctx: &Context,
+) -> Result<(), ReconcileError> {
+    let params = merge_params();
     let svc_api: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
     for (svc, hash) in &plan.selectors {
         // A missing Service is an InvalidSpec of the decision; one deleted since is seen then.
@@ -1180,6 +849,12 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
                 .map_err(api_err("pinning the selector of", "Service", svc))?;
         }
     }
+    Ok(())
+}
+
+/// The pods of a `workloadRef` Deployment are handed over as the plan says.
+async fn scale_workload(ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
+    let params = merge_params();
     if let Some((name, replicas)) = &plan.scale_workload {
         let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
         deployments
@@ -1191,6 +866,13 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             .await
             .map_err(api_err("scaling down", "Deployment", name))?;
     }
+    Ok(())
+}
+
+/// DestinationRules and Services the spec stopped naming are given back.
+async fn release(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
+    let params = merge_params();
+    let svc_api: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
     for (dr_ns, dr) in &plan.release_destination_rules {
         super::traffic::release_destination_rule(
             &ctx.client,
@@ -1232,6 +914,11 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
         .map_err(api_err("releasing", "Service", svc))?;
     }
 
+    Ok(())
+}
+
+/// The plan's Events; one that cannot be recorded is logged, never a failure.
+async fn publish_events(ro: &Rollout, plan: &Plan, ctx: &Context) {
     let reference = ro.object_ref(&());
     for e in &plan.events {
         let event = Event {
@@ -1249,9 +936,11 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
             tracing::warn!(rollout = %ro.name_any(), "recording event {}: {err}", e.reason);
         }
     }
+}
 
-    // Status last, with the observed resourceVersion: a concurrent write of the control surface
-    // (abort, promote) makes this a conflict and the reconcile runs again on fresh data.
+/// Status last, with the observed resourceVersion: a concurrent write of the control surface
+/// (abort, promote) makes this a conflict and the reconcile runs again on fresh data.
+async fn status(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
     let uid = ro.uid().unwrap_or_default();
     if ro.status.as_ref() == Some(&plan.status) {
         ctx.memory.keep_owned(&uid, &plan.status);

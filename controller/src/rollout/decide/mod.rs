@@ -35,6 +35,7 @@ mod strategy;
 
 pub(crate) use observed::{Observed, PodView, ReplicaSetView, Workload, restart_pending};
 pub(crate) use plan::{NewReplicaSet, Plan, RouterWeights};
+pub(crate) use status::routing_failed;
 
 use begin::{Begun, Update};
 

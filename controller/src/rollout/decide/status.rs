@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use rollout_rs_crds::Condition;
-use rollout_rs_crds::conditions::{AVAILABLE, PAUSED, PROGRESSING, reason};
+use rollout_rs_crds::conditions::{AVAILABLE, PAUSED, PROGRESSING, TRAFFIC_ROUTING, reason};
 use rollout_rs_crds::rollout::{PauseCondition, PauseReason, RolloutPhase, RolloutStatus};
 
 use crate::rollout::decide::observed::ReplicaSetView;
@@ -311,4 +311,29 @@ pub(super) fn enter_pause(
     });
     st.controller_pause = true;
     plan.events.push(announce);
+}
+
+/// The status saying a plan's weights could not be written (and nothing was: every router is
+/// checked before any is written), or `None` when it says so already. Degraded, where users
+/// look first: a promote that cannot take effect says why. The next plan that routes clears it.
+pub(crate) fn routing_failed(
+    status: Option<&RolloutStatus>,
+    message: &str,
+    now: Timestamp,
+) -> Option<RolloutStatus> {
+    let mut st = status.cloned().unwrap_or_default();
+    if condition(&st, TRAFFIC_ROUTING).and_then(|c| c.message.as_deref()) == Some(message) {
+        return None;
+    }
+    set_condition(
+        &mut st,
+        TRAFFIC_ROUTING,
+        "False",
+        reason::ROUTING_FAILED,
+        message,
+        now,
+    );
+    st.phase = Some(RolloutPhase::Degraded);
+    st.message = Some(format!("TrafficRoutingFailed: {message}"));
+    Some(st)
 }

@@ -1389,3 +1389,33 @@ fn destination_rules_are_released_only_when_no_longer_named() {
         vec![("default".to_string(), "old".to_string())]
     );
 }
+
+#[test]
+fn a_routing_failure_degrades_once_per_message() {
+    let before = updating("web:2", |_| {}).status;
+    let failed = routing_failed(before.as_ref(), "Ingress web not found", now()).expect("new");
+    let c = condition(&failed, "TrafficRouting").expect("condition");
+    assert_eq!(c.status, "False");
+    assert_eq!(c.reason.as_deref(), Some("RoutingFailed"));
+    assert_eq!(failed.phase, Some(RolloutPhase::Degraded));
+    assert_eq!(
+        failed.message.as_deref(),
+        Some("TrafficRoutingFailed: Ingress web not found")
+    );
+    // Said already: nothing to write, no second Event.
+    assert_eq!(
+        routing_failed(Some(&failed), "Ingress web not found", now()),
+        None
+    );
+    // Another reason is news.
+    let other = routing_failed(Some(&failed), "HTTPRoute web not found", now()).expect("new");
+    assert_eq!(
+        condition(&other, "TrafficRouting").and_then(|c| c.message.as_deref()),
+        Some("HTTPRoute web not found")
+    );
+    // The next plan that routes clears it.
+    let mut r = updating("web:2", |_| {});
+    r.status = Some(other);
+    let p = plan(r, vec![rs("web:1", 1, 10, 10)]);
+    assert!(condition(&p.status, "TrafficRouting").is_none());
+}

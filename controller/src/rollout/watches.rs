@@ -1,0 +1,409 @@
+//! What the rollout reconciler watches and what of each object it keeps: Rollouts, their
+//! ReplicaSets and AnalysisRuns (owned), and, as triggers of the Rollouts that name them,
+//! Services, `workloadRef` Deployments, analysis templates and every routed kind in `ROUTERS`.
+//! Cached objects are stripped of what is never read. No decision and no write here.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use rollout_rs_crds::rollout::AnalysisTemplateRef;
+use rollout_rs_crds::{
+    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, MANAGED_BY_ANNOTATION,
+    POD_TEMPLATE_HASH_LABEL, Rollout,
+};
+
+use crate::io::{scoped, strip_meta};
+use crate::lenient::Lenient;
+
+use super::memory::Memory;
+use super::routers::{Config as RouterConfig, ROUTERS, Router};
+
+/// Reconcile requests of Rollouts.
+type Trigger = futures::stream::BoxStream<'static, ObjectRef<Lenient<Rollout>>>;
+/// Watch events of an owned kind.
+type Owned<K> = futures::stream::BoxStream<'static, Result<K, watcher::Error>>;
+
+/// The Rollouts, each decoded on its own (a malformed one is reported, the others go on).
+/// What the controller remembers of one goes with it, also when a relist no longer has it.
+pub(super) fn rollouts(
+    client: &Client,
+    namespace: Option<&str>,
+    memory: Arc<Memory>,
+) -> (Store<Lenient<Rollout>>, Owned<Lenient<Rollout>>) {
+    let rollouts: Api<Lenient<Rollout>> = scoped(client, namespace);
+    let (ro_reader, ro_writer) = reflector::store();
+    let forget = memory;
+    let ro_stream = watcher(rollouts, watcher::Config::default())
+        .default_backoff()
+        .modify(strip_meta)
+        .reflect(ro_writer)
+        .inspect({
+            let live = ro_reader.clone();
+            move |event| match event {
+                // What the controller remembers per Rollout goes with the Rollout...
+                Ok(watcher::Event::Delete(gone)) => {
+                    forget.forget(gone.uid().as_deref().unwrap_or_default());
+                }
+                // ...also when a relist (after a watch was lost) no longer has it.
+                Ok(watcher::Event::InitDone) => {
+                    forget.keep_only(&live.state().iter().filter_map(|ro| ro.uid()).collect())
+                }
+                _ => {}
+            }
+        })
+        .applied_objects();
+
+    (ro_reader, ro_stream.boxed())
+}
+
+/// ReplicaSets carrying our hash label, only: Deployments' ReplicaSets are not cached.
+pub(super) fn replica_sets(
+    client: &Client,
+    namespace: Option<&str>,
+) -> (Store<ReplicaSet>, Owned<ReplicaSet>) {
+    let replica_sets: Api<ReplicaSet> = scoped(client, namespace);
+    let (rs_reader, rs_writer) = reflector::store();
+    let rs_stream = watcher(
+        replica_sets,
+        watcher::Config::default().labels(POD_TEMPLATE_HASH_LABEL),
+    )
+    .default_backoff()
+    .modify(|rs: &mut ReplicaSet| {
+        strip_meta(rs);
+        // Of the template only the pods' labels and annotations are read back (role
+        // metadata); the Rollout holds the rest.
+        if let Some(template) = rs.spec.as_mut().and_then(|s| s.template.as_mut()) {
+            template.spec = None;
+            if let Some(meta) = template.metadata.as_mut() {
+                *meta = kube::api::ObjectMeta {
+                    labels: meta.labels.take(),
+                    annotations: meta.annotations.take(),
+                    ..Default::default()
+                };
+            }
+        }
+    })
+    .reflect(rs_writer)
+    .touched_objects();
+
+    (rs_reader, rs_stream.boxed())
+}
+
+/// Services, read only for their selector and whether a Rollout manages them.
+pub(super) fn services(
+    client: &Client,
+    namespace: Option<&str>,
+    rollouts: &Store<Lenient<Rollout>>,
+) -> (Store<Service>, Trigger) {
+    let services: Api<Service> = scoped(client, namespace);
+    let ro_reader = rollouts;
+    let (svc_reader, svc_writer) = reflector::store();
+    let svc_stream = watcher(services, watcher::Config::default())
+        .default_backoff()
+        .modify(|svc: &mut Service| {
+            strip_meta(svc);
+            svc.metadata.annotations = svc
+                .metadata
+                .annotations
+                .take()
+                .and_then(|mut a| a.remove_entry(MANAGED_BY_ANNOTATION))
+                .map(|(k, v)| [(k, v)].into());
+            svc.metadata.labels = None;
+            svc.status = None;
+            if let Some(spec) = svc.spec.as_mut() {
+                *spec = k8s_openapi::api::core::v1::ServiceSpec {
+                    selector: spec.selector.take(),
+                    ..Default::default()
+                };
+            }
+        })
+        .reflect(svc_writer)
+        .touched_objects();
+    // A Service change matters to the Rollouts naming it.
+    let svc_trigger = referenced_by(svc_stream, ro_reader.clone(), |ro, ns, name| {
+        ro.namespace().as_deref() == Some(ns) && ro.spec.services().iter().any(|(_, s)| *s == name)
+    });
+    (svc_reader, svc_trigger.boxed())
+}
+
+/// Deployments a workloadRef names.
+pub(super) fn deployments(
+    client: &Client,
+    namespace: Option<&str>,
+    rollouts: &Store<Lenient<Rollout>>,
+) -> (Store<Deployment>, Trigger) {
+    let ro_reader = rollouts;
+    // Deployments a workloadRef names: their template is the Rollout's, their replicas are
+    // scaled down as it says. Of a Deployment only the template and replicas are kept.
+    let deployments: Api<Deployment> = scoped(client, namespace);
+    let (deploy_reader, deploy_writer) = reflector::store();
+    let deploy_stream = watcher(deployments, watcher::Config::default())
+        .default_backoff()
+        .modify(|d: &mut Deployment| {
+            strip_meta(d);
+            d.metadata.annotations = None;
+            d.status = None;
+            if let Some(spec) = d.spec.as_mut() {
+                *spec = k8s_openapi::api::apps::v1::DeploymentSpec {
+                    replicas: spec.replicas,
+                    template: std::mem::take(&mut spec.template),
+                    ..Default::default()
+                };
+            }
+        })
+        .reflect(deploy_writer)
+        .touched_objects();
+    let deploy_trigger = referenced_by(deploy_stream, ro_reader.clone(), |ro, ns, name| {
+        ro.namespace().as_deref() == Some(ns)
+            && ro
+                .spec
+                .workload_ref
+                .as_ref()
+                .is_some_and(|w| w.name == name)
+    });
+    (deploy_reader, deploy_trigger.boxed())
+}
+
+/// Routing objects: an edit by hand (a weight changed by someone) is corrected at once, and a
+/// stable Ingress or route that appears lets a waiting Rollout proceed. Watched from the same
+/// list, and by the same references, that the routers read and write through. Returns the
+/// triggers and the DestinationRules' managed-by cache.
+pub(super) fn routers(
+    config: &RouterConfig,
+    client: &Client,
+    namespace: Option<&str>,
+    rollouts: &Store<Lenient<Rollout>>,
+) -> (Trigger, Option<Store<DynamicObject>>) {
+    let mut triggers = Vec::new();
+    let mut destination_rules = None;
+    for &router in ROUTERS {
+        let (trigger, cache) = router_trigger(router, config, client, namespace, rollouts.clone());
+        triggers.push(trigger);
+        destination_rules = destination_rules.or(cache);
+    }
+    (
+        futures::stream::select_all(triggers).boxed(),
+        destination_rules,
+    )
+}
+
+/// AnalysisRuns the Rollouts own: their phase decides steps and aborts.
+pub(super) fn analysis_runs(
+    client: &Client,
+    namespace: Option<&str>,
+) -> (Store<Lenient<AnalysisRun>>, Owned<Lenient<AnalysisRun>>) {
+    let runs: Api<Lenient<AnalysisRun>> = scoped(client, namespace);
+    // AnalysisRuns the Rollouts own: their phase decides steps and aborts. Metrics and
+    // measurements are never read here, so they are not cached.
+    let (run_reader, run_writer) = reflector::store();
+    let run_stream = watcher(runs, watcher::Config::default())
+        .default_backoff()
+        .modify(|listed: &mut Lenient<AnalysisRun>| {
+            strip_meta(listed);
+            if let Ok(run) = listed.decoded.as_mut() {
+                run.spec.metrics.clear();
+                run.spec.args.clear();
+                if let Some(st) = run.status.as_mut() {
+                    st.metric_results.clear();
+                }
+            }
+        })
+        .reflect(run_writer)
+        .touched_objects();
+    (run_reader, run_stream.boxed())
+}
+
+/// AnalysisTemplates; a validation remembered for one is forgotten with it.
+pub(super) fn templates(
+    client: &Client,
+    namespace: Option<&str>,
+    rollouts: &Store<Lenient<Rollout>>,
+    memory: Arc<Memory>,
+) -> (Store<Lenient<AnalysisTemplate>>, Trigger) {
+    let ro_reader = rollouts;
+    // Templates are read whole when a run is created; a template that appears or changes
+    // matters to the Rollouts naming it (a missing one holds them in InvalidSpec).
+    let (tmpl_reader, tmpl_writer) = reflector::store();
+    let tmpl_stream = watcher(
+        scoped::<Lenient<AnalysisTemplate>>(client, namespace),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(strip_meta)
+    .reflect(tmpl_writer)
+    .inspect({
+        let memory = memory.clone();
+        move |event| {
+            if let Ok(watcher::Event::Delete(t)) = event {
+                let ns = t.namespace().unwrap_or_default();
+                memory.forget_template(&(false, ns, t.name_any()));
+            }
+        }
+    })
+    .touched_objects();
+    let tmpl_trigger = referenced_by(tmpl_stream, ro_reader.clone(), |ro, ns, name| {
+        ro.namespace().as_deref() == Some(ns)
+            && template_refs(ro).any(|r| !r.cluster_scope && r.template_name == name)
+    });
+    (tmpl_reader, tmpl_trigger.boxed())
+}
+
+/// ClusterAnalysisTemplates, likewise.
+pub(super) fn cluster_templates(
+    client: &Client,
+    rollouts: &Store<Lenient<Rollout>>,
+    memory: Arc<Memory>,
+) -> (Store<Lenient<ClusterAnalysisTemplate>>, Trigger) {
+    let ro_reader = rollouts;
+    let (ctmpl_reader, ctmpl_writer) = reflector::store();
+    let ctmpl_stream = watcher(
+        Api::<Lenient<ClusterAnalysisTemplate>>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(strip_meta)
+    .reflect(ctmpl_writer)
+    .inspect({
+        let memory = memory.clone();
+        move |event| {
+            if let Ok(watcher::Event::Delete(t)) = event {
+                memory.forget_template(&(true, String::new(), t.name_any()));
+            }
+        }
+    })
+    .touched_objects();
+    let ctmpl_trigger = referenced_by(ctmpl_stream, ro_reader.clone(), |ro, _, name| {
+        template_refs(ro).any(|r| r.cluster_scope && r.template_name == name)
+    });
+
+    (ctmpl_reader, ctmpl_trigger.boxed())
+}
+
+/// Every analysis template a Rollout names (steps, background, pre- and post-promotion).
+pub(super) fn template_refs(ro: &Rollout) -> impl Iterator<Item = &AnalysisTemplateRef> {
+    let canary = ro.spec.strategy.canary.as_ref();
+    let steps = canary
+        .into_iter()
+        .flat_map(|c| c.steps.iter())
+        .filter_map(|s| s.analysis.as_ref())
+        .flat_map(|a| a.templates.iter());
+    let background = canary
+        .and_then(|c| c.analysis.as_ref())
+        .into_iter()
+        .flat_map(|a| a.templates.iter());
+    let blue_green = ro.spec.strategy.blue_green.as_ref();
+    let promotion = blue_green
+        .into_iter()
+        .flat_map(|b| [&b.pre_promotion_analysis, &b.post_promotion_analysis])
+        .flatten()
+        .flat_map(|a| a.templates.iter());
+    steps.chain(background).chain(promotion)
+}
+
+/// Reconciles of the Rollouts that refer to an object of `router`'s kind, on every change of
+/// one. Only the managed-by mark is kept of an object, and only when the router asks for it
+/// (the cache returned): the routers read the objects when they write.
+fn router_trigger(
+    router: &'static dyn Router,
+    config: &RouterConfig,
+    client: &Client,
+    namespace: Option<&str>,
+    rollouts: Store<Lenient<Rollout>>,
+) -> (
+    futures::stream::BoxStream<'static, ObjectRef<Lenient<Rollout>>>,
+    Option<Store<DynamicObject>>,
+) {
+    let ar = router.resource(config);
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    let mut writer = router
+        .caches_managed_by()
+        .then(|| reflector::store::Writer::new(ar.clone()));
+    let reader = writer.as_ref().map(|w| w.as_reader());
+    // A kind served by a CRD is watched once the CRD is established: a cluster without Istio
+    // (or Gateway API, or SMI) has no such API, and its watch would only fail and back off
+    // forever.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = router.crd(config);
+    let established = async move {
+        if let Some(crd) = crd {
+            let ready = kube::runtime::wait::conditions::is_crd_established();
+            let _ = kube::runtime::wait::await_condition(crds, &crd, ready).await;
+            tracing::debug!("{crd} is served: watching it");
+        }
+    };
+    let stream = futures::stream::once(established)
+        .flat_map(move |()| watcher(api.clone(), watcher::Config::default()))
+        .default_backoff()
+        .modify(|o: &mut DynamicObject| {
+            strip_meta(o);
+            o.data = serde_json::Value::Null;
+            o.metadata.labels = None;
+            o.metadata.annotations = o
+                .metadata
+                .annotations
+                .take()
+                .and_then(|mut a| a.remove_entry(MANAGED_BY_ANNOTATION))
+                .map(|(k, v)| [(k, v)].into());
+        })
+        .inspect(move |event| {
+            if let (Some(w), Ok(event)) = (writer.as_mut(), event) {
+                w.apply_watcher_event(event);
+            }
+        })
+        .touched_objects();
+    let config = config.clone();
+    let trigger = referenced_by(stream, rollouts, move |ro, ns, name| {
+        router
+            .refers_to(ro, &config)
+            .iter()
+            .any(|r| r.namespace == ns && r.name == name)
+    });
+    (trigger.boxed(), reader)
+}
+
+/// Turns changes of objects into reconciles of every Rollout that `refers` to them by
+/// (namespace, name).
+fn referenced_by<K, S>(
+    stream: S,
+    rollouts: Store<Lenient<Rollout>>,
+    refers: impl Fn(&Rollout, &str, &str) -> bool + Send + Sync + 'static,
+) -> impl futures::Stream<Item = ObjectRef<Lenient<Rollout>>> + Send
+where
+    K: Resource + Send + 'static,
+    S: futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+{
+    let refers = Arc::new(refers);
+    stream
+        .filter_map(|obj| async move {
+            // Not dropped silently: a watch that fails (permissions, a CRD gone) leaves the
+            // Rollouts naming its objects without their triggers.
+            obj.inspect_err(|e| tracing::warn!("a watch of objects Rollouts name failed: {e}"))
+                .ok()
+        })
+        .flat_map(move |obj| {
+            let ns = obj.meta().namespace.clone().unwrap_or_default();
+            let name = obj.meta().name.clone().unwrap_or_default();
+            let refs: Vec<ObjectRef<Lenient<Rollout>>> = rollouts
+                .state()
+                .iter()
+                .filter(|listed| {
+                    listed
+                        .decoded
+                        .as_ref()
+                        .is_ok_and(|ro| refers(ro, &ns, &name))
+                })
+                .map(|listed| ObjectRef::from_obj(listed.as_ref()))
+                .collect();
+            futures::stream::iter(refs)
+        })
+}
