@@ -216,7 +216,15 @@ impl Env {
 
     /// (image, spec.replicas, availableReplicas) of every ReplicaSet, sorted.
     pub async fn counts(&self) -> Result<Vec<(String, i32, i32)>> {
-        Ok(counts_of(&self.replica_sets().await?))
+        self.counts_by(image_of).await
+    }
+
+    /// (`key` of the ReplicaSet, spec.replicas, availableReplicas) of every ReplicaSet, sorted.
+    pub async fn counts_by(
+        &self,
+        key: impl Fn(&ReplicaSet) -> String,
+    ) -> Result<Vec<(String, i32, i32)>> {
+        Ok(counts_of(&self.replica_sets().await?, key))
     }
 
     /// Waits, through a watch, until the ReplicaSets satisfy `cond`; on a timeout the error
@@ -259,7 +267,7 @@ impl Env {
             .collect();
         let what = format!("ReplicaSet counts {want:?}");
         self.replica_sets_until(&what, |rss| {
-            let got: BTreeMap<String, (i32, i32)> = counts_of(rss)
+            let got: BTreeMap<String, (i32, i32)> = counts_of(rss, image_of)
                 .into_iter()
                 .map(|(i, d, a)| (i, (d, a)))
                 .collect();
@@ -333,7 +341,7 @@ impl Env {
     }
 }
 
-fn counts_of(rss: &[ReplicaSet]) -> Vec<(String, i32, i32)> {
+fn counts_of(rss: &[ReplicaSet], key: impl Fn(&ReplicaSet) -> String) -> Vec<(String, i32, i32)> {
     let mut out: Vec<(String, i32, i32)> = rss
         .iter()
         .map(|rs| {
@@ -343,7 +351,7 @@ fn counts_of(rss: &[ReplicaSet]) -> Vec<(String, i32, i32)> {
                 .as_ref()
                 .and_then(|s| s.available_replicas)
                 .unwrap_or(0);
-            (image_of(rs), desired, available)
+            (key(rs), desired, available)
         })
         .collect();
     out.sort();

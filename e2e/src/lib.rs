@@ -88,6 +88,15 @@ pub fn image_of(rs: &k8s_openapi::api::apps::v1::ReplicaSet) -> String {
         .unwrap_or_default()
 }
 
+/// The pod-template hash a ReplicaSet's labels carry.
+pub fn hash_of(rs: &k8s_openapi::api::apps::v1::ReplicaSet) -> String {
+    rs.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(rollout_rs_crds::POD_TEMPLATE_HASH_LABEL).cloned())
+        .unwrap_or_default()
+}
+
 /// Whether tests run against the real cluster of `KUBECONFIG`.
 pub fn real_cluster() -> bool {
     std::env::var("ROLLOUT_RS_E2E_REAL").is_ok_and(|v| v == "1")
