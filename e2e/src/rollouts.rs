@@ -106,13 +106,21 @@ impl Rollouts {
 
     /// Merges `status` into the Rollout's status (the control surface: abort, promote...).
     pub async fn patch_status(&self, name: &str, status: serde_json::Value) -> Result<()> {
-        self.api
-            .patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await?;
-        Ok(())
+        merge_status(&self.api, name, status).await
     }
+}
+
+/// Merges `status` into the status of the object `name` of `api`: a Rollout's, or, through a
+/// dynamic API, the status of one that does not decode as a Rollout.
+pub async fn merge_status<K>(api: &Api<K>, name: &str, status: serde_json::Value) -> Result<()>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": status})),
+    )
+    .await?;
+    Ok(())
 }

@@ -5,9 +5,10 @@
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use rollout_rs_crds::Rollout;
 use rollout_rs_crds::rollout::RolloutPhase;
+use rollout_rs_e2e::rollouts::merge_status;
 use rollout_rs_e2e::{Env, HarnessError, RolloutFixture, image_of};
 use serde_json::json;
 
@@ -34,21 +35,6 @@ fn raw_api(s: &Env) -> Api<kube::api::DynamicObject> {
 async fn raw(s: &Env, name: &str) -> Result<serde_json::Value, HarnessError> {
     serde_json::to_value(raw_api(s).get(name).await?)
         .map_err(|e| HarnessError::Manifest(e.to_string()))
-}
-
-async fn raw_patch_status(
-    s: &Env,
-    name: &str,
-    status: serde_json::Value,
-) -> Result<(), HarnessError> {
-    raw_api(s)
-        .patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": status})),
-        )
-        .await?;
-    Ok(())
 }
 
 /// Spec replicas of the ReplicaSets of the pods `app=<app>`, by image.
@@ -126,8 +112,8 @@ async fn a_rollout_that_does_not_decode_stops_no_other() -> Result<(), HarnessEr
     // A pause start time that is not a time: that Rollout is reported, the others proceed.
     s.ro.set_image("good", "app", "app:2").await?;
     s.ro.paused_at("good", 1).await?;
-    raw_patch_status(
-        &s,
+    merge_status(
+        &raw_api(&s),
         "good",
         json!({"pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "not-a-time"}]}),
     )
@@ -150,7 +136,8 @@ async fn a_rollout_that_does_not_decode_stops_no_other() -> Result<(), HarnessEr
     s.deploy(&rollout("late", "app:1", 2)).await?;
     s.ro.healthy("late").await?;
     // Fixing the object heals it.
-    raw_patch_status(&s,
+    merge_status(
+        &raw_api(&s),
         "good",
         json!({"pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-01-01T00:00:00Z"}]}),
     )

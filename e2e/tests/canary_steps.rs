@@ -304,19 +304,12 @@ async fn restart_mid_rollout_continues_without_flap() -> Result<(), HarnessError
     s.ro.set_image("web", "web", "web:2").await?;
     s.ro.paused_at("web", 1).await?;
     s.wait_counts(&[("web:1", 8, 8), ("web:2", 2, 2)]).await?;
-    let rs_api: Api<ReplicaSet> = s.api();
-    let generations = || async {
-        let list = rs_api
-            .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
-            .await?;
-        Ok::<_, HarnessError>(
-            list.items
-                .iter()
-                .map(|rs| (rs.name_any(), rs.meta().generation.unwrap_or(0)))
-                .collect::<BTreeMap<_, _>>(),
-        )
+    let generations = |rss: Vec<ReplicaSet>| {
+        rss.iter()
+            .map(|rs| (rs.name_any(), rs.meta().generation.unwrap_or(0)))
+            .collect::<BTreeMap<_, _>>()
     };
-    let before = generations().await?;
+    let before = generations(s.replica_sets().await?);
 
     s.cluster.stop_controller();
     s.cluster.start_controller();
@@ -325,7 +318,7 @@ async fn restart_mid_rollout_continues_without_flap() -> Result<(), HarnessError
         .await?;
     s.ro.paused_at("web", 3).await?;
     s.wait_counts(&[("web:1", 6, 6), ("web:2", 4, 4)]).await?;
-    let after = generations().await?;
+    let after = generations(s.replica_sets().await?);
     for (name, g) in &before {
         assert_eq!(
             after.get(name),
@@ -409,12 +402,9 @@ async fn orphan_replica_set_is_adopted() -> Result<(), HarnessError> {
     s.apply(&rs).await?;
     s.deploy(&spec).await?;
     s.ro.healthy("web").await?;
-    let api: Api<ReplicaSet> = s.api();
-    let list = api
-        .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
-        .await?;
-    assert_eq!(list.items.len(), 1, "no second ReplicaSet");
-    let owner = list.items[0]
+    let list = s.replica_sets().await?;
+    assert_eq!(list.len(), 1, "no second ReplicaSet");
+    let owner = list[0]
         .owner_references()
         .iter()
         .find(|o| o.controller == Some(true))

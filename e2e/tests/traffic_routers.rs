@@ -9,7 +9,36 @@ use rollout_rs_crds::POD_TEMPLATE_HASH_LABEL;
 use rollout_rs_crds::rollout::RolloutPhase;
 use rollout_rs_e2e::fixture::NEVER_READY;
 use rollout_rs_e2e::{Env, HarnessError, RolloutFixture, image_of};
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// (group, version, kind, plural) of the routers' objects these scenarios read.
+const HTTP_ROUTE: [&str; 4] = ["gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"];
+const VIRTUAL_SERVICE: [&str; 4] = [
+    "networking.istio.io",
+    "v1",
+    "VirtualService",
+    "virtualservices",
+];
+const DESTINATION_RULE: [&str; 4] = [
+    "networking.istio.io",
+    "v1",
+    "DestinationRule",
+    "destinationrules",
+];
+const TRAFFIC_SPLIT: [&str; 4] = [
+    "split.smi-spec.io",
+    "v1alpha2",
+    "TrafficSplit",
+    "trafficsplits",
+];
+
+/// The router object `web` of a kind, as plain JSON.
+async fn router_object(
+    s: &Env,
+    [group, version, kind, plural]: [&str; 4],
+) -> Result<Value, HarnessError> {
+    s.get_json(group, version, kind, plural, "web").await
+}
 
 /// nginx routing with a one-second scale-down delay for the old stable, to keep tests short.
 fn short_delay_nginx(rollout: RolloutFixture) -> RolloutFixture {
@@ -110,19 +139,12 @@ async fn t2_gateway_api_weights() -> Result<(), HarnessError> {
             v.pointer("/spec/rules/0/backendRefs/1/weight").cloned(),
         )
     };
-    let live = s
-        .get_json(
-            "gateway.networking.k8s.io",
-            "v1",
-            "HTTPRoute",
-            "httproutes",
-            "web",
-        )
-        .await?;
+    let live = router_object(&s, HTTP_ROUTE).await?;
     assert_eq!(weights(&live), (Some(json!(70)), Some(json!(30))));
 
     // Someone edits the weights by hand mid-rollout: the next reconcile puts them back.
-    let routes = s.dynamic_api("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes");
+    let [group, version, kind, plural] = HTTP_ROUTE;
+    let routes = s.dynamic_api(group, version, kind, plural);
     let edit = json!([{"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 50}, {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 50}]);
     let edit: json_patch::Patch =
         serde_json::from_value(edit).map_err(|e| HarnessError::Manifest(e.to_string()))?;
@@ -145,15 +167,7 @@ async fn t2_gateway_api_weights() -> Result<(), HarnessError> {
     s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
     s.ro.healthy("web").await?;
-    let after = s
-        .get_json(
-            "gateway.networking.k8s.io",
-            "v1",
-            "HTTPRoute",
-            "httproutes",
-            "web",
-        )
-        .await?;
+    let after = router_object(&s, HTTP_ROUTE).await?;
     assert_eq!(weights(&after), (Some(json!(100)), Some(json!(0))));
     assert_eq!(
         after.pointer("/spec/hostnames"),
@@ -276,15 +290,7 @@ async fn t3_istio_subset_level() -> Result<(), HarnessError> {
             .status
             .unwrap_or_default()
             .current_pod_hash;
-    let vs = s
-        .get_json(
-            "networking.istio.io",
-            "v1",
-            "VirtualService",
-            "virtualservices",
-            "web",
-        )
-        .await?;
+    let vs = router_object(&s, VIRTUAL_SERVICE).await?;
     let weights = |v: &serde_json::Value| {
         (
             v.pointer("/spec/http/0/route/0/weight").cloned(),
@@ -292,15 +298,7 @@ async fn t3_istio_subset_level() -> Result<(), HarnessError> {
         )
     };
     assert_eq!(weights(&vs), (Some(json!(90)), Some(json!(10))));
-    let dr = s
-        .get_json(
-            "networking.istio.io",
-            "v1",
-            "DestinationRule",
-            "destinationrules",
-            "web",
-        )
-        .await?;
+    let dr = router_object(&s, DESTINATION_RULE).await?;
     let label = |v: &serde_json::Value, i: usize| {
         v.pointer(&format!(
             "/spec/subsets/{i}/labels/{POD_TEMPLATE_HASH_LABEL}"
@@ -312,25 +310,9 @@ async fn t3_istio_subset_level() -> Result<(), HarnessError> {
     s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
     s.ro.healthy("web").await?;
-    let vs = s
-        .get_json(
-            "networking.istio.io",
-            "v1",
-            "VirtualService",
-            "virtualservices",
-            "web",
-        )
-        .await?;
+    let vs = router_object(&s, VIRTUAL_SERVICE).await?;
     assert_eq!(weights(&vs), (Some(json!(100)), Some(json!(0))));
-    let dr = s
-        .get_json(
-            "networking.istio.io",
-            "v1",
-            "DestinationRule",
-            "destinationrules",
-            "web",
-        )
-        .await?;
+    let dr = router_object(&s, DESTINATION_RULE).await?;
     assert_eq!((label(&dr, 0), label(&dr, 1)), (current.clone(), current));
     Ok(())
 }
@@ -349,15 +331,7 @@ async fn t4_smi_traffic_split() -> Result<(), HarnessError> {
     s.ro.healthy("web").await?;
     s.ro.set_image("web", "web", "web:2").await?;
     s.ro.paused_at("web", 1).await?;
-    let ts = s
-        .get_json(
-            "split.smi-spec.io",
-            "v1alpha2",
-            "TrafficSplit",
-            "trafficsplits",
-            "web",
-        )
-        .await?;
+    let ts = router_object(&s, TRAFFIC_SPLIT).await?;
     assert_eq!(ts.pointer("/spec/service"), Some(&json!("web")));
     assert_eq!(
         ts.pointer("/spec/backends"),
@@ -474,15 +448,7 @@ async fn t7_two_routers_same_weight() -> Result<(), HarnessError> {
     for (index, weight) in [(1, 30), (3, 60)] {
         s.ro.paused_at("web", index).await?;
         assert_eq!(canary_ingress_weight(&s).await?, Some(weight.to_string()));
-        let ts = s
-            .get_json(
-                "split.smi-spec.io",
-                "v1alpha2",
-                "TrafficSplit",
-                "trafficsplits",
-                "web",
-            )
-            .await?;
+        let ts = router_object(&s, TRAFFIC_SPLIT).await?;
         assert_eq!(ts.pointer("/spec/backends/0/weight"), Some(&json!(weight)));
         s.ro.patch_status("web", json!({"pauseConditions": null}))
             .await?;
