@@ -20,8 +20,8 @@ use crate::metrics::Exporter;
 use crate::rollouts::Rollouts;
 use crate::{Cluster, HarnessError, Result, image_of};
 
-/// Pods become ready this long after they start (milliseconds): soon, yet not in the same
-/// instant they are created, as on a real cluster.
+/// The pod annotation that tells the simulator how many milliseconds a pod takes to become
+/// ready.
 pub const READY_AFTER_MS: &str = "sim.rollout-rs.io/ready-after-ms";
 
 /// A pod annotation that keeps the simulated pods from ever becoming ready.
@@ -68,6 +68,8 @@ impl EnvBuilder {
         self
     }
 
+    /// A fresh cluster with the CRDs, then the namespace, the controller and the Services, in
+    /// the order the suites always started them.
     pub async fn start(self) -> Result<Env> {
         let mut cluster = Cluster::start().await?;
         cluster.install_crds().await?;

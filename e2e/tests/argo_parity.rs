@@ -153,7 +153,8 @@ async fn a_transient_error_is_retried_without_alarm() -> Result<(), HarnessError
     s.ro.paused_at("web", 1).await?;
     // The log first: a write between the two would otherwise take the fault unseen.
     sim(&s, "DELETE", "/sim/requests", json!({})).await?;
-    sim(&s,
+    sim(
+        &s,
         "PUT",
         "/sim/faults",
         json!({"verbs": {"patch": {"errorRate": 1.0, "code": 500, "resource": "trafficsplits", "times": 1}}}),

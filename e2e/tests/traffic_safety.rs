@@ -96,11 +96,7 @@ async fn controller_restarts_during_routed_canaries_never_get_ahead_of_the_pods(
         } else {
             ("scaleDownDelaySeconds", json!(1))
         };
-        let strategy = json!({
-            "trafficRouting": {"smi": {"rootService": name}},
-            scaling: value,
-            "steps": [{"setWeight": 20}, {"pause": {"duration": 1}}, {"setWeight": 60}, {"pause": {"duration": 1}}, {"setWeight": 80}, {"pause": {"duration": 1}}]
-        });
+        let strategy = json!({"trafficRouting": {"smi": {"rootService": name}}, scaling: value, "steps": [{"setWeight": 20}, {"pause": {"duration": 1}}, {"setWeight": 60}, {"pause": {"duration": 1}}, {"setWeight": 80}, {"pause": {"duration": 1}}]});
         rollout(&s, name, "app:1", 5, strategy).await?;
     }
     for name in &names {
@@ -179,11 +175,7 @@ async fn controller_restarts_during_routed_canaries_never_get_ahead_of_the_pods(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_weight_waits_for_the_canary_pods() -> Result<(), HarnessError> {
     let s = start(true).await?;
-    let strategy = json!({
-        "trafficRouting": {"smi": {"rootService": "web"}},
-        "scaleDownDelaySeconds": 1,
-        "steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
-    });
+    let strategy = json!({"trafficRouting": {"smi": {"rootService": "web"}}, "scaleDownDelaySeconds": 1, "steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]});
     rollout(&s, "web", "app:1", 5, strategy).await?;
     s.ro.healthy("web").await?;
     let mut recorder = Recorder::start(&s.cluster.client, &s.ns);
@@ -206,12 +198,7 @@ async fn a_step_weight_waits_for_the_canary_pods() -> Result<(), HarnessError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_stable_scale_never_leaves_traffic_without_pods() -> Result<(), HarnessError> {
     let s = start(true).await?;
-    let strategy = json!({
-        "trafficRouting": {"smi": {"rootService": "web"}},
-        "dynamicStableScale": true,
-        "abortScaleDownDelaySeconds": 1,
-        "steps": [{"setWeight": 75}, {"pause": {}}]
-    });
+    let strategy = json!({"trafficRouting": {"smi": {"rootService": "web"}}, "dynamicStableScale": true, "abortScaleDownDelaySeconds": 1, "steps": [{"setWeight": 75}, {"pause": {}}]});
     rollout(&s, "web", "app:1", 4, strategy).await?;
     s.ro.healthy("web").await?;
     let mut recorder = Recorder::start(&s.cluster.client, &s.ns);
@@ -249,11 +236,7 @@ async fn dynamic_stable_scale_never_leaves_traffic_without_pods() -> Result<(), 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_canary_moves_honour_max_surge_and_max_unavailable() -> Result<(), HarnessError> {
     let s = start(false).await?;
-    let strategy = json!({
-        "maxSurge": 2,
-        "maxUnavailable": 0,
-        "steps": [{"setWeight": 100}, {"pause": {}}, {"setWeight": 0}, {"pause": {}}, {"setWeight": 100}, {"pause": {}}]
-    });
+    let strategy = json!({"maxSurge": 2, "maxUnavailable": 0, "steps": [{"setWeight": 100}, {"pause": {}}, {"setWeight": 0}, {"pause": {}}, {"setWeight": 100}, {"pause": {}}]});
     rollout(&s, "web", "app:1", 3, strategy).await?;
     s.ro.healthy("web").await?;
     let mut recorder = Recorder::start(&s.cluster.client, &s.ns);
