@@ -17,8 +17,8 @@ use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::{WatchStreamExt, watcher};
-use rollout_rs_controller::rollout::decide::{Observed, ReplicaSetView, decide};
-use rollout_rs_controller::rollout::hash::pod_template_hash;
+use rollout_rs_controller::bench::Decision;
+use rollout_rs_controller::pod_template_hash;
 use rollout_rs_crds::Rollout;
 use rollout_rs_crds::rollout::RolloutPhase;
 use serde_json::json;
@@ -74,35 +74,11 @@ fn decide_cost() -> Duration {
         current_step_index: Some(0),
         ..Default::default()
     });
-    let view = |hash: &str, n| ReplicaSetView {
-        name: format!("web-{hash}"),
-        hash: hash.into(),
-        revision: 1,
-        desired: n,
-        replicas: n,
-        ready: n,
-        available: n,
-        orphan: false,
-        promoted: false,
-        scale_down_at: None,
-        pod_metadata: Default::default(),
-    };
-    let obs = Observed {
-        rollout: r,
-        replica_sets: vec![view(&stable, 1), view(&current, 1)],
-        pods: vec![],
-        runs: vec![],
-        reference_errors: vec![],
-        remembered: None,
-        managed_services: vec![],
-        managed_destination_rules: vec![],
-        workload: None,
-        now: jiff::Timestamp::now(),
-    };
+    let decision = Decision::new(r, &[(stable, 1, 1), (current, 1, 1)]);
     let n = 20_000;
     let t = Instant::now();
     for _ in 0..n {
-        std::hint::black_box(decide(std::hint::black_box(&obs)));
+        decision.decide();
     }
     t.elapsed() / n
 }

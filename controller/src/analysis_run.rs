@@ -31,7 +31,7 @@ use crate::retry::Retries;
 
 /// Why a reconcile failed; it is retried.
 #[derive(Debug, thiserror::Error)]
-pub enum AnalysisRunError {
+pub(crate) enum AnalysisRunError {
     #[error("writing the status of AnalysisRun {name}: {cause}")]
     Status { name: String, cause: kube::Error },
     #[error("the AnalysisRun has no namespace")]
@@ -50,13 +50,13 @@ struct Context {
 
 /// The AnalysisRun controller, ready to run: what it needs before it may start (its HTTP
 /// client for the metric providers).
-pub struct AnalysisRuns {
+pub(crate) struct AnalysisRuns {
     client: Client,
     http: Http,
 }
 
 impl AnalysisRuns {
-    pub fn new(
+    pub(crate) fn new(
         client: Client,
     ) -> Result<AnalysisRuns, rollout_rs_analysis::provider::ProviderError> {
         Ok(AnalysisRuns {
@@ -66,7 +66,7 @@ impl AnalysisRuns {
     }
 
     /// Runs it until the stream ends (on shutdown).
-    pub async fn run(self, namespace: Option<String>) {
+    pub(crate) async fn run(self, namespace: Option<String>) {
         run(self.client, self.http, namespace).await
     }
 }

@@ -13,7 +13,7 @@ use k8s_openapi::api::events::v1::{Event as K8sEvent, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Client;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
-pub use kube::runtime::events::{Event, EventType};
+pub(crate) use kube::runtime::events::{Event, EventType};
 use tokio::sync::Mutex;
 
 /// A series continues while it was last seen within this long (kube uses 6 minutes too).
@@ -29,14 +29,14 @@ struct Key {
 }
 
 /// Publishes Events for one controller.
-pub struct Recorder {
+pub(crate) struct Recorder {
     client: Client,
     controller: String,
     series: Mutex<HashMap<Key, K8sEvent>>,
 }
 
 impl Recorder {
-    pub fn new(client: Client, controller: impl Into<String>) -> Recorder {
+    pub(crate) fn new(client: Client, controller: impl Into<String>) -> Recorder {
         Recorder {
             client,
             controller: controller.into(),
@@ -45,7 +45,7 @@ impl Recorder {
     }
 
     /// Creates the Event, or counts one more of the same series.
-    pub async fn publish(
+    pub(crate) async fn publish(
         &self,
         ev: &Event,
         regarding: &ObjectReference,

@@ -8,8 +8,7 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::wait::{await_condition, conditions};
 
-/// Field manager of CRD installation.
-pub const MANAGER: &str = "rollout-rs";
+use crate::io::MANAGER;
 
 /// Why the CRDs could not be installed.
 #[derive(Debug, thiserror::Error)]

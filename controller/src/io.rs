@@ -5,10 +5,10 @@
 use kube::{Api, Client, Resource};
 
 /// Field manager of every write the controllers make.
-pub const MANAGER: &str = "rollout-rs";
+pub(crate) const MANAGER: &str = "rollout-rs";
 
 /// Drops what the controllers never read, so the caches stay small.
-pub fn strip_meta<K: Resource>(obj: &mut K) {
+pub(crate) fn strip_meta<K: Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
     if let Some(a) = meta.annotations.as_mut() {
@@ -17,7 +17,7 @@ pub fn strip_meta<K: Resource>(obj: &mut K) {
 }
 
 /// An API over one namespace, or all of them.
-pub fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+pub(crate) fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
 {
@@ -28,16 +28,16 @@ where
 }
 
 /// Not found: a delete or release of something already gone.
-pub const GONE: &[u16] = &[404];
+pub(crate) const GONE: &[u16] = &[404];
 /// Conflict: a create of something an earlier reconcile made.
-pub const EXISTS: &[u16] = &[409];
+pub(crate) const EXISTS: &[u16] = &[409];
 /// A release guarded by a JSON-patch `test` (422 when it fails) of something gone or changed
 /// meanwhile: no longer this controller's to release.
-pub const NOT_OURS: &[u16] = &[404, 409, 422];
+pub(crate) const NOT_OURS: &[u16] = &[404, 409, 422];
 
 /// The result of a write, where the API answering one of `expected` is not a failure
 /// (`None`): the state the write wanted holds already.
-pub fn unless<T>(result: kube::Result<T>, expected: &[u16]) -> kube::Result<Option<T>> {
+pub(crate) fn unless<T>(result: kube::Result<T>, expected: &[u16]) -> kube::Result<Option<T>> {
     match result {
         Ok(v) => Ok(Some(v)),
         Err(kube::Error::Api(s)) if expected.contains(&s.code) => Ok(None),

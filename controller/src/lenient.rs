@@ -19,10 +19,10 @@ use crate::per_object::PerObject;
 
 /// An object of kind `K` as the API server listed it: decoded, or why it could not be.
 #[derive(Clone, Debug)]
-pub struct Lenient<K> {
+pub(crate) struct Lenient<K> {
     /// The object's metadata when it did not decode (a decoded object holds its own).
     metadata: ObjectMeta,
-    pub decoded: Result<K, String>,
+    pub(crate) decoded: Result<K, String>,
 }
 
 impl<'de, K: DeserializeOwned> Deserialize<'de> for Lenient<K> {
@@ -82,7 +82,7 @@ impl<K: Resource<DynamicType = ()>> Resource for Lenient<K> {
 /// Says that `obj` cannot be read, once per reason: a log line naming it, a Warning Event
 /// `reason` on it, and `status` (built from the message) merged into its status, where that can
 /// be written (not when the status is what does not decode).
-pub async fn report<K>(
+pub(crate) async fn report<K>(
     obj: &Lenient<K>,
     why: &str,
     reported: &Reported,
@@ -129,11 +129,11 @@ pub async fn report<K>(
 /// Which unreadable objects were reported, and why: each is said once per reason (its own
 /// status patch must not say it again), and forgotten with the object.
 #[derive(Debug, Default)]
-pub struct Reported(PerObject<String>);
+pub(crate) struct Reported(PerObject<String>);
 
 impl Reported {
     /// Whether `why` is news for the object `uid` (then it is remembered).
-    pub fn first(&self, uid: &str, why: &str) -> bool {
+    pub(crate) fn first(&self, uid: &str, why: &str) -> bool {
         let mut seen = self.0.lock();
         if seen.get(uid).map(String::as_str) == Some(why) {
             return false;
@@ -142,12 +142,12 @@ impl Reported {
         true
     }
 
-    pub fn forget(&self, uid: &str) {
+    pub(crate) fn forget(&self, uid: &str) {
         self.0.forget(uid);
     }
 
     /// Forgets every object but these (after a relist, when deletions were missed).
-    pub fn keep_only(&self, live: &std::collections::HashSet<String>) {
+    pub(crate) fn keep_only(&self, live: &std::collections::HashSet<String>) {
         self.0.keep_only(live);
     }
 }

@@ -5,29 +5,37 @@
 //! one-command developer cluster ([`dev`]). Metrics and health endpoints and leader election arrive with
 //! their issues; every controller follows observe → decide (pure) → execute.
 
-pub mod analysis_run;
+mod analysis_run;
 pub mod dev;
 mod events;
 pub mod install;
-pub(crate) mod io;
+mod io;
 mod lenient;
 mod per_object;
 mod retry;
-pub mod rollout;
+mod rollout;
+
+pub use rollout::hash::pod_template_hash;
+pub use rollout::reconcile::Options;
 
 use std::path::PathBuf;
 
 /// Why the controllers could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("loading the kubeconfig: {0}")]
-    Config(String),
+    #[error("loading the kubeconfig {path}: {cause}")]
+    Kubeconfig {
+        path: PathBuf,
+        cause: kube::config::KubeconfigError,
+    },
+    #[error("finding the cluster (KUBECONFIG, ~/.kube/config or in-cluster): {0}")]
+    Infer(kube::config::InferConfigError),
     #[error("connecting to the cluster: {0}")]
     Client(kube::Error),
     #[error("waiting for Ctrl-C: {0}")]
     Signal(std::io::Error),
     #[error("the AnalysisRun controller cannot start: {0}")]
-    AnalysisRuns(String),
+    AnalysisRuns(rollout_rs_analysis::provider::ProviderError),
 }
 
 // The cause is printed in the message, not chained as a source as well (it would read twice).
@@ -41,15 +49,16 @@ impl From<kube::Error> for RunError {
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, RunError> {
     let config = match kubeconfig {
         Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| RunError::Config(format!("{}: {e}", path.display())))?;
+            let failed = |cause| RunError::Kubeconfig {
+                path: path.to_path_buf(),
+                cause,
+            };
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(failed)?;
             kube::Config::from_custom_kubeconfig(kc, &Default::default())
                 .await
-                .map_err(|e| RunError::Config(e.to_string()))?
+                .map_err(failed)?
         }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| RunError::Config(e.to_string()))?,
+        None => kube::Config::infer().await.map_err(RunError::Infer)?,
     };
     Ok(kube::Client::try_from(config)?)
 }
@@ -57,7 +66,7 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client
 /// `rollout-rs controller`: every controller, until Ctrl-C.
 pub async fn run_controllers(
     kubeconfig: Option<PathBuf>,
-    options: rollout::reconcile::Options,
+    options: Options,
 ) -> Result<(), RunError> {
     let client = client(kubeconfig.as_deref()).await?;
     tracing::info!(
@@ -72,18 +81,63 @@ pub async fn run_controllers(
 
 /// Every controller on one client, until their streams end. One that cannot start says why
 /// (the process then exits non-zero) rather than leaving the others running without it.
-pub async fn controllers(
-    client: kube::Client,
-    options: rollout::reconcile::Options,
-) -> Result<(), RunError> {
+pub async fn controllers(client: kube::Client, options: Options) -> Result<(), RunError> {
     let namespace = options.namespace.clone();
-    let analysis = analysis_run::AnalysisRuns::new(client.clone())
-        .map_err(|e| RunError::AnalysisRuns(e.to_string()))?;
+    let analysis =
+        analysis_run::AnalysisRuns::new(client.clone()).map_err(RunError::AnalysisRuns)?;
     tokio::join!(
         rollout::reconcile::run(client, options),
         analysis.run(namespace),
     );
     Ok(())
+}
+
+/// What the benches measure of the decision, without the reconciler's types.
+#[doc(hidden)]
+pub mod bench {
+    use rollout_rs_crds::Rollout;
+
+    use crate::rollout::decide::{Observed, ReplicaSetView, decide};
+
+    /// A Rollout and its ReplicaSets as observed now.
+    pub struct Decision(Observed);
+
+    impl Decision {
+        /// `replica_sets`: (pod-template hash, revision, pods all available) each.
+        pub fn new(rollout: Rollout, replica_sets: &[(String, u64, i32)]) -> Decision {
+            let name = rollout.metadata.name.clone().unwrap_or_default();
+            let views = replica_sets
+                .iter()
+                .map(|(hash, revision, n)| ReplicaSetView {
+                    name: format!("{name}-{hash}"),
+                    hash: hash.clone(),
+                    revision: *revision,
+                    desired: *n,
+                    replicas: *n,
+                    ready: *n,
+                    available: *n,
+                    ..Default::default()
+                })
+                .collect();
+            Decision(Observed {
+                rollout,
+                replica_sets: views,
+                pods: vec![],
+                runs: vec![],
+                reference_errors: vec![],
+                remembered: None,
+                managed_services: vec![],
+                managed_destination_rules: vec![],
+                workload: None,
+                now: jiff::Timestamp::now(),
+            })
+        }
+
+        /// One decision; the plan is only kept from being optimised away.
+        pub fn decide(&self) {
+            std::hint::black_box(decide(std::hint::black_box(&self.0)));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
             traffic_split_api_version,
         } => {
             init_tracing();
-            let options = rollout_rs_controller::rollout::reconcile::Options {
+            let options = rollout_rs_controller::Options {
                 namespace,
                 traffic_split_api_version,
             };

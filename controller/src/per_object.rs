@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 /// A value per object uid.
 #[derive(Debug)]
-pub struct PerObject<T>(Mutex<HashMap<String, T>>);
+pub(crate) struct PerObject<T>(Mutex<HashMap<String, T>>);
 
 impl<T> Default for PerObject<T> {
     fn default() -> Self {
@@ -17,16 +17,16 @@ impl<T> Default for PerObject<T> {
 
 impl<T> PerObject<T> {
     /// The map, locked (a panic elsewhere while it was held poisons nothing here).
-    pub fn lock(&self) -> MutexGuard<'_, HashMap<String, T>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<String, T>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn forget(&self, uid: &str) {
+    pub(crate) fn forget(&self, uid: &str) {
         self.lock().remove(uid);
     }
 
     /// Forgets every object but these.
-    pub fn keep_only(&self, live: &HashSet<String>) {
+    pub(crate) fn keep_only(&self, live: &HashSet<String>) {
         self.lock().retain(|uid, _| live.contains(uid));
     }
 }

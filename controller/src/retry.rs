@@ -23,11 +23,11 @@ struct Failing {
 
 /// Retry state of every object that is failing now, keyed by uid.
 #[derive(Default)]
-pub struct Retries(PerObject<Failing>);
+pub(crate) struct Retries(PerObject<Failing>);
 
 impl Retries {
     /// Records a failure of `uid`; returns how long to wait before the next try.
-    pub fn failed(&self, uid: &str) -> Duration {
+    pub(crate) fn failed(&self, uid: &str) -> Duration {
         let mut all = self.0.lock();
         let failing = all.entry(uid.to_string()).or_insert_with(|| Failing {
             count: 0,
@@ -44,24 +44,24 @@ impl Retries {
     }
 
     /// Failures of `uid` in a row before this attempt.
-    pub fn failures(&self, uid: &str) -> u32 {
+    pub(crate) fn failures(&self, uid: &str) -> u32 {
         self.0.lock().get(uid).map_or(0, |f| f.count)
     }
 
     /// `uid` succeeded, or is gone: its next failure starts from the shortest delay.
-    pub fn forget(&self, uid: &str) {
+    pub(crate) fn forget(&self, uid: &str) {
         self.0.forget(uid);
     }
 
     /// Forgets every object but these (after a relist, when deletions were missed).
-    pub fn keep_only(&self, live: &std::collections::HashSet<String>) {
+    pub(crate) fn keep_only(&self, live: &std::collections::HashSet<String>) {
         self.0.keep_only(live);
     }
 }
 
 /// Whether an API error may go away by itself: the server is overloaded, unavailable or timed
 /// out, or the connection failed. Such errors are retried without being reported at first.
-pub fn transient(e: &kube::Error) -> bool {
+pub(crate) fn transient(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(s) => s.code >= 500 || s.code == 429,
         kube::Error::SerdeError(_) | kube::Error::BuildRequest(_) => false,

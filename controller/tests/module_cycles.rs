@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Cycles known and being taken apart, as sorted module lists. (A module's use of its own
-/// children through `mod` paths is not an edge here: the tree itself is the structure.)
+/// Cycles known and being taken apart, as sorted module lists. (`mod` declarations are not
+/// edges: the tree itself is the structure; paths into a child are.)
 const KNOWN: &[&[&str]] = &[];
 
 fn module_of(src: &Path, file: &Path) -> Option<String> {
@@ -36,43 +36,135 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The modules `module` refers to, resolved against the known modules (longest prefix).
+/// The modules `module` refers to, resolved against the known modules (longest prefix):
+/// `crate::`, `super::` (repeated), `self::` and child-relative paths, with `{…}` groups
+/// expanded. An edge to an ancestor counts: a parent that calls a child which uses the parent's
+/// items is a cycle, the shape the `decide/` tree is built to avoid.
 fn references(module: &str, text: &str, known: &BTreeSet<String>) -> BTreeSet<String> {
-    let parent = module.rsplit_once("::").map_or("", |(p, _)| p).to_string();
+    let code: String = text
+        .lines()
+        .map(|l| l.split_once("//").map_or(l, |(code, _)| code))
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut out = BTreeSet::new();
-    for (prefix, base) in [("crate::", String::new()), ("super::", parent.clone())] {
-        for (i, _) in text.match_indices(prefix) {
-            let preceded = text[..i]
-                .chars()
-                .next_back()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
-            if preceded {
-                continue;
+    let is_path = |c: char| c.is_alphanumeric() || c == '_' || c == ':';
+    let mut i = 0;
+    let bytes: Vec<char> = code.chars().collect();
+    while i < bytes.len() {
+        if !is_path(bytes[i]) || (i > 0 && is_path(bytes[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < bytes.len() && is_path(bytes[j]) {
+            j += 1;
+        }
+        let token: String = bytes[i..j].iter().collect();
+        // `pub(in crate::a)` names who may see an item, not something it uses.
+        let visibility = bytes[..i].iter().rev().take(4).collect::<String>() == " ni(";
+        if token.contains("::") && !visibility {
+            let mut paths = vec![token.clone()];
+            if token.ends_with("::") && bytes.get(j) == Some(&'{') {
+                paths = group(&bytes[j..])
+                    .into_iter()
+                    .map(|p| format!("{token}{p}"))
+                    .collect();
             }
-            let rest = &text[i + prefix.len()..];
-            let path: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-                .collect();
-            let mut segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
-            while !segments.is_empty() {
-                let joined = segments.join("::");
-                let candidate = if base.is_empty() {
-                    joined
-                } else {
-                    format!("{base}::{joined}")
-                };
-                if known.contains(&candidate) {
-                    if candidate != module && !module.starts_with(&format!("{candidate}::")) {
-                        out.insert(candidate);
-                    }
-                    break;
+            for p in paths {
+                if let Some(target) = resolve(module, &p, known) {
+                    out.insert(target);
                 }
-                segments.pop();
             }
+        }
+        i = j;
+    }
+    out
+}
+
+/// The paths inside a `{…}` group (nested groups flattened), relative to its prefix.
+fn group(chars: &[char]) -> Vec<String> {
+    let mut depth = 0;
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut stack: Vec<String> = Vec::new();
+    for &c in chars {
+        match c {
+            '{' => {
+                depth += 1;
+                stack.push(current.trim().to_string());
+                current.clear();
+            }
+            '}' | ',' => {
+                let prefix: String = stack.concat();
+                let item = current.trim();
+                let item = item.split_whitespace().next().unwrap_or("");
+                // Empty after a nested group or a trailing comma: nothing named.
+                if !item.is_empty() {
+                    out.push(format!("{prefix}{item}"));
+                }
+                current.clear();
+                if c == '}' {
+                    stack.pop();
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+            }
+            _ => current.push(c),
         }
     }
     out
+}
+
+/// The known module a path starts in, if it names one of this crate's modules other than
+/// `module` itself.
+fn resolve(module: &str, path: &str, known: &BTreeSet<String>) -> Option<String> {
+    let mut segments: Vec<&str> = path.split("::").collect();
+    let mut base: Vec<&str> = if module.is_empty() {
+        vec![]
+    } else {
+        module.split("::").collect()
+    };
+    match segments.first().copied() {
+        Some("crate") => {
+            base.clear();
+            segments.remove(0);
+        }
+        Some("self") => {
+            segments.remove(0);
+        }
+        Some("super") => {
+            while segments.first() == Some(&"super") {
+                segments.remove(0);
+                base.pop();
+            }
+        }
+        Some(first) => {
+            let child = if module.is_empty() {
+                first.to_string()
+            } else {
+                format!("{module}::{first}")
+            };
+            if !known.contains(&child) {
+                return None;
+            }
+        }
+        None => return None,
+    }
+    segments.retain(|s| !s.is_empty() && *s != "*");
+    loop {
+        let candidate = base
+            .iter()
+            .chain(&segments)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("::");
+        if known.contains(&candidate) {
+            return (candidate != module && !candidate.is_empty()).then_some(candidate);
+        }
+        segments.pop()?;
+    }
 }
 
 /// Strongly connected components with more than one module (Tarjan).
@@ -186,4 +278,53 @@ fn a_cycle_is_found() {
     let found = cycles(&graph_of(&src));
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(found, vec![vec!["a".to_string(), "b".to_string()]]);
+}
+
+/// The tree in `dir/src`, written from (path, text) pairs, and its cycles.
+fn cycles_in(name: &str, files: &[(&str, &str)]) -> Vec<Vec<String>> {
+    let dir = std::env::temp_dir().join(format!("module-cycles-{name}-{}", std::process::id()));
+    let src = dir.join("src");
+    for (path, text) in files {
+        let file = src.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).expect("scratch dir");
+        }
+        std::fs::write(&file, text).expect("scratch file");
+    }
+    let found = cycles(&graph_of(&src));
+    let _ = std::fs::remove_dir_all(&dir);
+    found
+}
+
+#[test]
+fn a_child_using_the_parent_that_calls_it_is_a_cycle() {
+    let found = cycles_in(
+        "parent",
+        &[
+            ("lib.rs", "mod p;\n"),
+            (
+                "p/mod.rs",
+                "mod c;\npub struct S;\npub fn run() { c::go() }\n",
+            ),
+            ("p/c.rs", "use super::S;\npub(super) fn go() {}\n"),
+        ],
+    );
+    assert_eq!(found, vec![vec!["p".to_string(), "p::c".to_string()]]);
+}
+
+#[test]
+fn siblings_named_through_a_group_are_not_the_parent() {
+    let found = cycles_in(
+        "siblings",
+        &[
+            ("lib.rs", "mod p;\n"),
+            ("p/mod.rs", "mod a;\nmod b;\npub fn run() { a::go() }\n"),
+            (
+                "p/a.rs",
+                "use crate::p::{b::x, b::{y}};\npub(in crate::p) fn go() { x(); y() }\n",
+            ),
+            ("p/b.rs", "pub fn x() {}\npub fn y() {}\n"),
+        ],
+    );
+    assert!(found.is_empty(), "{found:?}");
 }

@@ -390,7 +390,7 @@ async fn orphan_replica_set_is_adopted() -> Result<(), HarnessError> {
         Ok(rollout_rs_crds::manifest::Object::Rollout(r)) => r,
         other => return Err(HarnessError::Manifest(format!("not a Rollout: {other:?}"))),
     };
-    let hash = rollout_rs_controller::rollout::hash::pod_template_hash(&ro.spec.template);
+    let hash = rollout_rs_controller::pod_template_hash(&ro.spec.template);
     let mut template = serde_json::to_value(&ro.spec.template)
         .map_err(|e| HarnessError::Manifest(e.to_string()))?;
     template["metadata"]["labels"][POD_TEMPLATE_HASH_LABEL] = json!(hash);

@@ -9,11 +9,11 @@ use rollout_rs_crds::rollout::{
 };
 
 /// Default `successfulRunHistoryLimit` and `unsuccessfulRunHistoryLimit`.
-pub const DEFAULT_RUN_HISTORY: i32 = 5;
+pub(crate) const DEFAULT_RUN_HISTORY: i32 = 5;
 
 /// What a run was created for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunKind {
+pub(crate) enum RunKind {
     Step,
     Background,
     /// Blue-green: before the active Service switches.
@@ -23,7 +23,7 @@ pub enum RunKind {
 }
 
 impl RunKind {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             RunKind::Step => "Step",
             RunKind::Background => "Background",
@@ -32,7 +32,7 @@ impl RunKind {
         }
     }
 
-    pub fn from_label(v: &str) -> Option<Self> {
+    pub(crate) fn from_label(v: &str) -> Option<Self> {
         match v {
             "Step" => Some(RunKind::Step),
             "Background" => Some(RunKind::Background),
@@ -45,25 +45,25 @@ impl RunKind {
 
 /// An AnalysisRun owned by the Rollout, as observed.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RunView {
-    pub name: String,
-    pub kind: RunKind,
-    pub step: Option<i32>,
+pub(crate) struct RunView {
+    pub(crate) name: String,
+    pub(crate) kind: RunKind,
+    pub(crate) step: Option<i32>,
     /// Its `rollouts-pod-template-hash` label: the template it analyses.
-    pub hash: String,
-    pub phase: Option<AnalysisPhase>,
-    pub message: Option<String>,
-    pub terminate: bool,
-    pub created: Timestamp,
+    pub(crate) hash: String,
+    pub(crate) phase: Option<AnalysisPhase>,
+    pub(crate) message: Option<String>,
+    pub(crate) terminate: bool,
+    pub(crate) created: Timestamp,
 }
 
 impl RunView {
-    pub fn completed(&self) -> bool {
+    pub(crate) fn completed(&self) -> bool {
         rollout_rs_analysis::run::completed(self.phase)
     }
 
     /// The summary shown in the Rollout's status.
-    pub fn status(&self) -> RolloutAnalysisRunStatus {
+    pub(crate) fn status(&self) -> RolloutAnalysisRunStatus {
         RolloutAnalysisRunStatus {
             name: self.name.clone(),
             status: format!("{:?}", self.phase.unwrap_or(AnalysisPhase::Pending)),
@@ -74,17 +74,17 @@ impl RunView {
 
 /// A run to create.
 #[derive(Clone, Debug, PartialEq)]
-pub struct NewRun {
-    pub name: String,
-    pub kind: RunKind,
-    pub step: Option<i32>,
-    pub hash: String,
-    pub revision: u64,
-    pub analysis: RolloutAnalysis,
+pub(crate) struct NewRun {
+    pub(crate) name: String,
+    pub(crate) kind: RunKind,
+    pub(crate) step: Option<i32>,
+    pub(crate) hash: String,
+    pub(crate) revision: u64,
+    pub(crate) analysis: RolloutAnalysis,
 }
 
 /// The background analysis as the shape steps use.
-pub fn background(b: &RolloutAnalysisBackground) -> RolloutAnalysis {
+pub(crate) fn background(b: &RolloutAnalysisBackground) -> RolloutAnalysis {
     RolloutAnalysis {
         templates: b.templates.clone(),
         args: b.args.clone(),
@@ -96,7 +96,7 @@ pub fn background(b: &RolloutAnalysisBackground) -> RolloutAnalysis {
 
 /// The run a step or the background analysis is on: the one the status recorded, else a
 /// live one with the right labels (the status write that recorded it may have been lost).
-pub fn current<'a>(
+pub(crate) fn current<'a>(
     runs: &'a [RunView],
     recorded: Option<&str>,
     kind: RunKind,
@@ -116,7 +116,7 @@ pub fn current<'a>(
 
 /// `<rollout>-<hash>-<revision>` plus `-<step>`, `-pre` or `-post`, with `.N` appended when an
 /// earlier attempt (before a retry) took the name.
-pub fn run_name(
+pub(crate) fn run_name(
     rollout: &str,
     hash: &str,
     revision: u64,
@@ -144,7 +144,7 @@ pub fn run_name(
 
 /// Live runs that are not current any more (the step moved on, the template changed, the
 /// rollout was promoted or aborted): terminated, so indefinite ones end Successful.
-pub fn to_terminate(runs: &[RunView], current: &[&str]) -> Vec<String> {
+pub(crate) fn to_terminate(runs: &[RunView], current: &[&str]) -> Vec<String> {
     runs.iter()
         .filter(|r| !r.terminate && !r.completed() && !current.contains(&r.name.as_str()))
         .map(|r| r.name.clone())
@@ -152,7 +152,7 @@ pub fn to_terminate(runs: &[RunView], current: &[&str]) -> Vec<String> {
 }
 
 /// Completed runs beyond the history limits, oldest first out; current runs are kept.
-pub fn beyond_history(
+pub(crate) fn beyond_history(
     runs: &[RunView],
     current: &[&str],
     successful_limit: i32,

@@ -3,14 +3,14 @@
 //! selectors of their Services, and creates, terminates and deletes the AnalysisRuns it needs;
 //! it never edits the user's Rollout spec.
 
-pub mod analysis;
-pub mod decide;
-pub mod hash;
+pub(crate) mod analysis;
+pub(crate) mod decide;
+pub(crate) mod hash;
 mod names;
-pub mod reconcile;
-pub mod replicas;
-pub mod routers;
+pub(crate) mod reconcile;
+pub(crate) mod replicas;
+pub(crate) mod routers;
 mod run_spec;
-pub mod status_guard;
+pub(crate) mod status_guard;
 mod traffic;
 mod weight;

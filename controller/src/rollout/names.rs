@@ -45,18 +45,18 @@ fn fit(prefix: &str, suffix: &str) -> String {
 }
 
 /// The ReplicaSet of a Rollout's pod template: `<rollout>-<hash>`.
-pub fn replica_set(rollout: &str, pod_template_hash: &str) -> String {
+pub(crate) fn replica_set(rollout: &str, pod_template_hash: &str) -> String {
     fit(rollout, &format!("-{pod_template_hash}"))
 }
 
 /// The canary Ingress beside a stable Ingress: `<rollout>-<stableIngress>-canary`.
-pub fn canary_ingress(rollout: &str, stable_ingress: &str) -> String {
+pub(crate) fn canary_ingress(rollout: &str, stable_ingress: &str) -> String {
     fit(&format!("{rollout}-{stable_ingress}"), "-canary")
 }
 
 /// An AnalysisRun of the Rollout: `<rollout><suffix>`, the suffix naming the template hash,
 /// revision, step or phase and retry (`-<hash>-<revision>-<step>.<n>`).
-pub fn analysis_run(rollout: &str, suffix: &str) -> String {
+pub(crate) fn analysis_run(rollout: &str, suffix: &str) -> String {
     fit(rollout, suffix)
 }
 

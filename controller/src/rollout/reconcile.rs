@@ -10,7 +10,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -36,11 +36,12 @@ use crate::retry::Retries;
 
 use super::analysis::{RunKind, RunView};
 use super::decide::{Observed, Plan, PodView, ReplicaSetView, Workload, decide, restart_pending};
+use super::routers::{Config as RouterConfig, ROUTERS, Router};
 use super::status_guard::Owned;
 
 /// Why a reconcile failed; it is retried.
 #[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
+pub(crate) enum ReconcileError {
     #[error("{action} {kind} {name}: {cause}")]
     Api {
         action: &'static str,
@@ -213,13 +214,8 @@ impl Default for Options {
 }
 
 /// Runs the rollout controller until the stream ends (on shutdown).
-pub async fn run(client: Client, options: Options) {
+pub(crate) async fn run(client: Client, options: Options) {
     let namespace = options.namespace.clone();
-    let (split_group, split_version) = options
-        .traffic_split_api_version
-        .split_once('/')
-        .map(|(g, v)| (g.to_string(), v.to_string()))
-        .unwrap_or_else(|| ("split.smi-spec.io".into(), "v1alpha2".into()));
     // Each Rollout decodes on its own: a malformed one is reported, the others go on.
     let rollouts: Api<Lenient<Rollout>> = scoped(&client, namespace.as_deref());
     let replica_sets: Api<ReplicaSet> = scoped(&client, namespace.as_deref());
@@ -330,135 +326,24 @@ pub async fn run(client: Client, options: Options) {
                 .is_some_and(|w| w.name == name)
     });
     // Routing objects: an edit by hand (a weight changed by someone) is corrected at once, and
-    // a stable Ingress or route that appears lets a waiting Rollout proceed. Only metadata is
-    // kept; the routers read the objects when they write.
-    let ingresses: Api<k8s_openapi::api::networking::v1::Ingress> =
-        scoped(&client, namespace.as_deref());
-    let ingress_trigger = referenced_by(
-        metadata_only(ingresses),
-        ro_reader.clone(),
-        |ro, ns, name| {
-            ro.namespace().as_deref() == Some(ns)
-                && routing(ro).and_then(|t| t.nginx.as_ref()).is_some_and(|n| {
-                    let canary = ro.metadata.name.as_deref().unwrap_or_default();
-                    n.stable_ingress
-                        .iter()
-                        .chain(&n.stable_ingresses)
-                        .any(|i| i == name || super::routers::nginx::canary_name(canary, i) == name)
-                })
-        },
-    );
-    let dynamic_trigger = |group: &str,
-                           version: &str,
-                           kind: &str,
-                           plural: &str,
-                           cache: bool,
-                           refers: fn(&Rollout, &str, &str) -> bool| {
-        let ar = kube::core::ApiResource::from_gvk_with_plural(
-            &kube::core::GroupVersionKind::gvk(group, version, kind),
-            plural,
-        );
-        let api: Api<kube::api::DynamicObject> = match namespace.as_deref() {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-            None => Api::all_with(client.clone(), &ar),
-        };
-        // Cached (`cache`) for the managed-by mark only, nothing else: the routers read the
-        // objects when they write.
-        let mut writer = cache.then(|| reflector::store::Writer::new(ar.clone()));
-        let reader = writer.as_ref().map(|w| w.as_reader());
-        // Started once the kind's CRD exists: a cluster without Istio (or Gateway API, or SMI)
-        // has no such API, and its watch would only fail and back off forever.
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        let crd = format!("{plural}.{group}");
-        let established = async move {
-            let ready = kube::runtime::wait::conditions::is_crd_established();
-            let _ = kube::runtime::wait::await_condition(crds, &crd, ready).await;
-            tracing::debug!("{crd} is served: watching it");
-        };
-        let stream = futures::stream::once(established)
-            .flat_map(move |()| watcher(api.clone(), watcher::Config::default()))
-            .default_backoff()
-            .modify(|o: &mut kube::api::DynamicObject| {
-                strip_meta(o);
-                o.data = serde_json::Value::Null;
-                o.metadata.labels = None;
-                o.metadata.annotations = o
-                    .metadata
-                    .annotations
-                    .take()
-                    .and_then(|mut a| a.remove_entry(MANAGED_BY_ANNOTATION))
-                    .map(|(k, v)| [(k, v)].into());
-            })
-            .inspect(move |event| {
-                if let (Some(w), Ok(event)) = (writer.as_mut(), event) {
-                    w.apply_watcher_event(event);
-                }
-            })
-            .touched_objects();
-        (referenced_by(stream, ro_reader.clone(), refers), reader)
+    // a stable Ingress or route that appears lets a waiting Rollout proceed. Watched from the
+    // same list, and by the same references, that the routers read and write through.
+    let router_config = RouterConfig {
+        split_api_version: options.traffic_split_api_version.clone(),
     };
-    let (route_trigger, _) = dynamic_trigger(
-        "gateway.networking.k8s.io",
-        "v1",
-        "HTTPRoute",
-        "httproutes",
-        false,
-        |ro, ns, name| {
-            routing(ro)
-                .and_then(|t| t.gateway_api.as_ref())
-                .is_some_and(|g| {
-                    g.namespace.as_deref().or(ro.namespace().as_deref()) == Some(ns)
-                        && g.http_route
-                            .iter()
-                            .chain(g.http_routes.iter().map(|r| &r.name))
-                            .any(|r| r == name)
-                })
-        },
-    );
-    let (vs_trigger, _) = dynamic_trigger(
-        "networking.istio.io",
-        "v1",
-        "VirtualService",
-        "virtualservices",
-        false,
-        |ro, ns, name| {
-            routing(ro).and_then(|t| t.istio.as_ref()).is_some_and(|i| {
-                i.virtual_service
-                    .iter()
-                    .chain(&i.virtual_services)
-                    .any(|vs| istio_ref(ro, &vs.name) == (ns.to_string(), name.to_string()))
-            })
-        },
-    );
-    let (dr_trigger, destination_rules) = dynamic_trigger(
-        "networking.istio.io",
-        "v1",
-        "DestinationRule",
-        "destinationrules",
-        true,
-        |ro, ns, name| {
-            routing(ro)
-                .and_then(|t| t.istio.as_ref())
-                .and_then(|i| i.destination_rule.as_ref())
-                .is_some_and(|dr| istio_ref(ro, &dr.name) == (ns.to_string(), name.to_string()))
-        },
-    );
-    let (split_trigger, _) = dynamic_trigger(
-        &split_group,
-        &split_version,
-        "TrafficSplit",
-        "trafficsplits",
-        false,
-        |ro, ns, name| {
-            ro.namespace().as_deref() == Some(ns)
-                && routing(ro).and_then(|t| t.smi.as_ref()).is_some_and(|smi| {
-                    smi.traffic_split_name
-                        .as_deref()
-                        .or(ro.metadata.name.as_deref())
-                        == Some(name)
-                })
-        },
-    );
+    let mut router_triggers = Vec::new();
+    let mut destination_rules = None;
+    for &router in ROUTERS {
+        let (trigger, cache) = router_trigger(
+            router,
+            &router_config,
+            &client,
+            namespace.as_deref(),
+            ro_reader.clone(),
+        );
+        router_triggers.push(trigger);
+        destination_rules = destination_rules.or(cache);
+    }
 
     // AnalysisRuns the Rollouts own: their phase decides steps and aborts. Metrics and
     // measurements are never read here, so they are not cached.
@@ -540,11 +425,7 @@ pub async fn run(client: Client, options: Options) {
         .owns_stream(run_stream)
         .reconcile_on(svc_trigger)
         .reconcile_on(deploy_trigger)
-        .reconcile_on(ingress_trigger)
-        .reconcile_on(route_trigger)
-        .reconcile_on(vs_trigger)
-        .reconcile_on(dr_trigger)
-        .reconcile_on(split_trigger)
+        .reconcile_on(futures::stream::select_all(router_triggers))
         .reconcile_on(tmpl_trigger)
         .reconcile_on(ctmpl_trigger)
         .run(reconcile, error_policy, ctx)
@@ -741,27 +622,68 @@ fn missing_services(ro: &Rollout, ns: &str, store: &Store<Service>) -> Vec<Strin
         .collect()
 }
 
-fn routing(ro: &Rollout) -> Option<&rollout_rs_crds::rollout::RolloutTrafficRouting> {
-    ro.spec.strategy.canary.as_ref()?.traffic_routing.as_ref()
-}
-
-/// `name` or `name.namespace` of an Istio object, as (namespace, name).
-fn istio_ref(ro: &Rollout, name: &str) -> (String, String) {
-    match name.split_once('.') {
-        Some((n, ns)) => (ns.to_string(), n.to_string()),
-        None => (ro.namespace().unwrap_or_default(), name.to_string()),
-    }
-}
-
-/// Watches `api` keeping only object metadata.
-fn metadata_only<K>(api: Api<K>) -> impl futures::Stream<Item = Result<K, watcher::Error>>
-where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
-{
-    watcher(api, watcher::Config::default())
+/// Reconciles of the Rollouts that refer to an object of `router`'s kind, on every change of
+/// one. Only the managed-by mark is kept of an object, and only when the router asks for it
+/// (the cache returned): the routers read the objects when they write.
+fn router_trigger(
+    router: &'static dyn Router,
+    config: &RouterConfig,
+    client: &Client,
+    namespace: Option<&str>,
+    rollouts: Store<Lenient<Rollout>>,
+) -> (
+    futures::stream::BoxStream<'static, ObjectRef<Lenient<Rollout>>>,
+    Option<Store<DynamicObject>>,
+) {
+    let ar = router.resource(config);
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    let mut writer = router
+        .caches_managed_by()
+        .then(|| reflector::store::Writer::new(ar.clone()));
+    let reader = writer.as_ref().map(|w| w.as_reader());
+    // A kind served by a CRD is watched once the CRD is established: a cluster without Istio
+    // (or Gateway API, or SMI) has no such API, and its watch would only fail and back off
+    // forever.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = router.crd(config);
+    let established = async move {
+        if let Some(crd) = crd {
+            let ready = kube::runtime::wait::conditions::is_crd_established();
+            let _ = kube::runtime::wait::await_condition(crds, &crd, ready).await;
+            tracing::debug!("{crd} is served: watching it");
+        }
+    };
+    let stream = futures::stream::once(established)
+        .flat_map(move |()| watcher(api.clone(), watcher::Config::default()))
         .default_backoff()
-        .modify(strip_meta)
-        .touched_objects()
+        .modify(|o: &mut DynamicObject| {
+            strip_meta(o);
+            o.data = serde_json::Value::Null;
+            o.metadata.labels = None;
+            o.metadata.annotations = o
+                .metadata
+                .annotations
+                .take()
+                .and_then(|mut a| a.remove_entry(MANAGED_BY_ANNOTATION))
+                .map(|(k, v)| [(k, v)].into());
+        })
+        .inspect(move |event| {
+            if let (Some(w), Ok(event)) = (writer.as_mut(), event) {
+                w.apply_watcher_event(event);
+            }
+        })
+        .touched_objects();
+    let config = config.clone();
+    let trigger = referenced_by(stream, rollouts, move |ro, ns, name| {
+        router
+            .refers_to(ro, &config)
+            .iter()
+            .any(|r| r.namespace == ns && r.name == name)
+    });
+    (trigger.boxed(), reader)
 }
 
 /// Turns changes of objects into reconciles of every Rollout that `refers` to them by
@@ -1071,8 +993,7 @@ async fn execute(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
     // lower step), and a routing failure leaves everything as it was.
     if let Some(weights) = &plan.weights
         && let Err(e) =
-            super::traffic::apply(ro, ns, weights, &ctx.client, &ctx.traffic_split_api_version)
-                .await
+            super::traffic::apply(ro, weights, &ctx.client, &ctx.traffic_split_api_version).await
     {
         // A blip of the API server is retried quietly; only one that persists is reported.
         let failures = ctx

@@ -8,9 +8,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// `maxSurge` and `maxUnavailable` resolved against `spec.replicas`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    pub surge: i32,
-    pub unavailable: i32,
+pub(crate) struct Limits {
+    pub(crate) surge: i32,
+    pub(crate) unavailable: i32,
 }
 
 /// Resolves an int-or-percent against `total` (percentages round up for surge, down for
@@ -33,7 +33,7 @@ fn resolve(value: Option<&IntOrString>, total: i32, round_up: bool) -> i32 {
 }
 
 impl Limits {
-    pub fn new(
+    pub(crate) fn new(
         max_surge: Option<&IntOrString>,
         max_unavailable: Option<&IntOrString>,
         replicas: i32,
@@ -53,7 +53,7 @@ impl Limits {
 /// surge pod allow two (1 replica at setWeight 25 runs 1 canary and 1 stable pod: a step that
 /// ran no canary would test nothing); one surge pod is used when it gives a strictly better
 /// ratio. Ties go to fewer canary pods.
-pub fn weighted_counts(replicas: i32, weight: i32, limits: Limits) -> (i32, i32) {
+pub(crate) fn weighted_counts(replicas: i32, weight: i32, limits: Limits) -> (i32, i32) {
     if replicas <= 0 {
         return (0, 0);
     }
@@ -101,20 +101,20 @@ pub fn weighted_counts(replicas: i32, weight: i32, limits: Limits) -> (i32, i32)
 
 /// Observed counts of one ReplicaSet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
+pub(crate) struct Counts {
     /// `spec.replicas`.
-    pub desired: i32,
+    pub(crate) desired: i32,
     /// `status.availableReplicas`.
-    pub available: i32,
+    pub(crate) available: i32,
 }
 
 /// The next replica counts of every ReplicaSet of a basic canary.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Paced {
-    pub canary: i32,
-    pub stable: i32,
+pub(crate) struct Paced {
+    pub(crate) canary: i32,
+    pub(crate) stable: i32,
     /// For each of `others`, in order.
-    pub others: Vec<i32>,
+    pub(crate) others: Vec<i32>,
 }
 
 /// One ReplicaSet on its way to `target`.
@@ -141,7 +141,7 @@ impl Side {
 /// - A side grows only within `replicas + surge` pods in all (canary first).
 /// - An available pod goes only while `replicas - unavailable` pods stay available (older
 ///   ReplicaSets first, then the canary, then the stable).
-pub fn paced(
+pub(crate) fn paced(
     replicas: i32,
     limits: Limits,
     canary: Counts,

@@ -16,7 +16,7 @@ use rollout_rs_crds::labels::{REVISION_ANNOTATION, RUN_TYPE_LABEL, STEP_INDEX_LA
 
 /// The AnalysisRun for `new`, or why it cannot be built (a template that vanished, an
 /// argument source that does not resolve).
-pub fn build(
+pub(crate) fn build(
     ro: &Rollout,
     new: &NewRun,
     template: impl Fn(&AnalysisTemplateRef) -> Option<AnalysisTemplateSpec>,

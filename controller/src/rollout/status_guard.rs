@@ -9,16 +9,16 @@ use rollout_rs_crds::rollout::{RolloutStatus, TrafficWeights};
 
 /// The progress fields only the controller writes, as it last wrote them.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Owned {
-    pub current_step_index: Option<i32>,
-    pub current_step_hash: Option<String>,
-    pub current_pod_hash: Option<String>,
-    pub stable_rs: Option<String>,
-    pub weights: Option<TrafficWeights>,
+pub(crate) struct Owned {
+    pub(crate) current_step_index: Option<i32>,
+    pub(crate) current_step_hash: Option<String>,
+    pub(crate) current_pod_hash: Option<String>,
+    pub(crate) stable_rs: Option<String>,
+    pub(crate) weights: Option<TrafficWeights>,
 }
 
 impl Owned {
-    pub fn of(st: &RolloutStatus) -> Owned {
+    pub(crate) fn of(st: &RolloutStatus) -> Owned {
         Owned {
             current_step_index: st.current_step_index,
             current_step_hash: st.current_step_hash.clone(),
@@ -41,11 +41,11 @@ impl Owned {
 
 /// What the guard found.
 #[derive(Debug, Default, PartialEq)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// Fields written from outside and put back, as `field: what`.
-    pub restored: Vec<String>,
+    pub(crate) restored: Vec<String>,
     /// Why nothing may move until a human looks (a stable version nobody can identify).
-    pub hold: Option<String>,
+    pub(crate) hold: Option<String>,
 }
 
 /// Puts back what others wrote into the controller's fields of `st`. `remembered` is the
@@ -53,7 +53,7 @@ pub struct Verdict {
 /// steps; `replica_sets` the (hash, desired pods) of the ReplicaSets the Rollout owns. What stands then must be plausible: a step
 /// index outside the steps starts them over, a stable version no ReplicaSet runs holds the
 /// Rollout while another version runs (a stable ReplicaSet deleted by hand included).
-pub fn guard(
+pub(crate) fn guard(
     st: &mut RolloutStatus,
     remembered: Option<&Owned>,
     steps: i32,

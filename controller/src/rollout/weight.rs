@@ -5,26 +5,26 @@
 
 /// The pods behind each side of the split, as observed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Capacity {
+pub(crate) struct Capacity {
     /// `spec.replicas`: the pods that carry all of the traffic.
-    pub replicas: i32,
+    pub(crate) replicas: i32,
     /// The weight scale (`maxTrafficWeight`, default 100).
-    pub total: i32,
+    pub(crate) total: i32,
     /// Available pods of the canary ReplicaSet (the one the canary Service selects).
-    pub canary_available: i32,
+    pub(crate) canary_available: i32,
     /// The canary has every pod the target weight's step asks for, available (and, for a
     /// subset-level split, every pod it runs).
-    pub canary_ready: bool,
+    pub(crate) canary_ready: bool,
     /// Available pods of the stable ReplicaSet.
-    pub stable_available: i32,
+    pub(crate) stable_available: i32,
     /// `setCanaryScale` sizes the canary: its pod count is the user's choice, not what its
     /// weight needs, so losing pods does not move its weight.
-    pub scaled_by_user: bool,
+    pub(crate) scaled_by_user: bool,
 }
 
 /// The weight to write, given the weight the step (or an abort, or promotion) asks for and
 /// the weight the routers carry now.
-pub fn next(target: i32, in_force: i32, cap: Capacity) -> i32 {
+pub(crate) fn next(target: i32, in_force: i32, cap: Capacity) -> i32 {
     if cap.canary_available <= 0 {
         // Nothing could serve the canary's share: whatever the stable can do is better.
         return 0;
@@ -66,7 +66,7 @@ fn stable_floor(cap: Capacity) -> i32 {
 }
 
 /// Pods a side needs to carry `weight` out of `total`: `ceil(replicas * weight / total)`.
-pub fn pods_for(replicas: i32, weight: i32, total: i32) -> i32 {
+pub(crate) fn pods_for(replicas: i32, weight: i32, total: i32) -> i32 {
     let total = i64::from(total.max(1));
     ((i64::from(replicas.max(0)) * i64::from(weight.clamp(0, total as i32)) + total - 1) / total)
         as i32

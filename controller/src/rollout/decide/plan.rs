@@ -11,85 +11,85 @@ use crate::rollout::analysis::NewRun;
 
 /// A ReplicaSet to create for the current template.
 #[derive(Clone, Debug, PartialEq)]
-pub struct NewReplicaSet {
-    pub name: String,
-    pub hash: String,
-    pub revision: u64,
-    pub replicas: i32,
+pub(crate) struct NewReplicaSet {
+    pub(crate) name: String,
+    pub(crate) hash: String,
+    pub(crate) revision: u64,
+    pub(crate) replicas: i32,
     /// The pods' role metadata (canaryMetadata, previewMetadata...), beside the template's.
-    pub role_metadata: ObjectMetadata,
+    pub(crate) role_metadata: ObjectMetadata,
 }
 
 /// Role metadata (`canaryMetadata`/`stableMetadata`, `activeMetadata`/`previewMetadata`) to
 /// set on a ReplicaSet's pod template and on its running pods, and keys of an earlier role to
 /// remove.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct PodMetadataUpdate {
-    pub replica_set: String,
-    pub hash: String,
-    pub set: ObjectMetadata,
-    pub remove_labels: Vec<String>,
-    pub remove_annotations: Vec<String>,
+pub(crate) struct PodMetadataUpdate {
+    pub(crate) replica_set: String,
+    pub(crate) hash: String,
+    pub(crate) set: ObjectMetadata,
+    pub(crate) remove_labels: Vec<String>,
+    pub(crate) remove_annotations: Vec<String>,
 }
 
 /// The weight every configured router receives, and the hashes the two sides run.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouterWeights {
-    pub canary: i32,
-    pub total: i32,
-    pub canary_hash: String,
-    pub stable_hash: String,
+pub(crate) struct RouterWeights {
+    pub(crate) canary: i32,
+    pub(crate) total: i32,
+    pub(crate) canary_hash: String,
+    pub(crate) stable_hash: String,
 }
 
 /// An Event to emit.
 #[derive(Clone, Debug, PartialEq)]
-pub struct PlannedEvent {
-    pub warning: bool,
-    pub reason: &'static str,
-    pub message: String,
+pub(crate) struct PlannedEvent {
+    pub(crate) warning: bool,
+    pub(crate) reason: &'static str,
+    pub(crate) message: String,
 }
 
 /// What to do.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Plan {
-    pub create: Option<NewReplicaSet>,
+pub(crate) struct Plan {
+    pub(crate) create: Option<NewReplicaSet>,
     /// `(ReplicaSet name, replicas)`, only for counts that change.
-    pub scale: Vec<(String, i32)>,
+    pub(crate) scale: Vec<(String, i32)>,
     /// ReplicaSets beyond `revisionHistoryLimit`.
-    pub delete: Vec<String>,
+    pub(crate) delete: Vec<String>,
     /// Orphan ReplicaSets to adopt (controller owner reference to the Rollout).
-    pub adopt: Vec<String>,
+    pub(crate) adopt: Vec<String>,
     /// Pods to delete for a restart, within maxUnavailable.
-    pub restart_pods: Vec<String>,
+    pub(crate) restart_pods: Vec<String>,
     /// `(ReplicaSet, deadline)`: set the scale-down deadline annotation.
-    pub scale_down_deadlines: Vec<(String, Timestamp)>,
+    pub(crate) scale_down_deadlines: Vec<(String, Timestamp)>,
     /// Services this Rollout pinned that its spec no longer names: selector released.
-    pub release_services: Vec<String>,
+    pub(crate) release_services: Vec<String>,
     /// `(Deployment, replicas)`: the workloadRef's Deployment scaled down.
-    pub scale_workload: Option<(String, i32)>,
+    pub(crate) scale_workload: Option<(String, i32)>,
     /// DestinationRules it pinned that its spec no longer names, as (namespace, name):
     /// subsets released.
-    pub release_destination_rules: Vec<(String, String)>,
+    pub(crate) release_destination_rules: Vec<(String, String)>,
     /// ReplicaSets whose scale-down deadline no longer holds (the current template's).
-    pub clear_deadlines: Vec<String>,
+    pub(crate) clear_deadlines: Vec<String>,
     /// `(ReplicaSet, revision)`: a reused ReplicaSet's new revision number.
-    pub revisions: Vec<(String, u64)>,
+    pub(crate) revisions: Vec<(String, u64)>,
     /// A ReplicaSet whose template just became stable: marked so.
-    pub mark_promoted: Option<String>,
+    pub(crate) mark_promoted: Option<String>,
     /// With trafficRouting: the canary's share to write to every router, out of `total`.
-    pub weights: Option<RouterWeights>,
+    pub(crate) weights: Option<RouterWeights>,
     /// `(Service name, pod-template hash)` selectors to pin.
-    pub selectors: Vec<(String, String)>,
-    pub status: RolloutStatus,
-    pub events: Vec<PlannedEvent>,
+    pub(crate) selectors: Vec<(String, String)>,
+    pub(crate) status: RolloutStatus,
+    pub(crate) events: Vec<PlannedEvent>,
     /// Role metadata to bring onto ReplicaSets and their pods.
-    pub pod_metadata: Vec<PodMetadataUpdate>,
+    pub(crate) pod_metadata: Vec<PodMetadataUpdate>,
     /// AnalysisRuns to create, to terminate (`spec.terminate`), and to delete (history).
-    pub create_runs: Vec<NewRun>,
-    pub terminate_runs: Vec<String>,
-    pub delete_runs: Vec<String>,
+    pub(crate) create_runs: Vec<NewRun>,
+    pub(crate) terminate_runs: Vec<String>,
+    pub(crate) delete_runs: Vec<String>,
     /// When to reconcile again at the latest (a pause's end, a progress deadline).
-    pub requeue_after: Option<Duration>,
+    pub(crate) requeue_after: Option<Duration>,
 }
 
 impl Plan {

@@ -6,12 +6,13 @@ use jiff::Timestamp;
 use rollout_rs_crds::ObjectMetadata;
 use rollout_rs_crds::rollout::RolloutStatus;
 
-use super::{
-    DEFAULT_HISTORY_LIMIT, NewReplicaSet, Observed, Plan, PodMetadataUpdate, ReplicaSetView, event,
-};
+use crate::rollout::decide::observed::{Observed, ReplicaSetView};
+use crate::rollout::decide::plan::{NewReplicaSet, Plan, PodMetadataUpdate, event};
+
+const DEFAULT_HISTORY_LIMIT: i32 = 10;
 
 /// Marks the current template stable.
-pub(in crate::rollout) fn promote(st: &mut RolloutStatus, plan: &mut Plan, new_hash: &str) {
+pub(super) fn promote(st: &mut RolloutStatus, plan: &mut Plan, new_hash: &str) {
     st.stable_rs = Some(new_hash.to_string());
     st.promote_full = false;
     st.pause_conditions.clear();
@@ -25,7 +26,7 @@ pub(in crate::rollout) fn promote(st: &mut RolloutStatus, plan: &mut Plan, new_h
 
 /// Creates the current template's ReplicaSet with `replicas` and the pods' role metadata, or
 /// scales it to them and brings its role metadata up to date.
-pub(in crate::rollout) fn scale_new(
+pub(super) fn scale_new(
     obs: &Observed,
     plan: &mut Plan,
     new_rs: Option<&ReplicaSetView>,
@@ -62,7 +63,7 @@ pub(in crate::rollout) fn scale_new(
 
 /// Brings a ReplicaSet's pods to their role's metadata: keys of the role are set, keys that
 /// neither the role nor the Rollout's template carries (an earlier role's) are removed.
-pub(in crate::rollout) fn role_metadata(
+pub(super) fn role_metadata(
     obs: &Observed,
     plan: &mut Plan,
     rs: Option<&ReplicaSetView>,
@@ -128,12 +129,7 @@ pub(in crate::rollout) fn role_metadata(
 
 /// Scales `others` to zero: at once with `delay` 0, else at their scale-down deadline (set now
 /// when missing), requeueing at exactly that time.
-pub(in crate::rollout) fn scale_down(
-    others: &[&ReplicaSetView],
-    delay: i64,
-    now: Timestamp,
-    plan: &mut Plan,
-) {
+pub(super) fn scale_down(others: &[&ReplicaSetView], delay: i64, now: Timestamp, plan: &mut Plan) {
     for r in others {
         if r.desired == 0 {
             continue;
@@ -153,7 +149,7 @@ pub(in crate::rollout) fn scale_down(
 
 /// Old ReplicaSets, newest first, split into the `scaleDownDelayRevisionLimit` (`limit`) most
 /// recent (they may wait out their scale-down delay) and the rest (scaled down now).
-pub(in crate::rollout) fn within_revision_limit<'a>(
+pub(super) fn within_revision_limit<'a>(
     others: &[&'a ReplicaSetView],
     limit: Option<i32>,
 ) -> (Vec<&'a ReplicaSetView>, Vec<&'a ReplicaSetView>) {
@@ -169,7 +165,7 @@ pub(in crate::rollout) fn within_revision_limit<'a>(
 }
 
 /// An Event for every planned scale.
-pub(in crate::rollout) fn scale_events(obs: &Observed, plan: &mut Plan) {
+pub(super) fn scale_events(obs: &Observed, plan: &mut Plan) {
     for (name, to) in &plan.scale {
         let from = obs
             .replica_sets
@@ -185,11 +181,7 @@ pub(in crate::rollout) fn scale_events(obs: &Observed, plan: &mut Plan) {
 }
 
 /// Old ReplicaSets at zero beyond revisionHistoryLimit are deleted, oldest first.
-pub(in crate::rollout) fn delete_history(
-    limit: Option<i32>,
-    others: &[&ReplicaSetView],
-    plan: &mut Plan,
-) {
+pub(super) fn delete_history(limit: Option<i32>, others: &[&ReplicaSetView], plan: &mut Plan) {
     let limit = limit.unwrap_or(DEFAULT_HISTORY_LIMIT).max(0) as usize;
     let mut idle: Vec<&ReplicaSetView> = others
         .iter()

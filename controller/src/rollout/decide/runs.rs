@@ -8,8 +8,10 @@ use rollout_rs_crds::analysis::AnalysisPhase;
 use rollout_rs_crds::conditions::{PROGRESSING, reason};
 use rollout_rs_crds::rollout::{PauseReason, RolloutStatus};
 
-use super::{Observed, Plan, enter_pause, event, set_condition};
 use crate::rollout::analysis::{self as an, NewRun, RunKind, RunView};
+use crate::rollout::decide::observed::Observed;
+use crate::rollout::decide::plan::{Plan, event};
+use crate::rollout::decide::status::{enter_pause, set_condition};
 
 /// Forgets the runs of an earlier attempt (a new template, a retry): new ones are created.
 pub(super) fn forget_runs(st: &mut RolloutStatus) {
@@ -23,11 +25,7 @@ pub(super) fn forget_runs(st: &mut RolloutStatus) {
     }
 }
 
-pub(in crate::rollout) fn set_run_status(
-    st: &mut RolloutStatus,
-    kind: RunKind,
-    run: Option<&RunView>,
-) {
+pub(super) fn set_run_status(st: &mut RolloutStatus, kind: RunKind, run: Option<&RunView>) {
     record_run(st, kind, run.map(RunView::status));
 }
 
@@ -61,7 +59,7 @@ fn record_run(
 }
 
 /// The name of the run of `kind` the status records.
-pub(in crate::rollout) fn recorded_run(st: &RolloutStatus, kind: RunKind) -> Option<String> {
+pub(super) fn recorded_run(st: &RolloutStatus, kind: RunKind) -> Option<String> {
     let canary = st.canary.as_ref();
     let blue_green = st.blue_green.as_ref();
     match kind {
@@ -81,7 +79,7 @@ pub(in crate::rollout) fn recorded_run(st: &RolloutStatus, kind: RunKind) -> Opt
 
 /// A Failed or Errored run aborts the update (`what` names it in the message, e.g.
 /// "Step-based"). Returns whether it did.
-pub(in crate::rollout) fn abort_for_run(
+pub(super) fn abort_for_run(
     st: &mut RolloutStatus,
     run: Option<&RunView>,
     what: &str,
@@ -117,7 +115,7 @@ pub(in crate::rollout) fn abort_for_run(
 
 /// An Inconclusive run pauses the rollout (reason InconclusiveAnalysisRun). Returns true once
 /// a user has cleared that pause (promote): the caller moves past the analysis.
-pub(in crate::rollout) fn inconclusive_pause(
+pub(super) fn inconclusive_pause(
     st: &mut RolloutStatus,
     plan: &mut Plan,
     now: Timestamp,
@@ -153,11 +151,11 @@ pub(in crate::rollout) fn inconclusive_pause(
 /// Where the background analysis stands.
 pub(super) struct BackgroundAt<'a> {
     /// An update is in progress (not initial, promoted, aborted or promoted in full).
-    pub active: bool,
-    pub index: i32,
-    pub hash: &'a str,
-    pub revision: u64,
-    pub recorded: Option<&'a str>,
+    pub(crate) active: bool,
+    pub(crate) index: i32,
+    pub(crate) hash: &'a str,
+    pub(crate) revision: u64,
+    pub(crate) recorded: Option<&'a str>,
 }
 
 /// `strategy.canary.analysis`: one run for the whole update from `startingStep` on, replaced
@@ -214,12 +212,7 @@ pub(super) fn background_analysis(
 
 /// Plans a new run: named (after any earlier attempt's), recorded in status as Pending so the
 /// next reconcile finds it, and announced.
-pub(in crate::rollout) fn start_run(
-    obs: &Observed,
-    st: &mut RolloutStatus,
-    plan: &mut Plan,
-    mut new: NewRun,
-) {
+pub(super) fn start_run(obs: &Observed, st: &mut RolloutStatus, plan: &mut Plan, mut new: NewRun) {
     let rollout = obs.rollout.metadata.name.as_deref().unwrap_or_default();
     new.name = an::run_name(
         rollout,

@@ -2,14 +2,17 @@
 //! deadlines (with `progressDeadlineAbort`), in the order Argo Rollouts users know. Pure.
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use rollout_rs_crds::Condition;
 use rollout_rs_crds::conditions::{AVAILABLE, PAUSED, PROGRESSING, reason};
-use rollout_rs_crds::rollout::{RolloutPhase, RolloutStatus};
+use rollout_rs_crds::rollout::{PauseCondition, PauseReason, RolloutPhase, RolloutStatus};
 
-use super::{DEFAULT_PROGRESS_DEADLINE, Plan, ReplicaSetView, event};
+use crate::rollout::decide::observed::ReplicaSetView;
+use crate::rollout::decide::plan::{Plan, PlannedEvent, event};
 
-pub(in crate::rollout) fn set_condition(
+const DEFAULT_PROGRESS_DEADLINE: i64 = 600;
+
+pub(super) fn set_condition(
     status: &mut RolloutStatus,
     type_: &str,
     value: &str,
@@ -48,10 +51,7 @@ pub(super) fn remove_condition(status: &mut RolloutStatus, type_: &str) {
     status.conditions.retain(|c| c.type_ != type_);
 }
 
-pub(in crate::rollout) fn condition<'a>(
-    status: &'a RolloutStatus,
-    type_: &str,
-) -> Option<&'a Condition> {
+pub(super) fn condition<'a>(status: &'a RolloutStatus, type_: &str) -> Option<&'a Condition> {
     status.conditions.iter().find(|c| c.type_ == type_)
 }
 
@@ -294,4 +294,21 @@ fn force_update_time(st: &mut RolloutStatus, now: Timestamp) {
     if let Some(c) = st.conditions.iter_mut().find(|c| c.type_ == PROGRESSING) {
         c.last_update_time = Some(Time(now));
     }
+}
+
+/// A pause the controller takes (a pause step, an inconclusive run, a blue-green preview):
+/// a user clearing `status.pauseConditions` while `controllerPause` stays set is a promote.
+pub(super) fn enter_pause(
+    st: &mut RolloutStatus,
+    plan: &mut Plan,
+    reason: PauseReason,
+    now: Timestamp,
+    announce: PlannedEvent,
+) {
+    st.pause_conditions.push(PauseCondition {
+        reason,
+        start_time: MicroTime(now),
+    });
+    st.controller_pause = true;
+    plan.events.push(announce);
 }

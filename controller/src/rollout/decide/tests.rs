@@ -2,17 +2,14 @@
 
 use std::time::Duration;
 
-use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use rollout_rs_crds::rollout::{PauseCondition, PauseReason, Rollout, RolloutPhase, RolloutStatus};
 
 use super::*;
-
-const NOW: &str = "2026-11-26T12:00:00Z";
-
-fn now() -> Timestamp {
-    NOW.parse().expect("valid time")
-}
+use crate::rollout::decide::begin::steps_hash;
+use crate::rollout::decide::status::condition;
+use crate::rollout::decide::test_support::{hash_of, now, parse_rollout, reasons, rs, scaled};
+use crate::rollout::status_guard;
 
 fn ago(secs: i64) -> Time {
     Time(now() - jiff::SignedDuration::from_secs(secs))
@@ -24,21 +21,7 @@ fn rollout(image: &str) -> Rollout {
     let yaml = format!(
         "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {{name: web, namespace: default, generation: 1}}\nspec:\n  replicas: 10\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n  strategy:\n    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{{setWeight: 20}}, {{pause: {{}}}}, {{setWeight: 50}}, {{pause: {{duration: 30s}}}}]\n"
     );
-    match rollout_rs_crds::manifest::parse_all(&yaml)
-        .expect("YAML")
-        .remove(0)
-    {
-        Ok(rollout_rs_crds::manifest::Object::Rollout(r)) => r,
-        other => panic!("not a rollout: {other:?}"),
-    }
-}
-
-fn hash_of(image: &str) -> String {
-    pod_template_hash(&rollout(image).spec.template)
-}
-
-fn rs(image: &str, revision: u64, desired: i32, available: i32) -> ReplicaSetView {
-    ReplicaSetView::of("web", &hash_of(image), revision, desired, available)
+    parse_rollout(&yaml)
 }
 
 /// A rollout whose stable is `web:1` (10 pods), now updated to `image`, with `status`.
@@ -60,15 +43,6 @@ fn updating(image: &str, status: impl FnOnce(&mut RolloutStatus)) -> Rollout {
 
 fn plan(rollout: Rollout, rss: Vec<ReplicaSetView>) -> Plan {
     decide(&Observed::of(rollout, rss, now()))
-}
-
-fn scaled(p: &Plan, image: &str) -> Option<i32> {
-    let name = format!("web-{}", hash_of(image));
-    p.scale.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
-}
-
-fn reasons(p: &Plan) -> Vec<&'static str> {
-    p.events.iter().map(|e| e.reason).collect()
 }
 
 #[test]

@@ -1,11 +1,16 @@
 //! Gateway API, native: the `weight` of the backendRefs that name the canary and the stable
 //! Service in an HTTPRoute's rules, and nothing else. The change is a JSON patch whose `test`
 //! operations pin each backendRef's name, so a concurrent edit that reorders the rules makes the
-//! write fail instead of weighting the wrong backend.
+//! write fail instead of weighting the wrong backend. The routes are the user's: each must
+//! exist, and none is ever created or deleted here.
 
+use kube::core::ApiResource;
+use rollout_rs_crds::Rollout;
 use serde_json::{Value, json};
 
-use super::{RouterError, Weights};
+use super::router::{
+    Config, Desired, Live, Ref, Router, RouterError, Weights, Write, home, required, routing,
+};
 
 fn is_service(backend: &Value) -> bool {
     let group_ok = backend
@@ -21,7 +26,7 @@ fn is_service(backend: &Value) -> bool {
 
 /// The JSON patch setting the weights on `route` (an HTTPRoute as JSON), or `None` when they
 /// already hold. Fails, naming the route, when no backendRef names the stable Service.
-pub fn weight_patch(route: &Value, w: &Weights) -> Result<Option<Value>, RouterError> {
+pub(crate) fn weight_patch(route: &Value, w: &Weights) -> Result<Option<Value>, RouterError> {
     let name = route
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -75,96 +80,50 @@ pub fn weight_patch(route: &Value, w: &Weights) -> Result<Option<Value>, RouterE
     Ok((!ops.is_empty()).then_some(Value::Array(ops)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The Gateway API router.
+pub(crate) struct HttpRoute;
 
-    fn route(stable_weight: Option<i64>, canary_weight: Option<i64>) -> Value {
-        let mut stable = json!({"name": "payments-stable", "port": 80});
-        let mut canary = json!({"name": "payments-canary", "port": 80});
-        if let Some(w) = stable_weight {
-            stable["weight"] = json!(w);
-        }
-        if let Some(w) = canary_weight {
-            canary["weight"] = json!(w);
-        }
-        json!({
-            "metadata": {"name": "payments"},
-            "spec": {
-                "parentRefs": [{"name": "public"}],
-                "rules": [
-                    {"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}], "backendRefs": [{"name": "api", "port": 80}]},
-                    {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "filters": [{"type": "RequestHeaderModifier"}], "backendRefs": [stable, canary]}
-                ]
-            }
-        })
+const KIND: &str = "HTTPRoute";
+
+impl Router for HttpRoute {
+    fn kind(&self) -> &'static str {
+        KIND
     }
 
-    fn weights(canary: i32) -> Weights {
-        Weights {
-            canary,
-            total: 100,
-            canary_service: "payments-canary".into(),
-            stable_service: "payments-stable".into(),
-        }
+    fn resource(&self, _: &Config) -> ApiResource {
+        super::router::resource("gateway.networking.k8s.io", "v1", KIND, "httproutes")
     }
 
-    fn apply(route: &Value, patch: &Value) -> Value {
-        let mut doc = route.clone();
-        let p: json_patch::Patch = serde_json::from_value(patch.clone()).expect("a JSON patch");
-        json_patch::patch(&mut doc, &p).expect("applies");
-        doc
-    }
-
-    #[test]
-    fn patch_for_each_weight_touches_only_the_two_weights() {
-        // Weight 0 is also what an abort writes.
-        for (canary, stable) in [(0, 100), (5, 95), (50, 50), (100, 0)] {
-            let live = route(Some(100), Some(0));
-            let patch = weight_patch(&live, &weights(canary)).expect("routes to stable");
-            let after = patch.as_ref().map_or(live.clone(), |p| apply(&live, p));
-            assert_eq!(
-                after,
-                route(Some(i64::from(stable)), Some(i64::from(canary))),
-                "weight {canary}"
-            );
-        }
-        let expected = json!([
-            {"op": "test", "path": "/spec/rules/1/backendRefs/0/name", "value": "payments-stable"},
-            {"op": "add", "path": "/spec/rules/1/backendRefs/0/weight", "value": 70},
-            {"op": "test", "path": "/spec/rules/1/backendRefs/1/name", "value": "payments-canary"},
-            {"op": "add", "path": "/spec/rules/1/backendRefs/1/weight", "value": 30},
-        ]);
-        assert_eq!(
-            weight_patch(&route(Some(100), Some(0)), &weights(30)).expect("ok"),
-            Some(expected)
-        );
-    }
-
-    #[test]
-    fn no_patch_when_weights_hold_and_missing_weights_are_added() {
-        assert_eq!(
-            weight_patch(&route(Some(60), Some(40)), &weights(40)).expect("ok"),
-            None
-        );
-        let live = route(None, None);
-        let patch = weight_patch(&live, &weights(10))
-            .expect("ok")
-            .expect("a patch");
-        assert_eq!(apply(&live, &patch), route(Some(90), Some(10)));
-    }
-
-    #[test]
-    fn a_route_without_the_stable_service_is_an_error_naming_it() {
-        let w = Weights {
-            stable_service: "nope".into(),
-            ..weights(10)
+    fn refers_to(&self, ro: &Rollout, _: &Config) -> Vec<Ref> {
+        let Some(g) = routing(ro).and_then(|t| t.gateway_api.as_ref()) else {
+            return vec![];
         };
-        assert_eq!(
-            weight_patch(&route(Some(100), Some(0)), &w)
-                .unwrap_err()
-                .to_string(),
-            "HTTPRoute payments: no rule routes to the stable Service nope"
-        );
+        let ns = g.namespace.clone().unwrap_or_else(|| home(ro));
+        g.http_route
+            .iter()
+            .chain(g.http_routes.iter().map(|r| &r.name))
+            .map(|name| Ref::new(&ns, name))
+            .collect()
+    }
+
+    /// Every route must exist: the user's, only weighted here.
+    fn plan(
+        &self,
+        ro: &Rollout,
+        cx: &Config,
+        want: &Desired,
+        live: &Live,
+    ) -> Result<Vec<Write>, RouterError> {
+        let mut writes = Vec::new();
+        for target in self.refers_to(ro, cx) {
+            if let Some(ops) = weight_patch(required(live, KIND, &target)?, &want.weights)? {
+                writes.push(Write::Patch { target, ops });
+            }
+        }
+        Ok(writes)
     }
 }
+
+#[cfg(test)]
+#[path = "gateway_tests.rs"]
+mod tests;

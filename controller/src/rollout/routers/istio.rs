@@ -2,15 +2,21 @@
 //! in the HTTP routes named by the Rollout (and TLS / TCP routes selected by port), and, for a
 //! subset-level split, the `rollouts-pod-template-hash` label of the DestinationRule's two
 //! subsets. Changes are JSON patches guarded by `test` operations, touching nothing else.
+//! Both objects are the user's: they must exist, and are never created or deleted here.
 
+use kube::ResourceExt;
+use kube::core::ApiResource;
+use rollout_rs_crds::rollout::IstioTrafficRouting;
+use rollout_rs_crds::{MANAGED_BY_ANNOTATION as MANAGED_BY, POD_TEMPLATE_HASH_LABEL, Rollout};
 use serde_json::{Value, json};
 
-use super::{RouterError, Weights};
-use rollout_rs_crds::{MANAGED_BY_ANNOTATION as MANAGED_BY, POD_TEMPLATE_HASH_LABEL};
+use super::router::{
+    Config, Desired, Live, Ref, Router, RouterError, Weights, Write, home, required, routing,
+};
 
 /// How the two sides are told apart in the VirtualService's destinations.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Split {
+pub(crate) enum Split {
     /// By host: the canary and stable Services (compared by their first DNS label).
     Host,
     /// By subset of one host: the DestinationRule's subset names.
@@ -19,13 +25,13 @@ pub enum Split {
 
 /// Which routes of the VirtualService carry the weights.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RouteSelection {
+pub(crate) struct RouteSelection {
     /// HTTP route names; empty means "the only HTTP route" (when there are no TLS/TCP routes).
-    pub http: Vec<String>,
+    pub(crate) http: Vec<String>,
     /// TLS routes, by (port, sniHosts).
-    pub tls: Vec<(Option<i64>, Vec<String>)>,
+    pub(crate) tls: Vec<(Option<i64>, Vec<String>)>,
     /// TCP routes, by port.
-    pub tcp: Vec<Option<i64>>,
+    pub(crate) tcp: Vec<Option<i64>>,
 }
 
 fn first_label(host: &str) -> &str {
@@ -89,7 +95,7 @@ fn sni_matches(route: &Value, hosts: &[String]) -> bool {
 
 /// The JSON patch setting the weights in `vs` (a VirtualService as JSON), or `None` when they
 /// already hold.
-pub fn virtual_service_patch(
+pub(crate) fn virtual_service_patch(
     vs: &Value,
     sel: &RouteSelection,
     split: &Split,
@@ -192,7 +198,7 @@ pub fn virtual_service_patch(
 /// The JSON patch pointing the DestinationRule's canary and stable subsets at their hashes and
 /// marking it managed by the Rollout `rollout` (so it is released when the Rollout stops
 /// naming it), or `None` when all that holds already.
-pub fn destination_rule_patch(
+pub(crate) fn destination_rule_patch(
     dr: &Value,
     canary_subset: &str,
     stable_subset: &str,
@@ -252,7 +258,7 @@ pub fn destination_rule_patch(
 /// subset keeps a pod-template hash (each selects all the app's pods again) and the mark goes.
 /// `None` when another Rollout manages it now; the patch tests the mark, so it applies only
 /// while it still holds.
-pub fn destination_rule_release(dr: &Value, managed_by: &str) -> Option<Value> {
+pub(crate) fn destination_rule_release(dr: &Value, managed_by: &str) -> Option<Value> {
     let mark = format!("/metadata/annotations/{}", MANAGED_BY.replace('/', "~1"));
     if dr.pointer(&mark).and_then(Value::as_str) != Some(managed_by) {
         return None;
@@ -272,173 +278,132 @@ pub fn destination_rule_release(dr: &Value, managed_by: &str) -> Option<Value> {
     Some(Value::Array(ops))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn istio(ro: &Rollout) -> Option<&IstioTrafficRouting> {
+    routing(ro)?.istio.as_ref()
+}
 
-    fn apply(doc: &Value, patch: &Option<Value>) -> Value {
-        let mut doc = doc.clone();
-        if let Some(p) = patch {
-            let p: json_patch::Patch = serde_json::from_value(p.clone()).expect("a JSON patch");
-            json_patch::patch(&mut doc, &p).expect("applies");
-        }
-        doc
-    }
-
-    fn weights(canary: i32) -> Weights {
-        Weights {
-            canary,
-            total: 100,
-            canary_service: "reviews-canary".into(),
-            stable_service: "reviews-stable".into(),
-        }
-    }
-
-    fn host_vs(stable: i64, canary: i64) -> Value {
-        json!({
-            "metadata": {"name": "reviews"},
-            "spec": {"hosts": ["reviews"], "http": [
-                {"name": "mirror", "route": [{"destination": {"host": "other"}, "weight": 100}]},
-                {"name": "primary", "retries": {"attempts": 3}, "route": [
-                    {"destination": {"host": "reviews-stable.bookinfo.svc.cluster.local", "port": {"number": 9080}}, "weight": stable},
-                    {"destination": {"host": "reviews-canary"}, "weight": canary}
-                ]}
-            ]}
-        })
-    }
-
-    #[test]
-    fn host_level_weights_for_each_weight() {
-        let sel = RouteSelection {
-            http: vec!["primary".into()],
-            ..Default::default()
-        };
-        for (canary, stable) in [(0, 100), (5, 95), (50, 50), (100, 0)] {
-            let live = host_vs(100, 0);
-            let patch =
-                virtual_service_patch(&live, &sel, &Split::Host, &weights(canary)).expect("ok");
-            assert_eq!(
-                apply(&live, &patch),
-                host_vs(stable, i64::from(canary)),
-                "weight {canary}"
-            );
-        }
-        assert_eq!(
-            virtual_service_patch(&host_vs(90, 10), &sel, &Split::Host, &weights(10)).expect("ok"),
-            None
-        );
-    }
-
-    #[test]
-    fn subset_level_weights_and_destination_rule() {
-        let vs = |stable: i64, canary: i64| {
-            json!({"metadata": {"name": "reviews"}, "spec": {"http": [{"name": "primary", "route": [
-                {"destination": {"host": "reviews", "subset": "stable"}, "weight": stable},
-                {"destination": {"host": "reviews", "subset": "canary"}, "weight": canary}
-            ]}]}})
-        };
-        let split = Split::Subset {
-            canary: "canary".into(),
-            stable: "stable".into(),
-        };
-        // An unnamed selection works when the VirtualService has one HTTP route.
-        let live = vs(100, 0);
-        let patch = virtual_service_patch(&live, &RouteSelection::default(), &split, &weights(10))
-            .expect("ok");
-        assert_eq!(apply(&live, &patch), vs(90, 10));
-
-        let dr = json!({"metadata": {"name": "reviews"}, "spec": {"host": "reviews", "subsets": [
-            {"name": "stable", "labels": {"app": "reviews"}},
-            {"name": "canary"}
-        ]}});
-        let patch =
-            destination_rule_patch(&dr, "canary", "stable", "c1", "s1", "reviews").expect("ok");
-        assert_eq!(
-            apply(&dr, &patch),
-            json!({"metadata": {"name": "reviews", "annotations": {MANAGED_BY: "reviews"}},
-              "spec": {"host": "reviews", "subsets": [
-                {"name": "stable", "labels": {"app": "reviews", POD_TEMPLATE_HASH_LABEL: "s1"}},
-                {"name": "canary", "labels": {POD_TEMPLATE_HASH_LABEL: "c1"}}
-            ]}})
-        );
-        assert_eq!(
-            destination_rule_patch(
-                &apply(&dr, &patch),
-                "canary",
-                "stable",
-                "c1",
-                "s1",
-                "reviews"
-            )
-            .expect("ok"),
-            None
-        );
-        // Released when the Rollout stops naming it: as it was before.
-        let pinned = apply(&dr, &patch);
-        assert_eq!(
-            destination_rule_release(&pinned, "other/web"),
-            None,
-            "not ours"
-        );
-        let release = destination_rule_release(&pinned, "reviews");
-        assert!(release.is_some());
-        assert_eq!(
-            apply(&pinned, &release),
-            json!({"metadata": {"name": "reviews", "annotations": {}}, "spec": {"host": "reviews", "subsets": [
-                {"name": "stable", "labels": {"app": "reviews"}},
-                {"name": "canary", "labels": {}}
-            ]}})
-        );
-        assert_eq!(
-            destination_rule_release(&apply(&pinned, &release), "reviews"),
-            None
-        );
-    }
-
-    #[test]
-    fn tcp_and_tls_routes_by_port() {
-        let vs = json!({"metadata": {"name": "db"}, "spec": {
-            "tcp": [{"match": [{"port": 5432}], "route": [{"destination": {"host": "reviews-stable"}, "weight": 100}, {"destination": {"host": "reviews-canary"}, "weight": 0}]}],
-            "tls": [{"match": [{"port": 443, "sniHosts": ["a.example.com"]}], "route": [{"destination": {"host": "reviews-stable"}, "weight": 100}, {"destination": {"host": "reviews-canary"}, "weight": 0}]}]
-        }});
-        let sel = RouteSelection {
-            http: vec![],
-            tls: vec![(Some(443), vec!["a.example.com".into()])],
-            tcp: vec![Some(5432)],
-        };
-        let after = apply(
-            &vs,
-            &virtual_service_patch(&vs, &sel, &Split::Host, &weights(20)).expect("ok"),
-        );
-        assert_eq!(
-            after.pointer("/spec/tcp/0/route/1/weight"),
-            Some(&json!(20))
-        );
-        assert_eq!(
-            after.pointer("/spec/tls/0/route/0/weight"),
-            Some(&json!(80))
-        );
-    }
-
-    #[test]
-    fn missing_routes_and_subsets_are_named() {
-        let sel = RouteSelection {
-            http: vec!["nope".into()],
-            ..Default::default()
-        };
-        assert_eq!(
-            virtual_service_patch(&host_vs(100, 0), &sel, &Split::Host, &weights(5))
-                .unwrap_err()
-                .to_string(),
-            "VirtualService reviews: no HTTP route named nope"
-        );
-        let dr =
-            json!({"metadata": {"name": "reviews"}, "spec": {"subsets": [{"name": "stable"}]}});
-        assert_eq!(
-            destination_rule_patch(&dr, "canary", "stable", "c", "s", "reviews")
-                .unwrap_err()
-                .to_string(),
-            "DestinationRule reviews: no subset named canary"
-        );
+/// `name` or `name.namespace`, as Argo Rollouts allows for Istio objects.
+fn istio_ref(ro: &Rollout, name: &str) -> Ref {
+    match name.split_once('.') {
+        Some((name, ns)) => Ref::new(ns, name),
+        None => Ref::new(home(ro), name),
     }
 }
+
+/// The Istio router's VirtualServices.
+pub(crate) struct VirtualService;
+
+/// The Istio router's DestinationRule, for a split by subset.
+pub(crate) struct DestinationRule;
+
+const VS: &str = "VirtualService";
+const DR: &str = "DestinationRule";
+
+impl Router for VirtualService {
+    fn kind(&self) -> &'static str {
+        VS
+    }
+
+    fn resource(&self, _: &Config) -> ApiResource {
+        super::router::resource("networking.istio.io", "v1", VS, "virtualservices")
+    }
+
+    fn refers_to(&self, ro: &Rollout, _: &Config) -> Vec<Ref> {
+        let Some(i) = istio(ro) else { return vec![] };
+        i.virtual_service
+            .iter()
+            .chain(&i.virtual_services)
+            .map(|vs| istio_ref(ro, &vs.name))
+            .collect()
+    }
+
+    fn plan(
+        &self,
+        ro: &Rollout,
+        _: &Config,
+        want: &Desired,
+        live: &Live,
+    ) -> Result<Vec<Write>, RouterError> {
+        let Some(i) = istio(ro) else {
+            return Ok(vec![]);
+        };
+        let split = match &i.destination_rule {
+            Some(dr) => Split::Subset {
+                canary: dr.canary_subset_name.clone(),
+                stable: dr.stable_subset_name.clone(),
+            },
+            None => Split::Host,
+        };
+        let mut writes = Vec::new();
+        for vs in i.virtual_service.iter().chain(&i.virtual_services) {
+            let target = istio_ref(ro, &vs.name);
+            let sel = RouteSelection {
+                http: vs.routes.clone(),
+                tls: vs
+                    .tls_routes
+                    .iter()
+                    .map(|t| (t.port, t.sni_hosts.clone()))
+                    .collect(),
+                tcp: vs.tcp_routes.iter().map(|t| t.port).collect(),
+            };
+            let live = required(live, VS, &target)?;
+            if let Some(ops) = virtual_service_patch(live, &sel, &split, &want.weights)? {
+                writes.push(Write::Patch { target, ops });
+            }
+        }
+        Ok(writes)
+    }
+}
+
+impl Router for DestinationRule {
+    fn kind(&self) -> &'static str {
+        DR
+    }
+
+    fn resource(&self, _: &Config) -> ApiResource {
+        super::router::resource("networking.istio.io", "v1", DR, "destinationrules")
+    }
+
+    fn refers_to(&self, ro: &Rollout, _: &Config) -> Vec<Ref> {
+        istio(ro)
+            .and_then(|i| i.destination_rule.as_ref())
+            .map(|dr| istio_ref(ro, &dr.name))
+            .into_iter()
+            .collect()
+    }
+
+    fn plan(
+        &self,
+        ro: &Rollout,
+        _: &Config,
+        want: &Desired,
+        live: &Live,
+    ) -> Result<Vec<Write>, RouterError> {
+        let Some(dr) = istio(ro).and_then(|i| i.destination_rule.as_ref()) else {
+            return Ok(vec![]);
+        };
+        let target = istio_ref(ro, &dr.name);
+        let patch = destination_rule_patch(
+            required(live, DR, &target)?,
+            &dr.canary_subset_name,
+            &dr.stable_subset_name,
+            &want.canary_hash,
+            &want.stable_hash,
+            &rollout_rs_crds::managed_by(&home(ro), &ro.name_any()),
+        )?;
+        Ok(patch
+            .map(|ops| Write::Patch { target, ops })
+            .into_iter()
+            .collect())
+    }
+
+    /// The mark tells which DestinationRules a Rollout still holds subsets of, to release
+    /// those it stops naming.
+    fn caches_managed_by(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+#[path = "istio_tests.rs"]
+mod tests;

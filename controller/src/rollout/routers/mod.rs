@@ -1,51 +1,39 @@
-//! Traffic routers: for each data plane, the exact objects and fields it reads, computed as pure
-//! functions of the live routing object and the desired weights, so every write can be pinned
-//! in a unit test and nothing else of a user's object is touched.
+//! Traffic routers: for each data plane, the objects a Rollout names and the exact fields written
+//! to them, computed as pure functions of the Rollout, the desired weights and the live objects,
+//! so every write can be pinned in a unit test and nothing else of a user's object is touched.
 //!
-//! Each router gets the same [`Weights`]; the reconciler applies them (next to come: wiring into
-//! the rollout plan, where traffic safety decides the weight).
+//! [`ROUTERS`] is the one list of routed kinds. The reconciler watches exactly what each router
+//! says a Rollout refers to, and `traffic` reads exactly that and writes what the router plans:
+//! the watch list, the reads and the writes cannot drift apart. Nothing here talks to the API
+//! server (reading, writing and watching belong to `traffic` and `reconcile`), and a router
+//! never decides a weight: it is told one.
 
-pub mod gateway;
-pub mod istio;
-pub mod nginx;
-pub mod smi;
+pub(crate) mod gateway;
+pub(crate) mod istio;
+pub(crate) mod nginx;
+mod router;
+pub(crate) mod smi;
 
-/// What the routers are told: the canary's share out of `total` and the two Services.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Weights {
-    /// Share sent to the canary, 0..=total.
-    pub canary: i32,
-    /// `trafficRouting.maxTrafficWeight`, default 100.
-    pub total: i32,
-    pub canary_service: String,
-    pub stable_service: String,
-}
+pub(crate) use router::{Config, Desired, Ref, Router, RouterError, Weights, Write};
 
-impl Weights {
-    pub fn stable(&self) -> i32 {
-        self.total - self.canary
+/// Every routed kind, in the order their writes are made.
+pub(crate) static ROUTERS: &[&dyn Router] = &[
+    &nginx::Nginx,
+    &gateway::HttpRoute,
+    &istio::VirtualService,
+    &istio::DestinationRule,
+    &smi::TrafficSplit,
+];
+
+/// As the controller runs by default. Beside the list rather than with [`Config`]: it names
+/// `smi`, which uses `router`, and siblings must not use each other both ways.
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            split_api_version: smi::DEFAULT_API_VERSION.into(),
+        }
     }
 }
 
-/// A routing object that cannot carry the weights.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RouterError {
-    #[error("{kind} {name}: no rule routes to the stable Service {service}")]
-    NoStableRoute {
-        kind: &'static str,
-        name: String,
-        service: String,
-    },
-    #[error("{kind} {name}: {what}")]
-    Missing {
-        kind: &'static str,
-        name: String,
-        what: String,
-    },
-    #[error("{kind} {name} is owned by {owner}, not by this Rollout: refusing to change it")]
-    NotOwned {
-        kind: &'static str,
-        name: String,
-        owner: String,
-    },
-}
+#[cfg(test)]
+mod tests;

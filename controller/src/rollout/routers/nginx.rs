@@ -1,29 +1,37 @@
 //! NGINX Ingress: a canary Ingress `<rollout>-<stableIngress>-canary` beside the stable one,
-//! weighted by annotation. The stable Ingress is only read, never written.
+//! weighted by annotation. The stable Ingress is only read, never written; the canary Ingress is
+//! the Rollout's own, and one of the same name that it does not own is never taken over.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::core::ApiResource;
+use kube::{Resource, ResourceExt};
+use rollout_rs_crds::Rollout;
+use rollout_rs_crds::rollout::NginxTrafficRouting;
+use serde_json::Value;
 
-use super::{RouterError, Weights};
+use super::router::{
+    Config, Desired, Live, Ref, Router, RouterError, Weights, Write, found, home, required, routing,
+};
 
 /// Default annotation prefix of ingress-nginx.
-pub const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
+pub(crate) const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
 
 /// Name of the canary Ingress for a stable Ingress (cut to fit an Ingress name when long).
-pub fn canary_name(rollout: &str, stable_ingress: &str) -> String {
+pub(crate) fn canary_name(rollout: &str, stable_ingress: &str) -> String {
     crate::rollout::names::canary_ingress(rollout, stable_ingress)
 }
 
 /// Settings of the nginx router.
 #[derive(Clone, Debug)]
-pub struct NginxConfig<'a> {
-    pub prefix: Option<&'a str>,
-    pub additional_annotations: &'a BTreeMap<String, String>,
-    pub canary_annotations: &'a BTreeMap<String, String>,
+pub(crate) struct NginxConfig<'a> {
+    pub(crate) prefix: Option<&'a str>,
+    pub(crate) additional_annotations: &'a BTreeMap<String, String>,
+    pub(crate) canary_annotations: &'a BTreeMap<String, String>,
     /// `maxTrafficWeight`, when set, is written as `canary-weight-total`.
-    pub max_weight: Option<i32>,
+    pub(crate) max_weight: Option<i32>,
 }
 
 fn retarget(backend: &mut IngressBackend, stable: &str, canary: &str) -> bool {
@@ -40,7 +48,7 @@ fn retarget(backend: &mut IngressBackend, stable: &str, canary: &str) -> bool {
 /// to the stable Service, with that backend renamed to the canary Service; annotations `canary`
 /// and `canary-weight` (and `canary-weight-total` with maxTrafficWeight) always win over
 /// user-supplied ones.
-pub fn canary_ingress(
+pub(crate) fn canary_ingress(
     rollout: &str,
     owner: OwnerReference,
     stable: &Ingress,
@@ -106,7 +114,7 @@ pub fn canary_ingress(
 }
 
 /// Refuses to take over a same-named Ingress that another controller (or a user) owns.
-pub fn check_owner(existing: &Ingress, rollout_uid: &str) -> Result<(), RouterError> {
+pub(crate) fn check_owner(existing: &Ingress, rollout_uid: &str) -> Result<(), RouterError> {
     let owned = existing
         .metadata
         .owner_references
@@ -133,193 +141,103 @@ pub fn check_owner(existing: &Ingress, rollout_uid: &str) -> Result<(), RouterEr
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The NGINX router: the kind it writes is Ingress.
+pub(crate) struct Nginx;
 
-    fn stable() -> Ingress {
-        serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "storefront", "namespace": "shop", "annotations": {"kubernetes.io/ingress.class": "nginx"}},
-            "spec": {
-                "ingressClassName": "nginx",
-                "tls": [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}],
-                "rules": [
-                    {"host": "shop.example.com", "http": {"paths": [
-                        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "storefront-stable", "port": {"name": "http"}}}},
-                        {"path": "/admin", "pathType": "Prefix", "backend": {"service": {"name": "admin", "port": {"number": 80}}}}
-                    ]}},
-                    {"host": "other.example.com", "http": {"paths": [
-                        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "other", "port": {"number": 80}}}}
-                    ]}}
-                ]
-            }
-        }))
-        .expect("valid Ingress")
-    }
+const KIND: &str = "Ingress";
 
-    fn owner() -> OwnerReference {
-        OwnerReference {
-            api_version: "rollout-rs.io/v1alpha1".into(),
-            kind: "Rollout".into(),
-            name: "storefront".into(),
-            uid: "u1".into(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        }
-    }
+fn nginx(ro: &Rollout) -> Option<&NginxTrafficRouting> {
+    routing(ro)?.nginx.as_ref()
+}
 
-    fn weights(canary: i32) -> Weights {
-        Weights {
-            canary,
-            total: 100,
-            canary_service: "storefront-canary".into(),
-            stable_service: "storefront-stable".into(),
-        }
-    }
-
-    #[test]
-    fn canary_ingress_for_each_weight() {
-        let extra: BTreeMap<String, String> =
-            [("canary-by-header".to_string(), "X-Canary".to_string())].into();
-        let none = BTreeMap::new();
-        // Weight 0 is also what an abort writes.
-        for w in [0, 5, 50, 100] {
-            let cfg = NginxConfig {
-                prefix: None,
-                additional_annotations: &extra,
-                canary_annotations: &none,
-                max_weight: None,
-            };
-            let got = serde_json::to_value(
-                canary_ingress("storefront", owner(), &stable(), &weights(w), &cfg)
-                    .expect("routes to stable"),
+/// Each stable Ingress the Rollout names, with the canary Ingress written beside it.
+fn pairs(ro: &Rollout) -> Vec<(Ref, Ref)> {
+    let Some(n) = nginx(ro) else { return vec![] };
+    let ns = home(ro);
+    let rollout = ro.name_any();
+    n.stable_ingress
+        .iter()
+        .chain(&n.stable_ingresses)
+        .map(|stable| {
+            (
+                Ref::new(&ns, stable),
+                Ref::new(&ns, canary_name(&rollout, stable)),
             )
-            .expect("JSON");
-            let want = serde_json::json!({
-                "apiVersion": "networking.k8s.io/v1",
-                "kind": "Ingress",
-                "metadata": {
-                    "name": "storefront-storefront-canary",
-                    "namespace": "shop",
-                    "annotations": {
-                        "nginx.ingress.kubernetes.io/canary": "true",
-                        "nginx.ingress.kubernetes.io/canary-weight": w.to_string(),
-                        "nginx.ingress.kubernetes.io/canary-by-header": "X-Canary",
-                    },
-                    "ownerReferences": [{"apiVersion": "rollout-rs.io/v1alpha1", "kind": "Rollout", "name": "storefront", "uid": "u1", "controller": true, "blockOwnerDeletion": true}],
-                },
-                "spec": {
-                    "ingressClassName": "nginx",
-                    "tls": [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}],
-                    "rules": [{"host": "shop.example.com", "http": {"paths": [
-                        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "storefront-canary", "port": {"name": "http"}}}}
-                    ]}}],
-                },
+        })
+        .collect()
+}
+
+fn decode(object: &Value, name: &str) -> Result<Ingress, RouterError> {
+    serde_json::from_value(object.clone()).map_err(|e| RouterError::Malformed {
+        kind: KIND,
+        name: name.into(),
+        cause: e.to_string(),
+    })
+}
+
+impl Router for Nginx {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn resource(&self, _: &Config) -> ApiResource {
+        ApiResource::erase::<Ingress>(&())
+    }
+
+    fn crd(&self, _: &Config) -> Option<String> {
+        None
+    }
+
+    /// Both Ingresses of each pair: a stable one that appears lets a waiting Rollout proceed,
+    /// and a canary one edited by hand is corrected.
+    fn refers_to(&self, ro: &Rollout, _: &Config) -> Vec<Ref> {
+        pairs(ro).into_iter().flat_map(|(s, c)| [s, c]).collect()
+    }
+
+    /// A missing stable Ingress is an error; a missing canary Ingress is created.
+    fn plan(
+        &self,
+        ro: &Rollout,
+        _: &Config,
+        want: &Desired,
+        live: &Live,
+    ) -> Result<Vec<Write>, RouterError> {
+        let (Some(n), Some(tr)) = (nginx(ro), routing(ro)) else {
+            return Ok(vec![]);
+        };
+        let cfg = NginxConfig {
+            prefix: n.annotation_prefix.as_deref(),
+            additional_annotations: &n.additional_ingress_annotations,
+            canary_annotations: &n.canary_ingress_annotations,
+            max_weight: tr.max_traffic_weight,
+        };
+        let rollout = ro.name_any();
+        let uid = ro.uid().unwrap_or_default();
+        let owner = ro.controller_owner_ref(&());
+        let mut writes = Vec::new();
+        for (stable, canary) in pairs(ro) {
+            let stable_ingress = decode(required(live, KIND, &stable)?, &stable.name)?;
+            if let Some(existing) = found(live, &canary) {
+                check_owner(&decode(existing, &canary.name)?, &uid)?;
+            }
+            // Without an owner reference (a Rollout not yet stored) the canary Ingress would
+            // be nobody's: it is written once the Rollout can own it.
+            let Some(owner) = owner.clone() else { continue };
+            let object = canary_ingress(&rollout, owner, &stable_ingress, &want.weights, &cfg)?;
+            let object = serde_json::to_value(&object).map_err(|e| RouterError::Malformed {
+                kind: KIND,
+                name: canary.name.clone(),
+                cause: e.to_string(),
+            })?;
+            writes.push(Write::Apply {
+                target: canary,
+                object,
             });
-            assert_eq!(got, want, "weight {w}");
         }
-    }
-
-    #[test]
-    fn prefix_total_and_canary_annotations_cannot_override_the_weight() {
-        let none = BTreeMap::new();
-        let user: BTreeMap<String, String> = [
-            ("custom.io/canary-weight".to_string(), "99".to_string()),
-            ("team".to_string(), "shop".to_string()),
-        ]
-        .into();
-        let cfg = NginxConfig {
-            prefix: Some("custom.io"),
-            additional_annotations: &none,
-            canary_annotations: &user,
-            max_weight: Some(1000),
-        };
-        let ing = canary_ingress(
-            "storefront",
-            owner(),
-            &stable(),
-            &Weights {
-                total: 1000,
-                ..weights(250)
-            },
-            &cfg,
-        )
-        .expect("routes to stable");
-        let a = ing.metadata.annotations.expect("annotations");
-        assert_eq!(
-            a.get("custom.io/canary-weight").map(String::as_str),
-            Some("250")
-        );
-        assert_eq!(
-            a.get("custom.io/canary-weight-total").map(String::as_str),
-            Some("1000")
-        );
-        assert_eq!(a.get("team").map(String::as_str), Some("shop"));
-    }
-
-    #[test]
-    fn errors_name_the_object() {
-        let none = BTreeMap::new();
-        let cfg = NginxConfig {
-            prefix: None,
-            additional_annotations: &none,
-            canary_annotations: &none,
-            max_weight: None,
-        };
-        let w = Weights {
-            stable_service: "elsewhere".into(),
-            ..weights(10)
-        };
-        assert_eq!(
-            canary_ingress("storefront", owner(), &stable(), &w, &cfg)
-                .unwrap_err()
-                .to_string(),
-            "Ingress storefront: no rule routes to the stable Service elsewhere"
-        );
-        let mut foreign = stable();
-        foreign.metadata.name = Some("storefront-storefront-canary".into());
-        assert_eq!(
-            check_owner(&foreign, "u1").unwrap_err().to_string(),
-            "Ingress storefront-storefront-canary is owned by nobody (it was created outside rollout-rs), not by this Rollout: refusing to change it"
-        );
-        foreign.metadata.owner_references = Some(vec![owner()]);
-        assert!(check_owner(&foreign, "u1").is_ok());
-    }
-
-    /// A DNS-1123 subdomain, as Ingress names must be.
-    fn is_subdomain(s: &str) -> bool {
-        s.len() <= 253
-            && s.split('.').all(|l| {
-                l.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                    && l.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                    && l.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            })
-    }
-
-    #[test]
-    fn canary_names_fit_an_ingress_name() {
-        assert_eq!(canary_name("web", "shop"), "web-shop-canary");
-        let rollout = "r".repeat(200);
-        let long = canary_name(&rollout, &"i".repeat(200));
-        assert!(is_subdomain(&long), "{long} ({} chars)", long.len());
-        assert!(long.ends_with("-canary"), "{long}");
-        assert!(long.starts_with(&rollout), "{long}");
-        assert_eq!(
-            long,
-            canary_name(&rollout, &"i".repeat(200)),
-            "deterministic"
-        );
-        // Cut where a dot was, the name still makes a valid subdomain.
-        for cut in 240..250 {
-            let dotted = format!("{}.{}", "a".repeat(cut), "b".repeat(20));
-            let name = canary_name(&dotted, "shop");
-            assert!(is_subdomain(&name), "{name}");
-        }
-        // Two long names that differ only past the cut stay apart.
-        assert_ne!(
-            canary_name(&rollout, &format!("{}-a", "i".repeat(200))),
-            canary_name(&rollout, &format!("{}-b", "i".repeat(200)))
-        );
+        Ok(writes)
     }
 }
+
+#[cfg(test)]
+#[path = "nginx_tests.rs"]
+mod tests;

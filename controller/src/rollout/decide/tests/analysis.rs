@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::rollout::analysis::{NewRun, RunKind, RunView};
+use crate::rollout::decide::test_support::pause_reasons;
 use rollout_rs_crds::analysis::AnalysisPhase::{self, *};
 use rollout_rs_crds::rollout::{TrafficWeights, WeightDestination};
 
@@ -217,11 +218,7 @@ fn inconclusive_pauses_then_promote_skips_and_abort_aborts() {
     );
     assert_eq!(p.status.message.as_deref(), Some("InconclusiveAnalysisRun"));
     assert_eq!(
-        p.status
-            .pause_conditions
-            .iter()
-            .map(|c| c.reason)
-            .collect::<Vec<_>>(),
+        pause_reasons(&p),
         vec![PauseReason::InconclusiveAnalysisRun]
     );
     assert!(p.status.controller_pause);

@@ -10,13 +10,11 @@ use rollout_rs_crds::rollout::{
 };
 
 use crate::rollout::analysis::{RunKind, RunView};
+use crate::rollout::decide::test_support::{
+    hash_of, now, parse_rollout, pause_reasons, reasons, rs, scaled, selector, then,
+};
 use crate::rollout::decide::{Observed, Plan, ReplicaSetView, decide};
-use crate::rollout::hash::pod_template_hash;
 use rollout_rs_crds::analysis::AnalysisPhase::{self, *};
-
-fn now() -> Timestamp {
-    "2026-11-26T12:00:00Z".parse().expect("valid time")
-}
 
 fn secs(n: i64) -> jiff::SignedDuration {
     jiff::SignedDuration::from_secs(n)
@@ -28,32 +26,18 @@ fn rollout(image: &str, extra: &str) -> Rollout {
     let yaml = format!(
         "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {{name: web, namespace: default, generation: 1}}\nspec:\n  replicas: 3\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n  strategy:\n    blueGreen:\n      activeService: web-active\n      previewService: web-preview\n{extra}"
     );
-    match rollout_rs_crds::manifest::parse_all(&yaml)
-        .expect("YAML")
-        .remove(0)
-    {
-        Ok(rollout_rs_crds::manifest::Object::Rollout(r)) => r,
-        other => panic!("not a rollout: {other:?}"),
-    }
-}
-
-fn hash(image: &str) -> String {
-    pod_template_hash(&rollout(image, "").spec.template)
-}
-
-fn rs(image: &str, revision: u64, desired: i32, available: i32) -> ReplicaSetView {
-    ReplicaSetView::of("web", &hash(image), revision, desired, available)
+    parse_rollout(&yaml)
 }
 
 /// `web:1` stable and active (3 pods), the template now `web:2`, with `status` changes.
 fn updating(extra: &str, status: impl FnOnce(&mut RolloutStatus)) -> Rollout {
     let mut r = rollout("web:2", extra);
     let mut st = RolloutStatus {
-        stable_rs: Some(hash("web:1")),
-        current_pod_hash: Some(hash("web:2")),
+        stable_rs: Some(hash_of("web:1")),
+        current_pod_hash: Some(hash_of("web:2")),
         blue_green: Some(BlueGreenStatus {
-            active_selector: Some(hash("web:1")),
-            preview_selector: Some(hash("web:1")),
+            active_selector: Some(hash_of("web:1")),
+            preview_selector: Some(hash_of("web:1")),
             ..Default::default()
         }),
         ..Default::default()
@@ -74,33 +58,11 @@ fn plan_at(rollout: Rollout, rss: Vec<ReplicaSetView>, runs: Vec<RunView>, at: T
     })
 }
 
-/// The plan's status written back, as the next reconcile reads it.
-fn then(mut r: Rollout, p: &Plan) -> Rollout {
-    r.status = Some(p.status.clone());
-    r
-}
-
-fn selector(p: &Plan, svc: &str) -> Option<String> {
-    p.selectors
-        .iter()
-        .find(|(s, _)| s == svc)
-        .map(|(_, h)| h.clone())
-}
-
-fn scaled(p: &Plan, image: &str) -> Option<i32> {
-    let name = format!("web-{}", hash(image));
-    p.scale.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
-}
-
-fn reasons(p: &Plan) -> Vec<&'static str> {
-    p.events.iter().map(|e| e.reason).collect()
-}
-
 fn run(kind: RunKind, phase: AnalysisPhase) -> RunView {
     RunView {
         name: format!(
             "web-{}-2-{}",
-            hash("web:2"),
+            hash_of("web:2"),
             if kind == RunKind::PrePromotion {
                 "pre"
             } else {
@@ -109,7 +71,7 @@ fn run(kind: RunKind, phase: AnalysisPhase) -> RunView {
         ),
         kind,
         step: None,
-        hash: hash("web:2"),
+        hash: hash_of("web:2"),
         phase: Some(phase),
         message: (phase != Successful && phase != Running)
             .then(|| "metric \"m\" assessed it".into()),
@@ -133,13 +95,13 @@ fn initial_deploy_goes_straight_to_active() {
     );
     // Once all pods are available: both Services select it, it is stable, no pause.
     let p = plan(then(r, &p), vec![rs("web:1", 1, 3, 3)], vec![]);
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
-    assert_eq!(selector(&p, "web-preview"), Some(hash("web:1")));
-    assert_eq!(p.status.stable_rs, Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
+    assert_eq!(selector(&p, "web-preview"), Some(hash_of("web:1")));
+    assert_eq!(p.status.stable_rs, Some(hash_of("web:1")));
     assert!(p.status.pause_conditions.is_empty());
     assert_eq!(p.status.phase, Some(RolloutPhase::Healthy));
     let bg = p.status.blue_green.clone().unwrap_or_default();
-    assert_eq!(bg.active_selector, Some(hash("web:1")));
+    assert_eq!(bg.active_selector, Some(hash_of("web:1")));
     assert_eq!(p.status.current_step_index, None);
 }
 
@@ -148,28 +110,21 @@ fn b1_update_runs_the_preview_in_full_beside_the_active_one() {
     let r = updating(MANUAL, |_| {});
     let p = plan(r.clone(), vec![rs("web:1", 1, 3, 3)], vec![]);
     assert_eq!(p.create.as_ref().map(|c| c.replicas), Some(3));
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
     assert_eq!(
         selector(&p, "web-preview"),
-        Some(hash("web:1")),
+        Some(hash_of("web:1")),
         "preview waits for its pods"
     );
     assert_eq!(p.status.phase, Some(RolloutPhase::Progressing));
     // Preview ready: preview Service switches, the rollout pauses; active untouched.
     let rss = vec![rs("web:1", 1, 3, 3), rs("web:2", 2, 3, 3)];
     let p = plan(then(r, &p), rss.clone(), vec![]);
-    assert_eq!(selector(&p, "web-preview"), Some(hash("web:2")));
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-preview"), Some(hash_of("web:2")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
     assert_eq!(p.status.phase, Some(RolloutPhase::Paused));
     assert_eq!(p.status.message.as_deref(), Some("BlueGreenPause"));
-    assert_eq!(
-        p.status
-            .pause_conditions
-            .iter()
-            .map(|c| c.reason)
-            .collect::<Vec<_>>(),
-        vec![PauseReason::BlueGreenPause]
-    );
+    assert_eq!(pause_reasons(&p), vec![PauseReason::BlueGreenPause]);
     assert!(p.scale.is_empty());
     // Promote (clear the pause): the active Service switches, the new version is stable.
     let mut promoted = then(updating(MANUAL, |_| {}), &p);
@@ -180,8 +135,8 @@ fn b1_update_runs_the_preview_in_full_beside_the_active_one() {
         .pause_conditions
         .clear();
     let p = plan(promoted.clone(), rss.clone(), vec![]);
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:2")));
-    assert_eq!(p.status.stable_rs, Some(hash("web:2")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:2")));
+    assert_eq!(p.status.stable_rs, Some(hash_of("web:2")));
     assert!(reasons(&p).contains(&"SwitchService"));
     assert!(reasons(&p).contains(&"RolloutCompleted"));
     assert_eq!(
@@ -197,7 +152,7 @@ fn b1_update_runs_the_preview_in_full_beside_the_active_one() {
         .map(|(n, at)| (n.clone(), *at));
     assert_eq!(
         deadline,
-        Some((format!("web-{}", hash("web:1")), now() + secs(30)))
+        Some((format!("web-{}", hash_of("web:1")), now() + secs(30)))
     );
     assert_eq!(p.requeue_after, Some(std::time::Duration::from_secs(30)));
     let mut old = rs("web:1", 1, 3, 3);
@@ -237,7 +192,7 @@ fn the_active_service_never_selects_a_partly_available_replica_set() {
         vec![],
     );
     assert_eq!(scaled(&p, "web:2"), Some(3));
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
     assert!(
         p.status
             .blue_green
@@ -251,7 +206,7 @@ fn the_active_service_never_selects_a_partly_available_replica_set() {
         vec![rs("web:1", 1, 3, 3), rs("web:2", 2, 3, 2)],
         vec![],
     );
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
     assert!(
         p.status
             .message
@@ -266,7 +221,7 @@ fn the_active_service_never_selects_a_partly_available_replica_set() {
         vec![rs("web:1", 1, 3, 3), rs("web:2", 2, 3, 3)],
         vec![],
     );
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:2")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:2")));
 }
 
 #[test]
@@ -283,11 +238,11 @@ fn b3_auto_promotion_seconds_promotes_by_itself() {
         vec![],
         now() + jiff::SignedDuration::from_millis(1500),
     );
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
     assert_eq!(p.requeue_after, Some(std::time::Duration::from_millis(500)));
     let p = plan_at(r, rss, vec![], now() + secs(2));
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:2")));
-    assert_eq!(p.status.stable_rs, Some(hash("web:2")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:2")));
+    assert_eq!(p.status.stable_rs, Some(hash_of("web:2")));
 }
 
 #[test]
@@ -297,7 +252,7 @@ fn default_auto_promotion_switches_once_the_preview_is_ready() {
         vec![rs("web:1", 1, 3, 3), rs("web:2", 2, 3, 3)],
         vec![],
     );
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:2")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:2")));
     assert!(p.status.pause_conditions.is_empty());
 }
 
@@ -313,9 +268,9 @@ fn b2_pre_promotion_analysis_gates_the_switch() {
     assert_eq!(p.create_runs[0].kind, RunKind::PrePromotion);
     assert_eq!(
         p.create_runs[0].name,
-        format!("web-{}-2-pre", hash("web:2"))
+        format!("web-{}-2-pre", hash_of("web:2"))
     );
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
     let r = then(updating(PRE, |_| {}), &p);
     // (run phase, switched, aborted)
     for (phase, switched, aborted) in [
@@ -330,9 +285,9 @@ fn b2_pre_promotion_analysis_gates_the_switch() {
             vec![run(RunKind::PrePromotion, phase)],
         );
         let active = if switched {
-            hash("web:2")
+            hash_of("web:2")
         } else {
-            hash("web:1")
+            hash_of("web:1")
         };
         assert_eq!(selector(&p, "web-active"), Some(active), "{phase:?}");
         assert_eq!(p.status.abort, aborted, "{phase:?}");
@@ -348,7 +303,7 @@ fn b2_pre_promotion_analysis_gates_the_switch() {
             );
             assert_eq!(
                 selector(&p, "web-preview"),
-                Some(hash("web:2")),
+                Some(hash_of("web:2")),
                 "preview still shows the new version"
             );
         }
@@ -370,27 +325,31 @@ fn manual_pause_and_pre_analysis_both_hold() {
         rss.clone(),
         vec![run(RunKind::PrePromotion, Running)],
     );
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
     let p = plan(
         then(r, &p),
         rss,
         vec![run(RunKind::PrePromotion, Successful)],
     );
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:2")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:2")));
 }
 
 #[test]
 fn post_promotion_failure_switches_back_and_aborts() {
     let rss = vec![rs("web:1", 1, 3, 3), rs("web:2", 2, 3, 3)];
     let p = plan(updating(POST, |_| {}), rss.clone(), vec![]);
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:2")), "switched");
+    assert_eq!(
+        selector(&p, "web-active"),
+        Some(hash_of("web:2")),
+        "switched"
+    );
     assert_eq!(
         p.create_runs.first().map(|c| c.kind),
         Some(RunKind::PostPromotion)
     );
     assert_eq!(
         p.status.stable_rs,
-        Some(hash("web:1")),
+        Some(hash_of("web:1")),
         "not stable before the analysis"
     );
     let r = then(updating(POST, |_| {}), &p);
@@ -399,7 +358,7 @@ fn post_promotion_failure_switches_back_and_aborts() {
         rss.clone(),
         vec![run(RunKind::PostPromotion, Running)],
     );
-    assert_eq!(selector(&running, "web-active"), Some(hash("web:2")));
+    assert_eq!(selector(&running, "web-active"), Some(hash_of("web:2")));
     assert_eq!(
         scaled(&running, "web:1"),
         None,
@@ -410,12 +369,12 @@ fn post_promotion_failure_switches_back_and_aborts() {
         rss.clone(),
         vec![run(RunKind::PostPromotion, Successful)],
     );
-    assert_eq!(ok.status.stable_rs, Some(hash("web:2")));
+    assert_eq!(ok.status.stable_rs, Some(hash_of("web:2")));
     let failed = plan(r, rss, vec![run(RunKind::PostPromotion, Failed)]);
     assert!(failed.status.abort);
     assert_eq!(
         selector(&failed, "web-active"),
-        Some(hash("web:1")),
+        Some(hash_of("web:1")),
         "switched back"
     );
     assert!(
@@ -435,7 +394,7 @@ fn abort_during_preview_keeps_active_and_scales_the_preview_down_after_the_delay
     r.status.as_mut().expect("status").abort = true;
     let p = plan(r.clone(), rss.clone(), vec![]);
     assert_eq!(p.status.phase, Some(RolloutPhase::Degraded));
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
     assert_eq!(
         scaled(&p, "web:2"),
         None,
@@ -445,7 +404,7 @@ fn abort_during_preview_keeps_active_and_scales_the_preview_down_after_the_delay
     assert!(p.status.pause_conditions.is_empty());
     let p = plan_at(then(r, &p), rss.clone(), vec![], now() + secs(30));
     assert_eq!(scaled(&p, "web:2"), Some(0));
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
     // abortScaleDownDelaySeconds 0 keeps the preview pods.
     let extra = format!("{MANUAL}      abortScaleDownDelaySeconds: 0\n");
     let p = plan(
@@ -468,7 +427,7 @@ fn an_update_while_paused_in_preview_replaces_the_preview() {
     let p = plan(r, rss, vec![]);
     assert_eq!(
         p.create.as_ref().map(|c| (c.hash.clone(), c.replicas)),
-        Some((hash("web:3"), 3))
+        Some((hash_of("web:3"), 3))
     );
     assert_eq!(
         scaled(&p, "web:2"),
@@ -476,13 +435,13 @@ fn an_update_while_paused_in_preview_replaces_the_preview() {
         "the superseded preview never served: no delay"
     );
     assert!(p.status.pause_conditions.is_empty());
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
     assert_eq!(
         selector(&p, "web-preview"),
-        Some(hash("web:1")),
+        Some(hash_of("web:1")),
         "not the superseded preview, which is going away"
     );
-    assert_eq!(p.status.current_pod_hash, Some(hash("web:3")));
+    assert_eq!(p.status.current_pod_hash, Some(hash_of("web:3")));
 }
 
 #[test]
@@ -491,8 +450,8 @@ fn promote_full_skips_the_pause_and_the_analysis() {
     let extra = format!("{MANUAL}{PRE}");
     let p = plan(updating(&extra, |st| st.promote_full = true), rss, vec![]);
     assert!(p.create_runs.is_empty());
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:2")));
-    assert_eq!(p.status.stable_rs, Some(hash("web:2")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:2")));
+    assert_eq!(p.status.stable_rs, Some(hash_of("web:2")));
 }
 
 #[test]
@@ -500,10 +459,10 @@ fn the_revision_limit_bounds_old_replica_sets_kept_during_the_delay() {
     let extra = "      scaleDownDelayRevisionLimit: 1\n";
     let mut r = rollout("web:3", extra);
     r.status = Some(RolloutStatus {
-        stable_rs: Some(hash("web:3")),
-        current_pod_hash: Some(hash("web:3")),
+        stable_rs: Some(hash_of("web:3")),
+        current_pod_hash: Some(hash_of("web:3")),
         blue_green: Some(BlueGreenStatus {
-            active_selector: Some(hash("web:3")),
+            active_selector: Some(hash_of("web:3")),
             ..Default::default()
         }),
         ..Default::default()
@@ -533,7 +492,7 @@ fn an_inconclusive_pre_promotion_run_pauses_and_promote_switches() {
         st.blue_green
             .get_or_insert_with(Default::default)
             .pre_promotion_analysis_run_status = Some(RolloutAnalysisRunStatus {
-            name: format!("web-{}-2-pre", hash("web:2")),
+            name: format!("web-{}-2-pre", hash_of("web:2")),
             status: "Running".into(),
             message: None,
         });
@@ -556,7 +515,7 @@ fn an_inconclusive_pre_promotion_run_pauses_and_promote_switches() {
         rss,
         vec![run(RunKind::PrePromotion, Inconclusive)],
     );
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:2")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:2")));
     let _ = PauseCondition {
         reason: PauseReason::BlueGreenPause,
         start_time: MicroTime(now()),
@@ -577,7 +536,7 @@ fn pods_carry_the_metadata_of_their_role() {
     let update = p
         .pod_metadata
         .iter()
-        .find(|u| u.hash == hash("web:1"))
+        .find(|u| u.hash == hash_of("web:1"))
         .expect("active metadata for the stable ReplicaSet");
     assert_eq!(
         update.set.labels.get("role").map(String::as_str),
@@ -591,7 +550,7 @@ fn pods_carry_the_metadata_of_their_role() {
         ("role".to_string(), "preview".to_string()),
         (
             rollout_rs_crds::POD_TEMPLATE_HASH_LABEL.to_string(),
-            hash("web:2"),
+            hash_of("web:2"),
         ),
     ]
     .into();
@@ -603,11 +562,11 @@ fn pods_carry_the_metadata_of_their_role() {
     ]
     .into();
     let p = plan(updating(extra, |_| {}), vec![old_rs, new_rs], vec![]);
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:2")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:2")));
     let new_update = p
         .pod_metadata
         .iter()
-        .find(|u| u.hash == hash("web:2"))
+        .find(|u| u.hash == hash_of("web:2"))
         .expect("new");
     assert_eq!(
         new_update.set.labels.get("role").map(String::as_str),
@@ -622,7 +581,7 @@ fn pods_carry_the_metadata_of_their_role() {
     let old_update = p
         .pod_metadata
         .iter()
-        .find(|u| u.hash == hash("web:1"))
+        .find(|u| u.hash == hash_of("web:1"))
         .expect("old");
     assert_eq!(old_update.remove_labels, vec!["role".to_string()]);
 }
@@ -633,7 +592,7 @@ fn a_manual_pause_holds_the_switch() {
     let mut r = updating("", |_| {});
     r.spec.paused = true;
     let p = plan(r, rss, vec![]);
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
     assert_eq!(p.status.phase, Some(RolloutPhase::Paused));
     assert_eq!(p.status.message.as_deref(), Some("manually paused"));
 }
@@ -670,7 +629,7 @@ fn an_update_keeps_old_replica_sets_until_their_delay_ends() {
         let mut r = updating(MANUAL, |_| {});
         // web:1 (revision 2) is the stable; web:0 (revision 1) its predecessor; web:9 a preview
         // that web:2 replaced.
-        r.status.as_mut().expect("status").stable_rs = Some(hash("web:1"));
+        r.status.as_mut().expect("status").stable_rs = Some(hash_of("web:1"));
         r
     };
     let p = plan(
@@ -714,11 +673,11 @@ fn a_fast_rollback_skips_the_pause_and_the_analysis() {
     let extra = "      autoPromotionEnabled: false\n      prePromotionAnalysis: {templates: [{templateName: rate}]}\n";
     let mut r = rollout("web:1", extra);
     r.status = Some(RolloutStatus {
-        stable_rs: Some(hash("web:2")),
-        current_pod_hash: Some(hash("web:2")),
+        stable_rs: Some(hash_of("web:2")),
+        current_pod_hash: Some(hash_of("web:2")),
         blue_green: Some(BlueGreenStatus {
-            active_selector: Some(hash("web:2")),
-            preview_selector: Some(hash("web:2")),
+            active_selector: Some(hash_of("web:2")),
+            preview_selector: Some(hash_of("web:2")),
             ..Default::default()
         }),
         ..Default::default()
@@ -738,6 +697,6 @@ fn a_fast_rollback_skips_the_pause_and_the_analysis() {
     assert!(p.status.pause_conditions.is_empty());
     assert!(reasons(&p).contains(&"RolloutFastRollback"));
     let p = plan(then(r, &p), rss(), vec![]);
-    assert_eq!(selector(&p, "web-active"), Some(hash("web:1")));
-    assert_eq!(p.status.stable_rs, Some(hash("web:1")));
+    assert_eq!(selector(&p, "web-active"), Some(hash_of("web:1")));
+    assert_eq!(p.status.stable_rs, Some(hash_of("web:1")));
 }

@@ -16,13 +16,20 @@ use jiff::{SignedDuration, Timestamp};
 use rollout_rs_crds::analysis::AnalysisPhase;
 use rollout_rs_crds::rollout::{BlueGreenStrategy, PauseReason, RolloutStatus};
 
-use super::{
-    Begun, DEFAULT_SCALE_DOWN_DELAY, Ending, Observed, Plan, ReplicaSetView, abort_for_run,
-    abort_started, conclude, delete_history, enter_pause, event, inconclusive_pause,
-    kept_after_abort, promote, recorded_run, role_metadata, scale_down, scale_events, scale_new,
-    set_run_status, start_run, within_revision_limit,
-};
 use crate::rollout::analysis::{self as an, NewRun, RunKind};
+use crate::rollout::decide::abort::{DEFAULT_SCALE_DOWN_DELAY, abort_started, kept_after_abort};
+use crate::rollout::decide::begin::Begun;
+use crate::rollout::decide::conclude::Outcome;
+use crate::rollout::decide::observed::{Observed, ReplicaSetView};
+use crate::rollout::decide::plan::{Plan, event};
+use crate::rollout::decide::replica_sets::{
+    delete_history, promote, role_metadata, scale_down, scale_events, scale_new,
+    within_revision_limit,
+};
+use crate::rollout::decide::runs::{
+    abort_for_run, inconclusive_pause, recorded_run, set_run_status, start_run,
+};
+use crate::rollout::decide::status::enter_pause;
 use crate::rollout::replicas::Limits;
 
 /// Where an update stands on its way to the switch.
@@ -36,7 +43,11 @@ enum Gate {
     Open,
 }
 
-pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Plan {
+pub(in crate::rollout::decide) fn decide(
+    obs: &Observed,
+    begun: Begun,
+    bg: &BlueGreenStrategy,
+) -> Outcome {
     let Begun {
         prev,
         mut st,
@@ -253,20 +264,17 @@ pub(super) fn decide(obs: &Observed, begun: Begun, bg: &BlueGreenStrategy) -> Pl
     }
 
     delete_history(spec.revision_history_limit, &others, &mut plan);
-    conclude(
-        obs,
-        Ending {
-            prev,
-            st,
-            plan,
-            limits,
-            new_hash,
-            hold,
-            awaiting_analysis,
-            old_take_traffic: false,
-            serving: active_now,
-        },
-    )
+    Outcome {
+        prev,
+        st,
+        plan,
+        limits,
+        new_hash,
+        hold,
+        awaiting_analysis,
+        old_take_traffic: false,
+        serving: active_now,
+    }
 }
 
 /// During an update or an abort, an old ReplicaSet already waiting out its scale-down delay

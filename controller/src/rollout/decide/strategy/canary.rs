@@ -4,16 +4,37 @@
 //! `weight::next`). What both strategies share is in `decide`'s other parts.
 
 use rollout_rs_crds::analysis::AnalysisPhase;
+use rollout_rs_crds::conditions::reason;
+use rollout_rs_crds::duration;
 use rollout_rs_crds::rollout::{
     CanaryStep, CanaryStrategy, PauseReason, RolloutStatus, SetCanaryScale, TrafficWeights,
     WeightDestination,
 };
 
-use super::*;
+use crate::rollout::analysis::{self as an, NewRun, RunKind};
+use crate::rollout::decide::abort::{DEFAULT_SCALE_DOWN_DELAY, abort_started, kept_after_abort};
+use crate::rollout::decide::begin::Begun;
+use crate::rollout::decide::conclude::Outcome;
+use crate::rollout::decide::observed::{Observed, ReplicaSetView};
+use crate::rollout::decide::plan::{RouterWeights, event};
+use crate::rollout::decide::replica_sets::{
+    delete_history, promote, role_metadata, scale_down, scale_events, scale_new,
+    within_revision_limit,
+};
+use crate::rollout::decide::runs::{
+    BackgroundAt, abort_for_run, background_analysis, forget_runs, inconclusive_pause,
+    recorded_run, set_run_status, start_run,
+};
+use crate::rollout::decide::status::enter_pause;
+use crate::rollout::replicas::{Counts, Limits, paced, weighted_counts};
 use crate::rollout::weight::pods_for;
 
 /// The canary half of the decision, after the prelude both strategies share.
-pub(super) fn decide(obs: &Observed, begun: Begun, canary: &CanaryStrategy) -> Plan {
+pub(in crate::rollout::decide) fn decide(
+    obs: &Observed,
+    begun: Begun,
+    canary: &CanaryStrategy,
+) -> Outcome {
     let Begun {
         prev,
         mut st,
@@ -489,20 +510,17 @@ pub(super) fn decide(obs: &Observed, begun: Begun, canary: &CanaryStrategy) -> P
     }
 
     delete_history(spec.revision_history_limit, &others, &mut plan);
-    conclude(
-        obs,
-        Ending {
-            prev,
-            st,
-            plan,
-            limits,
-            new_hash,
-            hold: hold_message,
-            awaiting_analysis,
-            old_take_traffic: !routed,
-            serving: None,
-        },
-    )
+    Outcome {
+        prev,
+        st,
+        plan,
+        limits,
+        new_hash,
+        hold: hold_message,
+        awaiting_analysis,
+        old_take_traffic: !routed,
+        serving: None,
+    }
 }
 
 /// What the replica counts aim at.
