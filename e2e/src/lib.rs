@@ -5,8 +5,10 @@
 //! isolate themselves in namespaces of their own ([`Cluster::namespace`]). Helpers wait on
 //! conditions through watches with a timeout: no sleeps, no polling.
 //!
-//! The scenarios of `shared/scenarios.md` live under `e2e/tests/`.
+//! The scenarios of `shared/scenarios.md` live under `e2e/tests/`, each suite starting from
+//! an [`Env`] and building its Rollouts with [`RolloutFixture`].
 
+pub mod fixture;
 pub mod metrics;
 pub mod rollouts;
 pub mod timeline;
@@ -23,6 +25,8 @@ use kube::discovery::{self, Scope};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
+
+pub use fixture::{Env, RolloutFixture};
 
 /// Field manager of everything the harness applies.
 pub const MANAGER: &str = "rollout-rs-e2e";
@@ -81,6 +85,15 @@ pub fn image_of(rs: &k8s_openapi::api::apps::v1::ReplicaSet) -> String {
         .and_then(|t| t.spec.as_ref())
         .and_then(|p| p.containers.first())
         .and_then(|c| c.image.clone())
+        .unwrap_or_default()
+}
+
+/// The pod-template hash a ReplicaSet's labels carry.
+pub fn hash_of(rs: &k8s_openapi::api::apps::v1::ReplicaSet) -> String {
+    rs.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(rollout_rs_crds::POD_TEMPLATE_HASH_LABEL).cloned())
         .unwrap_or_default()
 }
 

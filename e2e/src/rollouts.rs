@@ -60,12 +60,17 @@ impl Rollouts {
         }
     }
 
-    /// Healthy for its current spec.
-    pub async fn healthy(&self, name: &str) -> Result<Rollout> {
-        self.wait(name, "phase Healthy", |ro| {
-            in_phase(ro, RolloutPhase::Healthy)
+    /// In `phase` for its current spec.
+    pub async fn phase(&self, name: &str, phase: RolloutPhase) -> Result<Rollout> {
+        self.wait(name, &format!("phase {phase:?}"), move |ro| {
+            in_phase(ro, phase)
         })
         .await
+    }
+
+    /// Healthy for its current spec.
+    pub async fn healthy(&self, name: &str) -> Result<Rollout> {
+        self.phase(name, RolloutPhase::Healthy).await
     }
 
     /// Paused at step `index`.
@@ -80,22 +85,42 @@ impl Rollouts {
 
     /// Sets the image of the pod template's container `container`.
     pub async fn set_image(&self, name: &str, container: &str, image: &str) -> Result<()> {
-        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}});
+        self.patch_spec(
+            name,
+            json!({"template": {"spec": {"containers": [{"name": container, "image": image}]}}}),
+        )
+        .await
+    }
+
+    /// Merges `spec` into the Rollout's spec.
+    pub async fn patch_spec(&self, name: &str, spec: serde_json::Value) -> Result<()> {
         self.api
-            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": spec})),
+            )
             .await?;
         Ok(())
     }
 
     /// Merges `status` into the Rollout's status (the control surface: abort, promote...).
     pub async fn patch_status(&self, name: &str, status: serde_json::Value) -> Result<()> {
-        self.api
-            .patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await?;
-        Ok(())
+        merge_status(&self.api, name, status).await
     }
+}
+
+/// Merges `status` into the status of the object `name` of `api`: a Rollout's, or, through a
+/// dynamic API, the status of one that does not decode as a Rollout.
+pub async fn merge_status<K>(api: &Api<K>, name: &str, status: serde_json::Value) -> Result<()>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": status})),
+    )
+    .await?;
+    Ok(())
 }

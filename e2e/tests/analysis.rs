@@ -5,17 +5,18 @@
 //! JSON endpoint directly.
 
 use std::io::Write;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use rollout_rs_crds::analysis::AnalysisPhase;
 use rollout_rs_crds::rollout::RolloutPhase;
 use rollout_rs_crds::{AnalysisRun, Rollout};
 use rollout_rs_e2e::metrics::{Exporter, Prometheus};
-use rollout_rs_e2e::{Cluster, HarnessError, in_phase};
+use rollout_rs_e2e::{Env, HarnessError, RolloutFixture};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(45);
@@ -29,29 +30,34 @@ fn success_rate(service: &str) -> String {
     )
 }
 
-struct Env {
-    c: Cluster,
-    ns: String,
-    ro: Api<Rollout>,
+/// The shared environment, with the fixture exporter and, when asked, Prometheus.
+struct Lab {
+    env: Env,
     runs: Api<AnalysisRun>,
     exporter: Exporter,
     prometheus: Option<Prometheus>,
 }
 
-impl Env {
+impl Deref for Lab {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.env
+    }
+}
+
+impl Lab {
     /// A cluster with the controller, Services `web-canary`/`web-stable`, the exporter, and,
     /// when asked, Prometheus with the first samples of `web-canary` in.
-    async fn start(with_prometheus: bool) -> R<Env> {
-        let mut c = Cluster::start().await?;
-        c.install_crds().await?;
-        let ns = c.namespace("analysis").await?;
-        c.start_controller();
-        let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web-canary}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web-stable}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n";
-        c.apply_yaml(svc, &ns).await?;
+    async fn start(with_prometheus: bool) -> R<Lab> {
+        let env = Env::builder("analysis")
+            .services(&["web-canary", "web-stable"])
+            .timeout(T)
+            .start()
+            .await?;
         let exporter = Exporter::start().await?;
         exporter.set_error_ratio("web-canary", 0.0);
         let prometheus = if with_prometheus {
-            let p = Prometheus::start(&exporter, c.dir()).await?;
+            let p = Prometheus::start(&exporter, env.cluster.dir()).await?;
             // Six scrapes in all (two at start): five stored, every 5 s rate window (and range
             // query) is full.
             exporter.scraped(4, T).await?;
@@ -59,12 +65,9 @@ impl Env {
         } else {
             None
         };
-        let ro = Api::namespaced(c.client.clone(), &ns);
-        let runs = Api::namespaced(c.client.clone(), &ns);
-        Ok(Env {
-            c,
-            ns,
-            ro,
+        let runs = env.api();
+        Ok(Lab {
+            env,
             runs,
             exporter,
             prometheus,
@@ -78,67 +81,27 @@ impl Env {
             .unwrap_or_default()
     }
 
-    async fn apply(&self, obj: Value) -> R {
-        self.c
-            .apply_yaml(&obj.to_string(), &self.ns)
-            .await
-            .map(|_| ())
-    }
-
     /// An AnalysisTemplate named `name` with `metrics` and `args`.
     async fn template(&self, name: &str, args: Value, metrics: Value) -> R {
-        self.apply(json!({
-            "apiVersion": "rollout-rs.io/v1alpha1", "kind": "AnalysisTemplate",
-            "metadata": {"name": name},
-            "spec": {"args": args, "metrics": metrics}
-        }))
-        .await
-    }
-
-    /// The Rollout `web` (2 replicas) running `image` with `canary` strategy fields.
-    async fn rollout(&self, image: &str, canary: Value) -> R {
-        let mut strategy = json!({"canaryService": "web-canary", "stableService": "web-stable"});
-        if let (Some(s), Some(extra)) = (strategy.as_object_mut(), canary.as_object()) {
-            s.extend(extra.clone());
-        }
-        self.apply(json!({
-            "apiVersion": "rollout-rs.io/v1alpha1", "kind": "Rollout",
-            "metadata": {"name": "web"},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"},
-                                 "annotations": {"sim.rollout-rs.io/ready-after-ms": "20"}},
-                    "spec": {"containers": [{"name": "web", "image": image}]}
-                },
-                "strategy": {"canary": strategy}
-            }
-        }))
-        .await
-    }
-
-    async fn wait(
-        &self,
-        what: &str,
-        cond: impl Fn(&Rollout) -> bool + Send + 'static,
-    ) -> R<Rollout> {
-        self.c
-            .wait(&self.ro, "web", T, what, move |ro: Option<&Rollout>| {
-                ro.is_some_and(&cond)
-            })
+        self.analysis_template(name, json!({"args": args, "metrics": metrics}))
             .await
     }
 
-    async fn phase(&self, phase: RolloutPhase) -> R<Rollout> {
-        self.wait(&format!("phase {phase:?}"), move |ro| in_phase(ro, phase))
-            .await
+    /// Applies the Rollout `web` (2 replicas) running `image` with `canary` strategy fields.
+    async fn deploy_web(&self, image: &str, canary: Value) -> R {
+        self.deploy(
+            &RolloutFixture::canary("web")
+                .replicas(2)
+                .image(image)
+                .strategy(canary),
+        )
+        .await
     }
 
     /// Deploys v1 (no analysis on an initial deploy) and waits until it is Healthy.
     async fn deployed(&self, canary: Value) -> R {
-        self.rollout("web:1", canary).await?;
-        self.phase(RolloutPhase::Healthy).await.map(|_| ())
+        self.deploy_web("web:1", canary).await?;
+        self.ro.healthy("web").await.map(|_| ())
     }
 
     async fn run_list(&self) -> R<Vec<AnalysisRun>> {
@@ -154,43 +117,26 @@ impl Env {
         what: &str,
         cond: impl Fn(&AnalysisRun) -> bool + Send + 'static,
     ) -> R<AnalysisRun> {
-        self.c
-            .wait(&self.runs, name, T, what, move |r: Option<&AnalysisRun>| {
-                r.is_some_and(&cond)
-            })
+        self.cluster
+            .wait(
+                &self.runs,
+                name,
+                self.timeout(),
+                what,
+                move |r: Option<&AnalysisRun>| r.is_some_and(&cond),
+            )
             .await
     }
 
     /// The name of the first run of `kind` for the current template, once it exists.
     async fn run_of(&self, kind: &'static str) -> R<String> {
         let ro = self
-            .wait(&format!("a {kind} run recorded"), move |ro| {
+            .ro
+            .wait("web", &format!("a {kind} run recorded"), move |ro| {
                 recorded(ro, kind).is_some()
             })
             .await?;
         Ok(recorded(&ro, kind).unwrap_or_default())
-    }
-
-    async fn promote(&self) -> R {
-        self.ro
-            .patch_status(
-                "web",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"pauseConditions": null}})),
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn abort(&self) -> R {
-        self.ro
-            .patch_status(
-                "web",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"abort": true}})),
-            )
-            .await?;
-        Ok(())
     }
 }
 
@@ -236,7 +182,7 @@ fn canary_arg() -> Value {
 
 #[tokio::test]
 async fn a1_passing_step_analysis_lets_the_rollout_continue() -> R {
-    let e = Env::start(true).await?;
+    let e = Lab::start(true).await?;
     let query = success_rate("{{args.service-name}}");
     e.template(
         "success-rate",
@@ -257,8 +203,8 @@ async fn a1_passing_step_analysis_lets_the_rollout_continue() -> R {
     .await?;
     let canary = json!({"steps": [{"setWeight": 50}, analysis_step("success-rate", canary_arg()), {"setWeight": 100}]});
     e.deployed(canary.clone()).await?;
-    e.rollout("web:2", canary).await?;
-    let ro = e.phase(RolloutPhase::Healthy).await?;
+    e.deploy_web("web:2", canary).await?;
+    let ro = e.ro.phase("web", RolloutPhase::Healthy).await?;
     assert_eq!(
         ro.status.as_ref().and_then(|s| s.current_step_index),
         Some(3)
@@ -311,8 +257,8 @@ async fn a1_passing_step_analysis_lets_the_rollout_continue() -> R {
 
 #[tokio::test]
 async fn a2_failing_metric_aborts_and_the_canary_weight_goes_to_zero() -> R {
-    let e = Env::start(true).await?;
-    e.c.apply_yaml(INGRESS, &e.ns).await?;
+    let e = Lab::start(true).await?;
+    e.cluster.apply_yaml(INGRESS, &e.ns).await?;
     e.template(
         "success-rate",
         json!([{"name": "service-name"}]),
@@ -328,8 +274,8 @@ async fn a2_failing_metric_aborts_and_the_canary_weight_goes_to_zero() -> R {
     e.exporter.set_error_ratio("web-canary", 0.5);
     // Every sample in the 5 s window carries the new ratio before the update starts.
     e.exporter.scraped(7, T).await?;
-    e.rollout("web:2", canary).await?;
-    let ro = e.phase(RolloutPhase::Degraded).await?;
+    e.deploy_web("web:2", canary).await?;
+    let ro = e.ro.phase("web", RolloutPhase::Degraded).await?;
     let st = ro.status.as_ref().expect("status");
     assert!(st.abort);
     assert!(
@@ -364,8 +310,7 @@ async fn a2_failing_metric_aborts_and_the_canary_weight_goes_to_zero() -> R {
         rs.metric_results[0].measurements[0].value.as_deref(),
         Some("[0.5]")
     );
-    let ingresses: Api<k8s_openapi::api::networking::v1::Ingress> =
-        Api::namespaced(e.c.client.clone(), &e.ns);
+    let ingresses: Api<k8s_openapi::api::networking::v1::Ingress> = e.api();
     let canary_ingress = ingresses.get("web-web-canary").await?;
     assert_eq!(
         canary_ingress
@@ -376,8 +321,7 @@ async fn a2_failing_metric_aborts_and_the_canary_weight_goes_to_zero() -> R {
     );
     // Where users look: a Warning Event on the run and one on the Rollout (watched, as they
     // are recorded after the writes the test waited on).
-    let events: Api<k8s_openapi::api::events::v1::Event> =
-        Api::namespaced(e.c.client.clone(), &e.ns);
+    let events: Api<k8s_openapi::api::events::v1::Event> = e.api();
     let mut wanted = vec![
         ("AnalysisRunFailed", name.clone()),
         ("RolloutAborted", "web".to_string()),
@@ -411,7 +355,7 @@ const INGRESS: &str = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata
 
 #[tokio::test]
 async fn a3_background_analysis_runs_for_the_update_and_a_failure_aborts() -> R {
-    let e = Env::start(true).await?;
+    let e = Lab::start(true).await?;
     e.template(
         "errors",
         json!([{"name": "service-name"}]),
@@ -430,9 +374,9 @@ async fn a3_background_analysis_runs_for_the_update_and_a_failure_aborts() -> R 
         e.run_list().await?.is_empty(),
         "no analysis on the initial deploy"
     );
-    e.rollout("web:2", timed).await?;
+    e.deploy_web("web:2", timed).await?;
     let name = e.run_of("Background").await?;
-    e.phase(RolloutPhase::Healthy).await?;
+    e.ro.phase("web", RolloutPhase::Healthy).await?;
     let run = e
         .run_until(&name, "terminated and Successful", |r| {
             r.spec.terminate && run_phase(r) == Some(AnalysisPhase::Successful)
@@ -452,9 +396,9 @@ async fn a3_background_analysis_runs_for_the_update_and_a_failure_aborts() -> R 
 
     // A failure at any time aborts: the update waits at an indefinite pause.
     let held = json!({"analysis": background, "steps": [{"setWeight": 50}, {"pause": {}}]});
-    let stable = e.ro.get("web").await?.status.and_then(|s| s.stable_rs);
+    let stable = e.ro.api.get("web").await?.status.and_then(|s| s.stable_rs);
     assert!(stable.is_some());
-    e.rollout("web:3", held).await?;
+    e.deploy_web("web:3", held).await?;
     let name = e.run_of("Background").await?;
     e.run_until(&name, "measured", |r| {
         r.status
@@ -462,12 +406,12 @@ async fn a3_background_analysis_runs_for_the_update_and_a_failure_aborts() -> R 
             .is_some_and(|s| s.metric_results.iter().any(|m| m.count >= 1))
     })
     .await?;
-    e.wait("paused", |ro| {
+    e.ro.wait("web", "paused", |ro| {
         ro.status.as_ref().and_then(|s| s.phase) == Some(RolloutPhase::Paused)
     })
     .await?;
     e.exporter.set_error_ratio("web-canary", 0.5);
-    let ro = e.phase(RolloutPhase::Degraded).await?;
+    let ro = e.ro.phase("web", RolloutPhase::Degraded).await?;
     assert!(
         message(&ro).contains("Background analysis phase Failed"),
         "{}",
@@ -481,7 +425,7 @@ async fn a3_background_analysis_runs_for_the_update_and_a_failure_aborts() -> R 
 
 #[tokio::test]
 async fn a4_inconclusive_pauses_promote_skips_and_abort_aborts() -> R {
-    let e = Env::start(false).await?;
+    let e = Lab::start(false).await?;
     e.exporter.set_json(json!({"rate": 0.7}));
     e.template(
         "judge",
@@ -496,8 +440,8 @@ async fn a4_inconclusive_pauses_promote_skips_and_abort_aborts() -> R {
     .await?;
     let canary = json!({"steps": [{"setWeight": 50}, analysis_step("judge", json!([])), {"setWeight": 100}]});
     e.deployed(canary.clone()).await?;
-    e.rollout("web:2", canary.clone()).await?;
-    let ro = e.phase(RolloutPhase::Paused).await?;
+    e.deploy_web("web:2", canary.clone()).await?;
+    let ro = e.ro.phase("web", RolloutPhase::Paused).await?;
     assert_eq!(message(&ro), "InconclusiveAnalysisRun");
     let st = ro.status.as_ref().expect("status");
     assert_eq!(st.current_step_index, Some(1));
@@ -511,21 +455,22 @@ async fn a4_inconclusive_pauses_promote_skips_and_abort_aborts() -> R {
     let run = e.runs.get(&recorded(&ro, "Step").expect("run")).await?;
     assert_eq!(run_phase(&run), Some(AnalysisPhase::Inconclusive));
     // Promote skips the analysis step.
-    e.promote().await?;
-    let ro = e.phase(RolloutPhase::Healthy).await?;
+    e.ro.patch_status("web", json!({"pauseConditions": null}))
+        .await?;
+    let ro = e.ro.phase("web", RolloutPhase::Healthy).await?;
     assert_eq!(
         ro.status.as_ref().and_then(|s| s.current_step_index),
         Some(3)
     );
     // Abort aborts.
-    e.rollout("web:3", canary).await?;
-    e.wait("paused on the new run", |ro| {
+    e.deploy_web("web:3", canary).await?;
+    e.ro.wait("web", "paused on the new run", |ro| {
         message(ro) == "InconclusiveAnalysisRun"
             && ro.status.as_ref().and_then(|s| s.current_step_index) == Some(1)
     })
     .await?;
-    e.abort().await?;
-    let ro = e.phase(RolloutPhase::Degraded).await?;
+    e.ro.patch_status("web", json!({"abort": true})).await?;
+    let ro = e.ro.phase("web", RolloutPhase::Degraded).await?;
     assert!(
         ro.status
             .as_ref()
@@ -536,7 +481,7 @@ async fn a4_inconclusive_pauses_promote_skips_and_abort_aborts() -> R {
 
 #[tokio::test]
 async fn a5_prometheus_going_away_errors_the_run_and_aborts() -> R {
-    let mut e = Env::start(true).await?;
+    let mut e = Lab::start(true).await?;
     e.template(
         "success-rate",
         json!([{"name": "service-name"}]),
@@ -550,8 +495,8 @@ async fn a5_prometheus_going_away_errors_the_run_and_aborts() -> R {
     .await?;
     let canary = json!({"steps": [{"setWeight": 50}, analysis_step("success-rate", canary_arg()), {"setWeight": 100}]});
     e.deployed(canary.clone()).await?;
-    let stable = e.ro.get("web").await?.status.and_then(|s| s.stable_rs);
-    e.rollout("web:2", canary).await?;
+    let stable = e.ro.api.get("web").await?.status.and_then(|s| s.stable_rs);
+    e.deploy_web("web:2", canary).await?;
     let name = e.run_of("Step").await?;
     e.run_until(&name, "a successful measurement", |r| {
         r.status
@@ -561,7 +506,7 @@ async fn a5_prometheus_going_away_errors_the_run_and_aborts() -> R {
     .await?;
     // Prometheus stops answering.
     e.prometheus = None;
-    let ro = e.phase(RolloutPhase::Degraded).await?;
+    let ro = e.ro.phase("web", RolloutPhase::Degraded).await?;
     assert!(
         message(&ro).contains("Step-based analysis phase Error"),
         "{}",
@@ -598,9 +543,9 @@ async fn a5_prometheus_going_away_errors_the_run_and_aborts() -> R {
 
 #[tokio::test]
 async fn a6_an_empty_result_is_inconclusive_by_default_and_pauses() -> R {
-    let e = Env::start(true).await?;
+    let e = Lab::start(true).await?;
     // A cluster-scoped template, as the examples ship them.
-    e.apply(json!({
+    e.apply(&json!({
         "apiVersion": "rollout-rs.io/v1alpha1", "kind": "ClusterAnalysisTemplate",
         "metadata": {"name": format!("{}-no-data", e.ns)},
         "spec": {"metrics": [prometheus_metric("success-rate", &e.prometheus_url(), &success_rate("nobody"),
@@ -611,8 +556,8 @@ async fn a6_an_empty_result_is_inconclusive_by_default_and_pauses() -> R {
         {"analysis": {"templates": [{"templateName": format!("{}-no-data", e.ns), "clusterScope": true}]}},
         {"setWeight": 100}]});
     e.deployed(canary.clone()).await?;
-    e.rollout("web:2", canary).await?;
-    let ro = e.phase(RolloutPhase::Paused).await?;
+    e.deploy_web("web:2", canary).await?;
+    let ro = e.ro.phase("web", RolloutPhase::Paused).await?;
     assert_eq!(message(&ro), "InconclusiveAnalysisRun");
     let run = e.runs.get(&recorded(&ro, "Step").expect("run")).await?;
     let st = run.status.as_ref().expect("status");
@@ -658,11 +603,11 @@ impl Write for LogWriter {
 #[tokio::test]
 async fn a7_args_are_substituted_secrets_stay_hidden_and_a_missing_arg_errors() -> R {
     let logs = captured_logs();
-    let e = Env::start(false).await?;
+    let e = Lab::start(false).await?;
     const SECRET: &str = "tok-8f3a91c2e7";
-    let secrets: Api<Secret> = Api::namespaced(e.c.client.clone(), &e.ns);
+    let secrets: Api<Secret> = e.api();
     e.apply(
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-token"},
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-token"},
         "stringData": {"token": SECRET}}),
     )
     .await?;
@@ -695,8 +640,8 @@ async fn a7_args_are_substituted_secrets_stay_hidden_and_a_missing_arg_errors() 
     .await?;
     let canary = json!({"steps": [{"setWeight": 50}, analysis_step("web-rate", canary_arg()), {"setWeight": 100}]});
     e.deployed(canary.clone()).await?;
-    e.rollout("web:2", canary).await?;
-    let ro = e.phase(RolloutPhase::Healthy).await?;
+    e.deploy_web("web:2", canary).await?;
+    let ro = e.ro.phase("web", RolloutPhase::Healthy).await?;
     let run = e.run_list().await?.pop().expect("a run");
     let st = run.status.as_ref().expect("status");
     assert_eq!(
@@ -711,8 +656,7 @@ async fn a7_args_are_substituted_secrets_stay_hidden_and_a_missing_arg_errors() 
         .unwrap_or_default();
     assert!(url.contains("service=web-canary&t=*****"), "{url}");
     // Nowhere a user or a log reader looks.
-    let events: Api<k8s_openapi::api::events::v1::Event> =
-        Api::namespaced(e.c.client.clone(), &e.ns);
+    let events: Api<k8s_openapi::api::events::v1::Event> = e.api();
     let places = [
         (
             "AnalysisRun",
@@ -749,8 +693,8 @@ async fn a7_args_are_substituted_secrets_stay_hidden_and_a_missing_arg_errors() 
     )
     .await?;
     let no_value = json!({"steps": [{"setWeight": 50}, analysis_step("web-rate", json!([])), {"setWeight": 100}]});
-    e.rollout("web:3", no_value).await?;
-    let ro = e.phase(RolloutPhase::Degraded).await?;
+    e.deploy_web("web:3", no_value).await?;
+    let ro = e.ro.phase("web", RolloutPhase::Degraded).await?;
     assert!(
         message(&ro).contains("argument \"service-name\" has no value"),
         "{}",
@@ -761,7 +705,7 @@ async fn a7_args_are_substituted_secrets_stay_hidden_and_a_missing_arg_errors() 
 
 #[tokio::test]
 async fn bad_promql_and_non_numeric_results_are_errors_with_prometheus_words() -> R {
-    let e = Env::start(true).await?;
+    let e = Lab::start(true).await?;
     let one_error = json!({"consecutiveErrorLimit": 0, "successCondition": "result[0] >= 0.95"});
     e.template(
         "broken",
@@ -781,8 +725,8 @@ async fn bad_promql_and_non_numeric_results_are_errors_with_prometheus_words() -
     let canary = json!({"steps": [{"setWeight": 50},
         {"analysis": {"templates": [{"templateName": "broken"}], "dryRun": [{"metricName": "text"}]}}]});
     e.deployed(canary.clone()).await?;
-    e.rollout("web:2", canary).await?;
-    let ro = e.phase(RolloutPhase::Degraded).await?;
+    e.deploy_web("web:2", canary).await?;
+    let ro = e.ro.phase("web", RolloutPhase::Degraded).await?;
     let run = e.runs.get(&recorded(&ro, "Step").expect("run")).await?;
     let st = run.status.as_ref().expect("status");
     let first = |metric: &str| {
@@ -808,7 +752,7 @@ async fn bad_promql_and_non_numeric_results_are_errors_with_prometheus_words() -
 
 #[tokio::test]
 async fn a_cel_syntax_error_holds_the_rollout_in_invalid_spec_until_fixed() -> R {
-    let e = Env::start(false).await?;
+    let e = Lab::start(false).await?;
     e.exporter.set_json(json!({"rate": 0.99}));
     let metric = |condition: &str| {
         json!([{
@@ -818,9 +762,9 @@ async fn a_cel_syntax_error_holds_the_rollout_in_invalid_spec_until_fixed() -> R
     };
     e.template("judge", json!([]), metric("result >=")).await?;
     let canary = json!({"steps": [{"setWeight": 50}, analysis_step("judge", json!([])), {"setWeight": 100}]});
-    e.rollout("web:1", canary.clone()).await?;
-    let ro = e
-        .wait("InvalidSpec naming the template", |ro| {
+    e.deploy_web("web:1", canary.clone()).await?;
+    let ro =
+        e.ro.wait("web", "InvalidSpec naming the template", |ro| {
             message(ro).contains("is invalid")
         })
         .await?;
@@ -835,28 +779,27 @@ async fn a_cel_syntax_error_holds_the_rollout_in_invalid_spec_until_fixed() -> R
         text.starts_with("AnalysisTemplate \"judge\" is invalid: spec.metrics[0].successCondition: does not compile"),
         "{text}"
     );
-    let rss: Api<k8s_openapi::api::apps::v1::ReplicaSet> =
-        Api::namespaced(e.c.client.clone(), &e.ns);
+    let rss: Api<k8s_openapi::api::apps::v1::ReplicaSet> = e.api();
     assert!(
         rss.list(&ListParams::default()).await?.items.is_empty(),
         "nothing scaled"
     );
     e.template("judge", json!([]), metric("result >= 0.95"))
         .await?;
-    e.phase(RolloutPhase::Healthy).await?;
-    e.rollout("web:2", canary).await?;
-    e.phase(RolloutPhase::Healthy).await?;
+    e.ro.phase("web", RolloutPhase::Healthy).await?;
+    e.deploy_web("web:2", canary).await?;
+    e.ro.phase("web", RolloutPhase::Healthy).await?;
     assert_eq!(e.run_list().await?.len(), 1);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_missing_template_is_an_invalid_spec_until_it_appears() -> R {
-    let e = Env::start(false).await?;
+    let e = Lab::start(false).await?;
     e.exporter.set_json(json!({"rate": 0.99}));
     let canary = json!({"analysis": {"templates": [{"templateName": "later"}]}, "steps": [{"setWeight": 50}]});
-    e.rollout("web:1", canary).await?;
-    let ro = e.phase(RolloutPhase::Degraded).await?;
+    e.deploy_web("web:1", canary).await?;
+    let ro = e.ro.phase("web", RolloutPhase::Degraded).await?;
     assert_eq!(
         message(&ro),
         "InvalidSpec: AnalysisTemplate \"later\" not found"
@@ -866,6 +809,6 @@ async fn a_missing_template_is_an_invalid_spec_until_it_appears() -> R {
         "provider": {"web": {"url": format!("{}/json", e.exporter.url()), "jsonPath": "{$.rate}"}}
     }]))
     .await?;
-    e.phase(RolloutPhase::Healthy).await?;
+    e.ro.phase("web", RolloutPhase::Healthy).await?;
     Ok(())
 }

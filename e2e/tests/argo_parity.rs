@@ -5,142 +5,50 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
 use rollout_rs_crds::rollout::RolloutPhase;
 use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
+use rollout_rs_e2e::fixture::NEVER_READY;
 use rollout_rs_e2e::metrics::Exporter;
 use rollout_rs_e2e::rollouts::Rollouts;
-use rollout_rs_e2e::{Cluster, HarnessError, image_of, in_phase};
+use rollout_rs_e2e::{Env, HarnessError, RolloutFixture, image_of, in_phase};
 use serde_json::json;
 
-const T: Duration = Duration::from_secs(30);
-
-struct Env {
-    c: Cluster,
-    ns: String,
-    ro: Rollouts,
+/// The Services of both strategies (`web-canary`, `web-stable`, `web-active`), and the
+/// routers' CRDs when asked.
+async fn start(routers: bool) -> Result<Env, HarnessError> {
+    Env::builder("argo")
+        .services(&["web-canary", "web-stable", "web-active"])
+        .router_crds(routers)
+        .start()
+        .await
 }
 
-impl Env {
-    async fn start(routers: bool) -> Result<Env, HarnessError> {
-        let mut c = Cluster::start().await?;
-        c.install_crds().await?;
-        if routers {
-            c.install_router_crds().await?;
-        }
-        let ns = c.namespace("argo").await?;
-        c.start_controller();
-        let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web-canary}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web-stable}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web-active}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n";
-        c.apply_yaml(svc, &ns).await?;
-        let ro = Rollouts::new(&c.client, &ns, T);
-        Ok(Env { c, ns, ro })
-    }
-
-    /// Applies the Rollout `web` with `image`, `replicas`, pod annotations and a strategy.
-    async fn apply(
-        &self,
-        image: &str,
-        replicas: u32,
-        annotations: &str,
-        extra: &str,
-        strategy: &str,
-    ) -> Result<(), HarnessError> {
-        let yaml = format!(
-            "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\nspec:\n  replicas: {replicas}\n{extra}  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}, annotations: {{sim.rollout-rs.io/ready-after-ms: \"20\", {annotations}}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n  strategy:\n{strategy}"
-        );
-        self.c.apply_yaml(&yaml, &self.ns).await.map(|_| ())
-    }
-
-    /// (spec.replicas, available) of the ReplicaSets, by image.
-    async fn counts(&self) -> Result<Vec<(String, i32, i32)>, HarnessError> {
-        let api: Api<ReplicaSet> = Api::namespaced(self.c.client.clone(), &self.ns);
-        let mut out: Vec<(String, i32, i32)> = api
-            .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
-            .await?
-            .items
-            .into_iter()
-            .map(|rs| {
-                let desired = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-                let available = rs
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.available_replicas)
-                    .unwrap_or(0);
-                (image_of(&rs), desired, available)
-            })
-            .collect();
-        out.sort();
-        Ok(out)
-    }
-
-    /// Waits, through a watch, until the ReplicaSets satisfy `cond`.
-    async fn replica_sets_until(
-        &self,
-        what: &str,
-        cond: impl Fn(&[ReplicaSet]) -> bool,
-    ) -> Result<(), HarnessError> {
-        use futures::StreamExt;
-        let api: Api<ReplicaSet> = Api::namespaced(self.c.client.clone(), &self.ns);
-        let watch = kube::runtime::watcher(
-            api.clone(),
-            kube::runtime::watcher::Config::default().labels(POD_TEMPLATE_HASH_LABEL),
-        );
-        let mut events = Box::pin(kube::runtime::WatchStreamExt::default_backoff(watch));
-        let check = async {
-            loop {
-                let list = api
-                    .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
-                    .await?;
-                if cond(&list.items) {
-                    return Ok::<(), HarnessError>(());
-                }
-                if events.next().await.is_none() {
-                    return Err(HarnessError::Manifest("ReplicaSet watch ended".into()));
-                }
-            }
-        };
-        tokio::time::timeout(T, check)
-            .await
-            .map_err(|_| HarnessError::Timeout(T, what.to_string()))?
-    }
-
-    async fn event_reasons(&self) -> Result<Vec<String>, HarnessError> {
-        let api: Api<Event> = Api::namespaced(self.c.client.clone(), &self.ns);
-        Ok(api
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .filter_map(|e| e.reason)
-            .collect())
-    }
-
-    /// Sends a request to the simulator's own admin endpoints (`/sim/...`).
-    async fn sim(
-        &self,
-        method: &str,
-        path: &str,
-        body: serde_json::Value,
-    ) -> Result<String, HarnessError> {
-        let request = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json")
-            .body(body.to_string().into_bytes())
-            .map_err(|e| HarnessError::Manifest(e.to_string()))?;
-        Ok(self.c.client.request_text(request).await?)
-    }
+/// Sends a request to the simulator's own admin endpoints (`/sim/...`).
+async fn sim(
+    s: &Env,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<String, HarnessError> {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(body.to_string().into_bytes())
+        .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+    Ok(s.cluster.client.request_text(request).await?)
 }
-
-const BASIC: &str = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 50}, {pause: {}}]\n";
 
 /// TestCanaryPromoteFull: promote-full after an abort takes the update to Healthy, the abort
 /// cleared, with no step run again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promote_full_after_an_abort_goes_healthy() -> Result<(), HarnessError> {
-    let s = Env::start(false).await?;
-    s.apply("web:1", 4, "", "", BASIC).await?;
+    let s = start(false).await?;
+    let web = RolloutFixture::canary("web")
+        .replicas(4)
+        .steps(json!([{"setWeight": 50}, {"pause": {}}]));
+    s.deploy(&web.image("web:1")).await?;
     s.ro.healthy("web").await?;
     s.ro.set_image("web", "web", "web:2").await?;
     s.ro.paused_at("web", 1).await?;
@@ -171,19 +79,15 @@ async fn promote_full_after_an_abort_goes_healthy() -> Result<(), HarnessError> 
 /// deadline passed aborts the update.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_deadline_abort_enabled_after_the_deadline_aborts() -> Result<(), HarnessError> {
-    let s = Env::start(false).await?;
-    let bg = "    blueGreen: {activeService: web-active, autoPromotionEnabled: false}\n";
-    s.apply("web:1", 2, "", "  progressDeadlineSeconds: 1\n", bg)
-        .await?;
+    let s = start(false).await?;
+    let web = RolloutFixture::blue_green("web")
+        .replicas(2)
+        .strategy(json!({"autoPromotionEnabled": false}))
+        .spec(json!({"progressDeadlineSeconds": 1}));
+    s.deploy(&web.clone().image("web:1")).await?;
     s.ro.healthy("web").await?;
-    s.apply(
-        "web:2",
-        2,
-        "sim.rollout-rs.io/never-ready: \"true\"",
-        "  progressDeadlineSeconds: 1\n",
-        bg,
-    )
-    .await?;
+    let broken = web.image("web:2").annotation(NEVER_READY, "true");
+    s.deploy(&broken).await?;
     let exceeded = |ro: &Rollout| {
         ro.status.as_ref().is_some_and(|st| {
             st.conditions.iter().any(|c| {
@@ -195,14 +99,8 @@ async fn progress_deadline_abort_enabled_after_the_deadline_aborts() -> Result<(
         s.ro.wait("web", "ProgressDeadlineExceeded", exceeded)
             .await?;
     assert!(!ro.status.is_some_and(|st| st.abort));
-    s.apply(
-        "web:2",
-        2,
-        "sim.rollout-rs.io/never-ready: \"true\"",
-        "  progressDeadlineSeconds: 1\n  progressDeadlineAbort: true\n",
-        bg,
-    )
-    .await?;
+    s.deploy(&broken.spec(json!({"progressDeadlineAbort": true})))
+        .await?;
     s.ro.wait("web", "aborted", |ro| {
         ro.status.as_ref().is_some_and(|st| st.abort)
     })
@@ -214,9 +112,9 @@ async fn progress_deadline_abort_enabled_after_the_deadline_aborts() -> Result<(
 /// pod (the surge pod); scaled to 4 while paused, the ratio holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_still_runs_a_canary_and_scaling_keeps_the_ratio() -> Result<(), HarnessError> {
-    let s = Env::start(false).await?;
-    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 25}, {pause: {}}]\n";
-    s.apply("web:1", 1, "", "", strategy).await?;
+    let s = start(false).await?;
+    let web = RolloutFixture::canary("web").steps(json!([{"setWeight": 25}, {"pause": {}}]));
+    s.deploy(&web.clone().replicas(1).image("web:1")).await?;
     s.ro.healthy("web").await?;
     s.ro.set_image("web", "web", "web:2").await?;
     s.ro.paused_at("web", 1).await?;
@@ -224,7 +122,7 @@ async fn one_replica_still_runs_a_canary_and_scaling_keeps_the_ratio() -> Result
         s.counts().await?,
         [("web:1".into(), 1, 1), ("web:2".into(), 1, 1)]
     );
-    s.apply("web:2", 4, "", "", strategy).await?;
+    s.deploy(&web.replicas(4).image("web:2")).await?;
     s.ro.wait("web", "4 replicas, paused", |ro| {
         ro.status.as_ref().is_some_and(|st| {
             st.phase == Some(RolloutPhase::Paused) && st.available_replicas == Some(4)
@@ -243,15 +141,20 @@ async fn one_replica_still_runs_a_canary_and_scaling_keeps_the_ratio() -> Result
 /// itself already retries 429, 503 and 504 several times.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transient_error_is_retried_without_alarm() -> Result<(), HarnessError> {
-    let s = Env::start(true).await?;
-    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      trafficRouting: {smi: {rootService: web}}\n      scaleDownDelaySeconds: 1\n      steps: [{setWeight: 20}, {pause: {}}, {setWeight: 50}, {pause: {}}]\n";
-    s.apply("web:1", 4, "", "", strategy).await?;
+    let s = start(true).await?;
+    let web = RolloutFixture::canary("web")
+        .replicas(4)
+        .routing(json!({"smi": {"rootService": "web"}}))
+        .strategy(json!({"scaleDownDelaySeconds": 1}))
+        .steps(json!([{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]));
+    s.deploy(&web.image("web:1")).await?;
     s.ro.healthy("web").await?;
     s.ro.set_image("web", "web", "web:2").await?;
     s.ro.paused_at("web", 1).await?;
     // The log first: a write between the two would otherwise take the fault unseen.
-    s.sim("DELETE", "/sim/requests", json!({})).await?;
-    s.sim(
+    sim(&s, "DELETE", "/sim/requests", json!({})).await?;
+    sim(
+        &s,
         "PUT",
         "/sim/faults",
         json!({"verbs": {"patch": {"errorRate": 1.0, "code": 500, "resource": "trafficsplits", "times": 1}}}),
@@ -260,7 +163,7 @@ async fn a_transient_error_is_retried_without_alarm() -> Result<(), HarnessError
     s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
     let ro = s.ro.paused_at("web", 3).await?;
-    let log = s.sim("GET", "/sim/requests", json!({})).await?;
+    let log = sim(&s, "GET", "/sim/requests", json!({})).await?;
     assert!(
         log.contains("\"code\":500"),
         "the injected error was served: {log}"
@@ -272,10 +175,10 @@ async fn a_transient_error_is_retried_without_alarm() -> Result<(), HarnessError
         st.conditions
     );
     assert!(
-        !s.event_reasons()
+        !s.events(None)
             .await?
             .iter()
-            .any(|r| r == "TrafficRoutingFailed"),
+            .any(|(r, _)| r == "TrafficRoutingFailed"),
         "no Warning Event for a blip"
     );
     Ok(())
@@ -285,18 +188,21 @@ async fn a_transient_error_is_retried_without_alarm() -> Result<(), HarnessError
 /// rollout; the timed pause step ending meanwhile does not move it on; promote does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inconclusive_background_analysis_holds_past_a_timed_pause() -> Result<(), HarnessError> {
-    let s = Env::start(false).await?;
+    let s = start(false).await?;
     let exporter = Exporter::start().await?;
     exporter.set_json(json!({"rate": 0.7}));
-    let template = json!({
-        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "rate"},
-        "spec": {"metrics": [{"name": "rate", "interval": "1s",
+    s.analysis_template(
+        "rate",
+        json!({"metrics": [{"name": "rate", "interval": "1s",
             "successCondition": "result >= 0.95", "failureCondition": "result < 0.5",
-            "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}"}}}]}
-    });
-    s.c.apply_yaml(&template.to_string(), &s.ns).await?;
-    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      analysis: {templates: [{templateName: rate}]}\n      steps: [{setWeight: 50}, {pause: {duration: 2}}]\n";
-    s.apply("web:1", 2, "", "", strategy).await?;
+            "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}"}}}]}),
+    )
+    .await?;
+    let web = RolloutFixture::canary("web")
+        .replicas(2)
+        .strategy(json!({"analysis": {"templates": [{"templateName": "rate"}]}}))
+        .steps(json!([{"setWeight": 50}, {"pause": {"duration": 2}}]));
+    s.deploy(&web.image("web:1")).await?;
     s.ro.healthy("web").await?;
     s.ro.set_image("web", "web", "web:2").await?;
     let inconclusive = |ro: &Rollout| {
@@ -350,11 +256,13 @@ async fn inconclusive_background_analysis_holds_past_a_timed_pause() -> Result<(
 /// available pods are the active ReplicaSet's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blue_green_keeps_the_previous_version_through_its_delay() -> Result<(), HarnessError> {
-    let s = Env::start(false).await?;
-    let bg = "    blueGreen: {activeService: web-active, scaleDownDelaySeconds: 5}\n";
-    s.apply("web:1", 2, "", "", bg).await?;
+    let s = start(false).await?;
+    let web = RolloutFixture::blue_green("web")
+        .replicas(2)
+        .strategy(json!({"scaleDownDelaySeconds": 5}));
+    s.deploy(&web.clone().image("web:1")).await?;
     s.ro.healthy("web").await?;
-    s.apply("web:2", 2, "", "", bg).await?;
+    s.deploy(&web.clone().image("web:2")).await?;
     s.ro.wait("web", "web:2 active", |ro| {
         in_phase(ro, RolloutPhase::Healthy)
             && ro.status.as_ref().is_some_and(|st| {
@@ -374,14 +282,8 @@ async fn blue_green_keeps_the_previous_version_through_its_delay() -> Result<(),
         })
     })
     .await?;
-    s.apply(
-        "web:3",
-        2,
-        "sim.rollout-rs.io/never-ready: \"true\"",
-        "",
-        bg,
-    )
-    .await?;
+    s.deploy(&web.image("web:3").annotation(NEVER_READY, "true"))
+        .await?;
     let ro =
         s.ro.wait("web", "the update seen", |ro| {
             ro.status.as_ref().and_then(|st| st.observed_generation) == ro.metadata.generation
@@ -410,8 +312,12 @@ async fn blue_green_keeps_the_previous_version_through_its_delay() -> Result<(),
 /// template reuses its ReplicaSet as the next revision, without its old deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_scale_down_delay_and_going_back() -> Result<(), HarnessError> {
-    let s = Env::start(true).await?;
-    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      trafficRouting: {smi: {rootService: web}}\n      scaleDownDelaySeconds: 30\n      scaleDownDelayRevisionLimit: 1\n      steps: [{setWeight: 50}]\n";
+    let s = start(true).await?;
+    let web = RolloutFixture::canary("web")
+        .replicas(1)
+        .routing(json!({"smi": {"rootService": "web"}}))
+        .strategy(json!({"scaleDownDelaySeconds": 30, "scaleDownDelayRevisionLimit": 1}))
+        .steps(json!([{"setWeight": 50}]));
     let revision = |rs: &ReplicaSet| {
         rs.metadata
             .annotations
@@ -426,7 +332,7 @@ async fn canary_scale_down_delay_and_going_back() -> Result<(), HarnessError> {
             .is_some_and(|a| a.contains_key("rollout-rs.io/scale-down-deadline"))
     };
     let desired = |rs: &ReplicaSet| rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-    s.apply("web:1", 1, "", "", strategy).await?;
+    s.deploy(&web.image("web:1")).await?;
     s.ro.healthy("web").await?;
     for image in ["web:2", "web:3"] {
         s.ro.set_image("web", "web", image).await?;
@@ -466,11 +372,8 @@ async fn canary_scale_down_delay_and_going_back() -> Result<(), HarnessError> {
                 .any(|rs| image_of(rs) == "web:3" && desired(rs) == 1 && deadline(rs))
     })
     .await?;
-    let api: Api<ReplicaSet> = Api::namespaced(s.c.client.clone(), &s.ns);
-    let all = api
-        .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
-        .await?;
-    assert_eq!(all.items.len(), 3, "no fourth ReplicaSet for web:2");
+    let all = s.replica_sets().await?;
+    assert_eq!(all.len(), 3, "no fourth ReplicaSet for web:2");
     Ok(())
 }
 
@@ -480,7 +383,7 @@ async fn canary_scale_down_delay_and_going_back() -> Result<(), HarnessError> {
 async fn analysis_arguments_reach_every_metric_field() -> Result<(), HarnessError> {
     use rollout_rs_crds::AnalysisRun;
     use rollout_rs_crds::analysis::AnalysisPhase;
-    let s = Env::start(false).await?;
+    let s = start(false).await?;
     let exporter = Exporter::start().await?;
     exporter.set_json(json!({"rate": 0.97}));
     exporter.require_token("s3cr3t-t0ken");
@@ -488,25 +391,28 @@ async fn analysis_arguments_reach_every_metric_field() -> Result<(), HarnessErro
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"},
         "stringData": {"token": "s3cr3t-t0ken"}
     });
-    s.c.apply_yaml(&objects.to_string(), &s.ns).await?;
+    s.apply(&objects).await?;
     let template = json!({
-        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "rate"},
-        "spec": {
-            "args": [{"name": "count"}, {"name": "interval"}, {"name": "min"},
-                     {"name": "token", "valueFrom": {"secretKeyRef": {"name": "token", "key": "token"}}}],
-            "metrics": [{"name": "rate", "count": "{{args.count}}", "interval": "{{args.interval}}",
-                "successCondition": "result >= {{args.min}}",
-                "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}",
-                    "headers": [{"key": "Authorization", "value": "Bearer {{args.token}}"}]}}}]
-        }
+        "args": [{"name": "count"}, {"name": "interval"}, {"name": "min"},
+                 {"name": "token", "valueFrom": {"secretKeyRef": {"name": "token", "key": "token"}}}],
+        "metrics": [{"name": "rate", "count": "{{args.count}}", "interval": "{{args.interval}}",
+            "successCondition": "result >= {{args.min}}",
+            "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}",
+                "headers": [{"key": "Authorization", "value": "Bearer {{args.token}}"}]}}}]
     });
-    s.c.apply_yaml(&template.to_string(), &s.ns).await?;
-    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps:\n      - setWeight: 50\n      - analysis:\n          templates: [{templateName: rate}]\n          args: [{name: count, value: \"2\"}, {name: interval, value: 1s}, {name: min, value: \"0.95\"}]\n";
-    s.apply("web:1", 2, "", "", strategy).await?;
+    s.analysis_template("rate", template).await?;
+    let web = RolloutFixture::canary("web").replicas(2).steps(json!([
+        {"setWeight": 50},
+        {"analysis": {
+            "templates": [{"templateName": "rate"}],
+            "args": [{"name": "count", "value": "2"}, {"name": "interval", "value": "1s"}, {"name": "min", "value": "0.95"}]
+        }}
+    ]));
+    s.deploy(&web.image("web:1")).await?;
     s.ro.healthy("web").await?;
     s.ro.set_image("web", "web", "web:2").await?;
     s.ro.healthy("web").await?;
-    let runs: Api<AnalysisRun> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let runs: Api<AnalysisRun> = s.api();
     let run = runs
         .list(&ListParams::default())
         .await?
@@ -531,11 +437,20 @@ async fn analysis_arguments_reach_every_metric_field() -> Result<(), HarnessErro
 /// DestinationRule's subsets carry the hashes and the VirtualService the weights.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn istio_subset_split_without_services() -> Result<(), HarnessError> {
-    let s = Env::start(true).await?;
+    let s = start(true).await?;
     let objects = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: web}\nspec:\n  hosts: [web]\n  http:\n  - name: primary\n    route:\n    - {destination: {host: web, subset: stable}, weight: 100}\n    - {destination: {host: web, subset: canary}, weight: 0}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web}\nspec:\n  host: web\n  subsets:\n  - {name: stable, labels: {app: web}}\n  - {name: canary, labels: {app: web}}\n";
-    s.c.apply_yaml(objects, &s.ns).await?;
-    let strategy = "    canary:\n      trafficRouting: {istio: {virtualService: {name: web, routes: [primary]}, destinationRule: {name: web, canarySubsetName: canary, stableSubsetName: stable}}}\n      scaleDownDelaySeconds: 1\n      steps: [{setWeight: 25}, {pause: {}}]\n";
-    s.apply("web:1", 4, "", "", strategy).await?;
+    s.cluster.apply_yaml(objects, &s.ns).await?;
+    // A subset-level split names no canary or stable Service.
+    let web = RolloutFixture::canary("web")
+        .replicas(4)
+        .strategy(json!({"canaryService": null, "stableService": null}))
+        .routing(json!({"istio": {
+            "virtualService": {"name": "web", "routes": ["primary"]},
+            "destinationRule": {"name": "web", "canarySubsetName": "canary", "stableSubsetName": "stable"}
+        }}))
+        .strategy(json!({"scaleDownDelaySeconds": 1}))
+        .steps(json!([{"setWeight": 25}, {"pause": {}}]));
+    s.deploy(&web.image("web:1")).await?;
     s.ro.healthy("web").await?;
     s.ro.set_image("web", "web", "web:2").await?;
     let ro = s.ro.paused_at("web", 1).await?;
@@ -549,39 +464,35 @@ async fn istio_subset_split_without_services() -> Result<(), HarnessError> {
         .await?;
     s.ro.healthy("web").await?;
     // trafficRouting removed: the DestinationRule's subsets are released.
-    let unroute = json!({"spec": {"strategy": {"canary": {
+    let unroute = json!({"strategy": {"canary": {
         "trafficRouting": null, "scaleDownDelaySeconds": null
-    }}}});
-    s.ro.api
-        .patch(
-            "web",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(unroute),
-        )
-        .await?;
-    let ar = kube::core::ApiResource::from_gvk_with_plural(
-        &kube::core::GroupVersionKind::gvk("networking.istio.io", "v1", "DestinationRule"),
+    }}});
+    s.ro.patch_spec("web", unroute).await?;
+    let rules = s.dynamic_api(
+        "networking.istio.io",
+        "v1",
+        "DestinationRule",
         "destinationrules",
     );
-    let rules: Api<kube::api::DynamicObject> = Api::namespaced_with(s.c.client.clone(), &s.ns, &ar);
-    s.c.wait(
-        &rules,
-        "web",
-        T,
-        "subsets without hashes",
-        |dr: Option<&kube::api::DynamicObject>| {
-            dr.is_some_and(|dr| {
-                let subsets = dr.data.pointer("/spec/subsets").and_then(|v| v.as_array());
-                subsets.is_some_and(|ss| {
-                    ss.iter().all(|s| {
-                        s.pointer(&format!("/labels/{POD_TEMPLATE_HASH_LABEL}"))
-                            .is_none()
+    s.cluster
+        .wait(
+            &rules,
+            "web",
+            s.timeout(),
+            "subsets without hashes",
+            |dr: Option<&kube::api::DynamicObject>| {
+                dr.is_some_and(|dr| {
+                    let subsets = dr.data.pointer("/spec/subsets").and_then(|v| v.as_array());
+                    subsets.is_some_and(|ss| {
+                        ss.iter().all(|s| {
+                            s.pointer(&format!("/labels/{POD_TEMPLATE_HASH_LABEL}"))
+                                .is_none()
+                        })
                     })
                 })
-            })
-        },
-    )
-    .await?;
+            },
+        )
+        .await?;
     Ok(())
 }
 
@@ -589,20 +500,15 @@ async fn istio_subset_split_without_services() -> Result<(), HarnessError> {
 /// revision of an update has its own note, not one series repeating the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_step_has_its_own_event() -> Result<(), HarnessError> {
-    let s = Env::start(false).await?;
-    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 25}, {setWeight: 50}, {setWeight: 75}, {pause: {}}]\n";
-    s.apply("web:1", 4, "", "", strategy).await?;
+    let s = start(false).await?;
+    let web = RolloutFixture::canary("web")
+        .replicas(4)
+        .steps(json!([{"setWeight": 25}, {"setWeight": 50}, {"setWeight": 75}, {"pause": {}}]));
+    s.deploy(&web.image("web:1")).await?;
     s.ro.healthy("web").await?;
     s.ro.set_image("web", "web", "web:2").await?;
     s.ro.paused_at("web", 3).await?;
-    let api: Api<Event> = Api::namespaced(s.c.client.clone(), &s.ns);
-    let notes: Vec<(String, String)> = api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
-        .collect();
+    let notes = s.events(None).await?;
     for step in 1..=3 {
         let want = format!("Rollout step {step}/4 completed");
         assert!(
@@ -627,17 +533,11 @@ async fn each_step_has_its_own_event() -> Result<(), HarnessError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_strategy_switch_releases_the_services_no_longer_named() -> Result<(), HarnessError> {
     use k8s_openapi::api::core::v1::Service;
-    let s = Env::start(false).await?;
-    s.apply(
-        "web:1",
-        2,
-        "",
-        "",
-        "    blueGreen: {activeService: web-active}\n",
-    )
-    .await?;
+    let s = start(false).await?;
+    s.deploy(&RolloutFixture::blue_green("web").replicas(2).image("web:1"))
+        .await?;
     s.ro.healthy("web").await?;
-    let services: Api<Service> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let services: Api<Service> = s.api();
     let pinned = |svc: &Service| {
         svc.spec
             .as_ref()
@@ -645,34 +545,29 @@ async fn a_strategy_switch_releases_the_services_no_longer_named() -> Result<(),
             .is_some_and(|sel| sel.contains_key(POD_TEMPLATE_HASH_LABEL))
     };
     assert!(pinned(&services.get("web-active").await?));
-    let switch = json!({"spec": {"strategy": {"blueGreen": null, "canary": {
+    let switch = json!({"strategy": {"blueGreen": null, "canary": {
         "canaryService": "web-canary", "stableService": "web-stable",
         "steps": [{"setWeight": 50}, {"pause": {}}]
-    }}}});
-    s.ro.api
-        .patch(
-            "web",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(switch),
+    }}});
+    s.ro.patch_spec("web", switch).await?;
+    s.cluster
+        .wait(
+            &services,
+            "web-active",
+            s.timeout(),
+            "web-active released",
+            move |svc: Option<&Service>| {
+                svc.is_some_and(|svc| {
+                    !pinned(svc)
+                        && !svc
+                            .metadata
+                            .annotations
+                            .as_ref()
+                            .is_some_and(|a| a.contains_key("rollout-rs.io/managed-by"))
+                })
+            },
         )
         .await?;
-    s.c.wait(
-        &services,
-        "web-active",
-        T,
-        "web-active released",
-        move |svc: Option<&Service>| {
-            svc.is_some_and(|svc| {
-                !pinned(svc)
-                    && !svc
-                        .metadata
-                        .annotations
-                        .as_ref()
-                        .is_some_and(|a| a.contains_key("rollout-rs.io/managed-by"))
-            })
-        },
-    )
-    .await?;
     s.ro.healthy("web").await?;
     assert!(pinned(&services.get("web-stable").await?));
     Ok(())
@@ -684,47 +579,48 @@ async fn a_strategy_switch_releases_the_services_no_longer_named() -> Result<(),
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollout_takes_over_a_deployment_through_workload_ref() -> Result<(), HarnessError> {
     use k8s_openapi::api::apps::v1::Deployment;
-    let s = Env::start(false).await?;
+    let s = start(false).await?;
     let deployment = |image: &str| {
         format!(
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 3\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}, annotations: {{sim.rollout-rs.io/ready-after-ms: \"20\"}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n"
         )
     };
-    s.c.apply_yaml(&deployment("web:1"), &s.ns).await?;
-    let rollout = "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: web}}\n  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web, scaleDown: progressively}\n  strategy:\n    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 34}, {pause: {}}]\n";
-    s.c.apply_yaml(rollout, &s.ns).await?;
+    s.cluster.apply_yaml(&deployment("web:1"), &s.ns).await?;
+    let workload = |kind: &str| json!({"apiVersion": "apps/v1", "kind": kind, "name": "web", "scaleDown": "progressively"});
+    let rollout = RolloutFixture::canary("web")
+        .replicas(3)
+        .workload_ref(workload("Deployment"))
+        .steps(json!([{"setWeight": 34}, {"pause": {}}]));
+    s.deploy(&rollout).await?;
     s.ro.healthy("web").await?;
-    let deployments: Api<Deployment> = Api::namespaced(s.c.client.clone(), &s.ns);
-    s.c.wait(
-        &deployments,
-        "web",
-        T,
-        "the Deployment scaled to 0",
-        |d: Option<&Deployment>| {
-            d.is_some_and(|d| d.spec.as_ref().and_then(|s| s.replicas) == Some(0))
-        },
-    )
-    .await?;
+    let deployments: Api<Deployment> = s.api();
+    s.cluster
+        .wait(
+            &deployments,
+            "web",
+            s.timeout(),
+            "the Deployment scaled to 0",
+            |d: Option<&Deployment>| {
+                d.is_some_and(|d| d.spec.as_ref().and_then(|s| s.replicas) == Some(0))
+            },
+        )
+        .await?;
     assert_eq!(s.counts().await?, [("web:1".into(), 3, 3)]);
     // The Deployment's template changes: the Rollout updates in its steps.
-    s.c.apply_yaml(
-        &deployment("web:2").replace("replicas: 3", "replicas: 0"),
-        &s.ns,
-    )
-    .await?;
+    s.cluster
+        .apply_yaml(
+            &deployment("web:2").replace("replicas: 3", "replicas: 0"),
+            &s.ns,
+        )
+        .await?;
     s.ro.paused_at("web", 1).await?;
     assert_eq!(
         s.counts().await?,
         [("web:1".into(), 2, 2), ("web:2".into(), 1, 1)]
     );
     // Another kind of workload is refused where users look, whatever exists by that name.
-    let other = rollout
-        .replace("name: web}\nspec", "name: other}\nspec")
-        .replace(
-            "kind: Deployment, name: web",
-            "kind: StatefulSet, name: web",
-        );
-    s.c.apply_yaml(&other, &s.ns).await?;
+    let other = rollout.named("other").workload_ref(workload("StatefulSet"));
+    s.deploy(&other).await?;
     s.ro.wait("other", "InvalidSpec naming the kind", |ro| {
         ro.status.as_ref().is_some_and(|st| {
             st.phase == Some(RolloutPhase::Degraded)
@@ -740,21 +636,8 @@ async fn a_rollout_takes_over_a_deployment_through_workload_ref() -> Result<(), 
 
 /// Counts this namespace's AnalysisRuns.
 async fn run_count(s: &Env) -> Result<usize, HarnessError> {
-    let runs: Api<rollout_rs_crds::AnalysisRun> = Api::namespaced(s.c.client.clone(), &s.ns);
+    let runs: Api<rollout_rs_crds::AnalysisRun> = s.api();
     Ok(runs.list(&ListParams::default()).await?.items.len())
-}
-
-/// A web AnalysisTemplate `rate` whose measurements pass.
-async fn passing_template(s: &Env) -> Result<Exporter, HarnessError> {
-    let exporter = Exporter::start().await?;
-    exporter.set_json(json!({"rate": 0.99}));
-    let template = json!({
-        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "rate"},
-        "spec": {"metrics": [{"name": "rate", "successCondition": "result >= 0.95",
-            "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.rate}"}}}]}
-    });
-    s.c.apply_yaml(&template.to_string(), &s.ns).await?;
-    Ok(exporter)
 }
 
 fn healthy_on(image: &'static str) -> impl Fn(&Rollout) -> bool + Send + 'static {
@@ -780,12 +663,17 @@ fn healthy_on(image: &'static str) -> impl Fn(&Rollout) -> bool + Send + 'static
 /// the ReplicaSet reused as the next revision.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blue_green_fast_rollback() -> Result<(), HarnessError> {
-    let s = Env::start(false).await?;
-    let _exporter = passing_template(&s).await?;
-    let bg = "    blueGreen: {activeService: web-active, scaleDownDelaySeconds: 30, prePromotionAnalysis: {templates: [{templateName: rate}]}}\n";
-    s.apply("web:1", 2, "", "", bg).await?;
+    let s = start(false).await?;
+    let _exporter = s.web_template("rate", 0.99).await?;
+    let web = RolloutFixture::blue_green("web")
+        .replicas(2)
+        .strategy(json!({
+            "scaleDownDelaySeconds": 30,
+            "prePromotionAnalysis": {"templates": [{"templateName": "rate"}]}
+        }));
+    s.deploy(&web.clone().image("web:1")).await?;
     s.ro.healthy("web").await?;
-    s.apply("web:2", 2, "", "", bg).await?;
+    s.deploy(&web.clone().image("web:2")).await?;
     s.ro.wait("web", "web:2 promoted", healthy_on("web:2"))
         .await?;
     assert_eq!(run_count(&s).await?, 1, "web:2's pre-promotion run");
@@ -800,7 +688,7 @@ async fn blue_green_fast_rollback() -> Result<(), HarnessError> {
         })
     })
     .await?;
-    s.apply("web:1", 2, "", "", bg).await?;
+    s.deploy(&web.image("web:1")).await?;
     let ro = s.ro.wait("web", "web:1 back", healthy_on("web:1")).await?;
     assert!(ro.status.is_some_and(|st| st.pause_conditions.is_empty()));
     assert_eq!(run_count(&s).await?, 1, "no new pre-promotion run");
@@ -823,12 +711,14 @@ async fn blue_green_fast_rollback() -> Result<(), HarnessError> {
 /// skips the steps and analysis; back to an older one goes through them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_window() -> Result<(), HarnessError> {
-    let s = Env::start(false).await?;
-    let _exporter = passing_template(&s).await?;
-    let strategy = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      steps: [{setWeight: 50}, {analysis: {templates: [{templateName: rate}]}}]\n";
-    let window = "  rollbackWindow: {revisions: 1}\n";
+    let s = start(false).await?;
+    let _exporter = s.web_template("rate", 0.99).await?;
+    let web = RolloutFixture::canary("web")
+        .replicas(2)
+        .spec(json!({"rollbackWindow": {"revisions": 1}}))
+        .steps(json!([{"setWeight": 50}, {"analysis": {"templates": [{"templateName": "rate"}]}}]));
     for image in ["web:1", "web:2", "web:3"] {
-        s.apply(image, 2, "", window, strategy).await?;
+        s.deploy(&web.clone().image(image)).await?;
         s.ro.wait("web", image, healthy_on(image)).await?;
     }
     assert_eq!(
@@ -837,11 +727,11 @@ async fn rollback_window() -> Result<(), HarnessError> {
         "web:2 and web:3 ran their analysis"
     );
     // web:2 is the last revision before the stable web:3: within the window.
-    s.apply("web:2", 2, "", window, strategy).await?;
+    s.deploy(&web.clone().image("web:2")).await?;
     s.ro.wait("web", "web:2 back", healthy_on("web:2")).await?;
     assert_eq!(run_count(&s).await?, 2, "steps and analysis skipped");
     // web:1 is older than the window: its steps and analysis run.
-    s.apply("web:1", 2, "", window, strategy).await?;
+    s.deploy(&web.clone().image("web:1")).await?;
     s.ro.wait("web", "web:1 back", healthy_on("web:1")).await?;
     assert_eq!(run_count(&s).await?, 3, "web:1 went through its analysis");
     Ok(())

@@ -7,51 +7,39 @@
 use std::time::Duration;
 
 use rollout_rs_crds::rollout::RolloutPhase;
-use rollout_rs_e2e::rollouts::Rollouts;
+use rollout_rs_e2e::fixture::READY_AFTER_MS;
 use rollout_rs_e2e::timeline::{Recorder, Seen, pods_for, replay};
-use rollout_rs_e2e::{Cluster, HarnessError, in_phase};
-use serde_json::json;
+use rollout_rs_e2e::{Env, HarnessError, RolloutFixture, in_phase};
+use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(120);
-/// Pods become ready this long after they start: long enough for ordering bugs to show.
-const SLOW: &str = "sim.rollout-rs.io/ready-after-ms: \"1500\"";
 
-struct Setup {
-    c: Cluster,
-    ns: String,
-    ro: Rollouts,
+async fn start(smi: bool) -> Result<Env, HarnessError> {
+    Env::builder("safety")
+        .router_crds(smi)
+        .timeout(T)
+        .start()
+        .await
 }
 
-impl Setup {
-    async fn start(smi: bool) -> Result<Setup, HarnessError> {
-        let mut c = Cluster::start().await?;
-        c.install_crds().await?;
-        if smi {
-            c.install_router_crds().await?;
-        }
-        let ns = c.namespace("safety").await?;
-        c.start_controller();
-        let ro = Rollouts::new(&c.client, &ns, T);
-        Ok(Setup { c, ns, ro })
-    }
-
-    /// A Rollout `name` (pods labelled `app=<name>`), its two Services, running `image`.
-    async fn rollout(
-        &self,
-        name: &str,
-        image: &str,
-        replicas: i32,
-        strategy: &str,
-    ) -> Result<(), HarnessError> {
-        let yaml = format!(
-            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}-canary}}\nspec: {{selector: {{app: {name}}}, ports: [{{port: 80}}]}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}-stable}}\nspec: {{selector: {{app: {name}}}, ports: [{{port: 80}}]}}\n---\napiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {{name: {name}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}, annotations: {{{SLOW}}}}}\n    spec: {{containers: [{{name: app, image: \"{image}\"}}]}}\n  strategy:\n    canary:\n      canaryService: {name}-canary\n      stableService: {name}-stable\n{strategy}"
-        );
-        self.c.apply_yaml(&yaml, &self.ns).await.map(|_| ())
-    }
-
-    async fn set_image(&self, name: &str, image: &str) -> Result<(), HarnessError> {
-        self.ro.set_image(name, "app", image).await
-    }
+/// A Rollout `name` (pods labelled `app=<name>`), its two Services, running `image`, with
+/// `strategy` merged into its canary strategy.
+async fn rollout(
+    s: &Env,
+    name: &str,
+    image: &str,
+    replicas: i64,
+    strategy: Value,
+) -> Result<(), HarnessError> {
+    s.canary_services(name).await?;
+    let rollout = RolloutFixture::canary(name)
+        .container("app")
+        // Long enough for ordering bugs to show.
+        .annotation(READY_AFTER_MS, "1500")
+        .replicas(replicas)
+        .image(image)
+        .strategy(strategy);
+    s.deploy(&rollout).await
 }
 
 /// Replays a timeline of routed Rollouts (`app` = Rollout = TrafficSplit name, Services
@@ -99,26 +87,24 @@ fn routed_violations(entries: &[(u64, Seen)], apps: &[&str], replicas: i32) -> V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_restarts_during_routed_canaries_never_get_ahead_of_the_pods()
 -> Result<(), HarnessError> {
-    let mut s = Setup::start(true).await?;
+    let mut s = start(true).await?;
     let names: Vec<String> = (0..20).map(|i| format!("r{i}")).collect();
     for (i, name) in names.iter().enumerate() {
         // dynamicStableScale scales the old stable down as traffic leaves it, without a delay.
-        let scaling = if i % 2 == 0 {
-            "      dynamicStableScale: true\n"
+        let (scaling, value) = if i % 2 == 0 {
+            ("dynamicStableScale", json!(true))
         } else {
-            "      scaleDownDelaySeconds: 1\n"
+            ("scaleDownDelaySeconds", json!(1))
         };
-        let strategy = format!(
-            "      trafficRouting: {{smi: {{rootService: {name}}}}}\n{scaling}      steps: [{{setWeight: 20}}, {{pause: {{duration: 1}}}}, {{setWeight: 60}}, {{pause: {{duration: 1}}}}, {{setWeight: 80}}, {{pause: {{duration: 1}}}}]\n"
-        );
-        s.rollout(name, "app:1", 5, &strategy).await?;
+        let strategy = json!({"trafficRouting": {"smi": {"rootService": name}}, scaling: value, "steps": [{"setWeight": 20}, {"pause": {"duration": 1}}, {"setWeight": 60}, {"pause": {"duration": 1}}, {"setWeight": 80}, {"pause": {"duration": 1}}]});
+        rollout(&s, name, "app:1", 5, strategy).await?;
     }
     for name in &names {
         s.ro.healthy(name).await?;
     }
-    let mut recorder = Recorder::start(&s.c.client, &s.ns);
+    let mut recorder = Recorder::start(&s.cluster.client, &s.ns);
     for name in &names {
-        s.set_image(name, "app:2").await?;
+        s.ro.set_image(name, "app", "app:2").await?;
     }
     // Kill and restart the controller every few weight writes, ten times.
     let mut seen = 0;
@@ -127,8 +113,8 @@ async fn controller_restarts_during_routed_canaries_never_get_ahead_of_the_pods(
         tokio::time::timeout(T, recorder.splits_seen(seen))
             .await
             .map_err(|_| HarnessError::Timeout(T, format!("{seen} TrafficSplit writes")))?;
-        s.c.stop_controller();
-        s.c.start_controller();
+        s.cluster.stop_controller();
+        s.cluster.start_controller();
     }
     for name in &names {
         let ro =
@@ -188,12 +174,12 @@ async fn controller_restarts_during_routed_canaries_never_get_ahead_of_the_pods(
 /// weight until all 3 are available.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_weight_waits_for_the_canary_pods() -> Result<(), HarnessError> {
-    let s = Setup::start(true).await?;
-    let strategy = "      trafficRouting: {smi: {rootService: web}}\n      scaleDownDelaySeconds: 1\n      steps: [{setWeight: 20}, {pause: {}}, {setWeight: 60}, {pause: {}}]\n";
-    s.rollout("web", "app:1", 5, strategy).await?;
+    let s = start(true).await?;
+    let strategy = json!({"trafficRouting": {"smi": {"rootService": "web"}}, "scaleDownDelaySeconds": 1, "steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]});
+    rollout(&s, "web", "app:1", 5, strategy).await?;
     s.ro.healthy("web").await?;
-    let mut recorder = Recorder::start(&s.c.client, &s.ns);
-    s.set_image("web", "app:2").await?;
+    let mut recorder = Recorder::start(&s.cluster.client, &s.ns);
+    s.ro.set_image("web", "app", "app:2").await?;
     s.ro.paused_at("web", 1).await?;
     s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
@@ -211,12 +197,12 @@ async fn a_step_weight_waits_for_the_canary_pods() -> Result<(), HarnessError> {
 /// the weight is 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_stable_scale_never_leaves_traffic_without_pods() -> Result<(), HarnessError> {
-    let s = Setup::start(true).await?;
-    let strategy = "      trafficRouting: {smi: {rootService: web}}\n      dynamicStableScale: true\n      abortScaleDownDelaySeconds: 1\n      steps: [{setWeight: 75}, {pause: {}}]\n";
-    s.rollout("web", "app:1", 4, strategy).await?;
+    let s = start(true).await?;
+    let strategy = json!({"trafficRouting": {"smi": {"rootService": "web"}}, "dynamicStableScale": true, "abortScaleDownDelaySeconds": 1, "steps": [{"setWeight": 75}, {"pause": {}}]});
+    rollout(&s, "web", "app:1", 4, strategy).await?;
     s.ro.healthy("web").await?;
-    let mut recorder = Recorder::start(&s.c.client, &s.ns);
-    s.set_image("web", "app:2").await?;
+    let mut recorder = Recorder::start(&s.cluster.client, &s.ns);
+    s.ro.set_image("web", "app", "app:2").await?;
     s.ro.paused_at("web", 1).await?;
     s.ro.patch_status("web", json!({"abort": true})).await?;
     s.ro.wait("web", "aborted with no weight left on the canary", |ro| {
@@ -249,12 +235,12 @@ async fn dynamic_stable_scale_never_leaves_traffic_without_pods() -> Result<(), 
 /// never more than 5 pods, never fewer than 3 available.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_canary_moves_honour_max_surge_and_max_unavailable() -> Result<(), HarnessError> {
-    let s = Setup::start(false).await?;
-    let strategy = "      maxSurge: 2\n      maxUnavailable: 0\n      steps: [{setWeight: 100}, {pause: {}}, {setWeight: 0}, {pause: {}}, {setWeight: 100}, {pause: {}}]\n";
-    s.rollout("web", "app:1", 3, strategy).await?;
+    let s = start(false).await?;
+    let strategy = json!({"maxSurge": 2, "maxUnavailable": 0, "steps": [{"setWeight": 100}, {"pause": {}}, {"setWeight": 0}, {"pause": {}}, {"setWeight": 100}, {"pause": {}}]});
+    rollout(&s, "web", "app:1", 3, strategy).await?;
     s.ro.healthy("web").await?;
-    let mut recorder = Recorder::start(&s.c.client, &s.ns);
-    s.set_image("web", "app:2").await?;
+    let mut recorder = Recorder::start(&s.cluster.client, &s.ns);
+    s.ro.set_image("web", "app", "app:2").await?;
     s.ro.paused_at("web", 1).await?;
     s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
