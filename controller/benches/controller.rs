@@ -121,8 +121,22 @@ async fn main() {
         .expect("start rollout-rs controller");
     let pid = controller.id();
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), ns);
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    let create_services = |name: String| {
+        let services = services.clone();
+        async move {
+            for suffix in ["canary", "stable"] {
+                let svc: Service = serde_json::from_value(json!({"metadata": {"name": format!("{name}-{suffix}")}, "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}})).expect("service");
+                services
+                    .create(&PostParams::default(), &svc)
+                    .await
+                    .expect("create service");
+            }
+        }
+    };
     // The controller is up once it has taken a probe Rollout to Healthy; with the probe gone,
-    // that is the RSS with no Rollouts.
+    // that is the RSS with no Rollouts. (A Rollout without its Services is held in InvalidSpec.)
+    create_services("probe".to_string()).await;
     let probe = rollouts
         .create(&PostParams::default(), &rollout("probe", "app:1"))
         .await
@@ -154,17 +168,10 @@ async fn main() {
     .expect("watch the probe");
     let (rss_empty, _) = proc_stats(pid);
 
-    let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let t = Instant::now();
     for i in 0..ROLLOUTS {
         let name = format!("app-{i}");
-        for suffix in ["canary", "stable"] {
-            let svc: Service = serde_json::from_value(json!({"metadata": {"name": format!("{name}-{suffix}")}, "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}})).expect("service");
-            services
-                .create(&PostParams::default(), &svc)
-                .await
-                .expect("create service");
-        }
+        create_services(name.clone()).await;
         rollouts
             .create(&PostParams::default(), &rollout(&name, "app:1"))
             .await
