@@ -6,7 +6,21 @@ use std::process::ExitCode;
 
 use rollout_rs_crds::manifest::{self, Object};
 
-pub fn run(file: &str) -> ExitCode {
+/// Every file; exit 1 when any has a problem.
+pub(crate) fn run_all(files: &[String]) -> ExitCode {
+    let failed = files
+        .iter()
+        .map(|f| run(f))
+        .filter(|code| *code != ExitCode::SUCCESS)
+        .count();
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn run(file: &str) -> ExitCode {
     let text = match read(file) {
         Ok(t) => t,
         Err(e) => {
