@@ -520,3 +520,83 @@ async fn watch_redraws_in_a_terminal_and_exits_when_complete() -> R {
     );
     Ok(())
 }
+
+/// The README's tour, line by line as a user types it, against a fresh simulated cluster: the
+/// README's commands stay true.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_tour_runs_as_written() -> R {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."))
+        .to_path_buf();
+    let readme = std::fs::read_to_string(root.join("README.md"))
+        .map_err(|e| HarnessError::Manifest(format!("README.md: {e}")))?;
+    let tour: Vec<&str> = readme
+        .split("<!-- tour:")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|block| block.split("```").next())
+        .ok_or_else(|| HarnessError::Manifest("no tour block in README.md".into()))?
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("export KUBECONFIG"))
+        .collect();
+    assert!(tour.len() >= 6, "{tour:?}");
+
+    let mut cluster = rollout_rs_e2e::Cluster::start().await?;
+    cluster.install_crds().await?;
+    cluster.start_controller();
+    let rollouts =
+        rollout_rs_e2e::rollouts::Rollouts::new(&cluster.client, "shop", Duration::from_secs(60));
+    let plugin_bin = Path::new(env!("CARGO_BIN_EXE_kubectl-rollout_rs"));
+    let dir = plugin_bin.parent().unwrap_or(Path::new("."));
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut updated = false;
+    let mut paused = false;
+    for line in tour {
+        // A person looks once the update has reached its pause; the test waits likewise.
+        if updated && !paused {
+            rollouts
+                .wait("checkout", "paused at step 1", |ro| paused_at_step(ro, 1))
+                .await?;
+            paused = true;
+        }
+        updated |= line.contains("set image");
+        let out = tokio::process::Command::new("sh")
+            .args(["-c", line])
+            .current_dir(&root)
+            .env("PATH", &path)
+            .env("KUBECONFIG", cluster.kubeconfig())
+            .env("NO_COLOR", "1")
+            .output()
+            .await
+            .map_err(|e| HarnessError::Manifest(format!("running {line:?}: {e}")))?;
+        let out = Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert_eq!(out.code, 0, "{line}\n{out:?}");
+        if line.contains("get rollout") {
+            assert!(out.stdout.contains("॥ Paused"), "{out:?}");
+            assert!(out.stdout.contains("Step:         1/6"), "{out:?}");
+            assert!(out.stdout.contains("ready:2/2"), "2 canary pods: {out:?}");
+            assert!(out.stdout.contains("ready:8/8"), "8 stable pods: {out:?}");
+        }
+    }
+    assert!(paused, "the tour updates the rollout");
+    let ro = rollouts.healthy("checkout").await?;
+    let image = ro
+        .spec
+        .template
+        .spec
+        .and_then(|s| s.containers.first().and_then(|c| c.image.clone()));
+    assert_eq!(
+        image.as_deref(),
+        Some("registry.example.com/shop/checkout:1.5.0")
+    );
+    Ok(())
+}

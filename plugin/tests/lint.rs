@@ -80,11 +80,12 @@ metadata: {name: web}
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for expected in [
-        "-: Rollout \"web\": spec.strategy.canary.stableService: must differ from canaryService",
-        "-: Rollout \"web\": spec.strategy.canary.steps[0].setWeight: must be <= 100, got 150",
-        "-: Rollout \"typo\": spec.selectr: unknown field; spec.selector: required",
-        "-: AnalysisTemplate \"rate\": spec.metrics[0].successCondition: does not compile:",
-        "-: 4 problem(s) in 3 rollout-rs object(s)",
+        "-:13: Rollout \"web\": spec.strategy.canary.stableService: must differ from canaryService",
+        "-:14: Rollout \"web\": spec.strategy.canary.steps[0].setWeight: must be <= 100, got 150",
+        "-:21: Rollout \"typo\": spec.selectr: unknown field",
+        "-:19: Rollout \"typo\": spec.selector: required",
+        "-:29: AnalysisTemplate \"rate\": spec.metrics[0].successCondition: does not compile:",
+        "-: 5 problem(s) in 3 rollout-rs object(s)",
     ] {
         assert!(
             stderr.contains(expected),
@@ -104,5 +105,39 @@ fn unreadable_file_and_bad_yaml_are_reported() {
 
     let out = lint(&["-"], Some("kind: [unclosed"));
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("-: not valid YAML"));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("-:1: not valid YAML"));
+}
+
+#[test]
+fn directories_are_read_recursively() {
+    let dir = std::env::temp_dir().join(format!("lint-dir-{}", std::process::id()));
+    let nested = dir.join("apps/web");
+    std::fs::create_dir_all(&nested).expect("scratch dir");
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rollouts/canary-nginx.yaml");
+    std::fs::copy(&example, dir.join("good.yaml")).expect("copy");
+    std::fs::write(
+        nested.join("bad.yml"),
+        "apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {name: bad}\nspec:\n  replicas: many\n",
+    )
+    .expect("bad");
+    std::fs::write(nested.join("notes.txt"), "not a manifest").expect("txt");
+    std::fs::write(dir.join(".hidden.yaml"), "kind: [").expect("hidden");
+    let out = lint(&[dir.to_str().expect("UTF-8 path")], None);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stderr.contains("apps/web/bad.yml:5: Rollout \"bad\": spec.replicas:"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("good.yaml: 1 rollout-rs object(s) valid"),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains("hidden") && !stderr.contains("notes"),
+        "{stderr}"
+    );
 }
