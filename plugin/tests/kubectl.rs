@@ -600,3 +600,19 @@ async fn the_readme_tour_runs_as_written() -> R {
     );
     Ok(())
 }
+
+/// The commands that need no cluster, through kubectl too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lint_version_and_completion_through_kubectl() -> R {
+    let none = Path::new("/nonexistent/kubeconfig");
+    let out = kubectl(none, &["version"]).await?;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("kubectl-rollout_rs "), "{out:?}");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rollouts");
+    let out = kubectl(none, &["lint", &examples.display().to_string()]).await?;
+    assert_eq!(out.code, 0, "every example is valid: {out:?}");
+    assert!(out.stdout.contains("canary-basic.yaml: 1 rollout-rs object(s) valid"), "{out:?}");
+    let out = kubectl(none, &["completion", "bash"]).await?;
+    assert_eq!(out.code, 0, "{out:?}");
+    Ok(())
+}

@@ -11,7 +11,8 @@
 //! - `plan`: the [`Plan`], and the one deadline setter that keeps the earliest;
 //! - `status`: counts, conditions, phase, progress deadlines, pauses;
 //! - `replica_sets`, `runs`, `abort`: what both strategies move;
-//! - `strategy::canary`: the step walk, pod counts, and `routed_split`, where a step's routed
+//! - `strategy::steps`: the canary step walk;
+//! - `strategy::canary`: pod counts, Services, and `routed_split`, where a step's routed
 //!   weight is decided (the arithmetic is `weight::next`);
 //! - `strategy::bluegreen`: preview, promotion, switch.
 //!

@@ -1,17 +1,13 @@
-//! The canary strategy: the step walk (setWeight, pauses, setCanaryScale, analysis steps),
-//! the pod counts of both sides (a replica ratio without a router, the weight's pods behind
-//! one), and `routed_split`, where a step's routed weight is decided (the arithmetic is
-//! `weight::next`). What both strategies share is in `decide`'s other parts.
+//! The canary strategy: a failed run aborts, the step walk (`steps`) says how far the update
+//! goes, then the pod counts of both sides (a replica ratio without a router, the weight's pods
+//! behind one), the Services, and `routed_split`, where a step's routed weight is decided (the
+//! arithmetic is `weight::next`). What both strategies share is in `decide`'s other parts.
 
-use rollout_rs_crds::analysis::AnalysisPhase;
-use rollout_rs_crds::conditions::reason;
-use rollout_rs_crds::duration;
 use rollout_rs_crds::rollout::{
-    CanaryStep, CanaryStrategy, PauseReason, RolloutStatus, SetCanaryScale, TrafficWeights,
-    WeightDestination,
+    CanaryStep, CanaryStrategy, RolloutStatus, TrafficWeights, WeightDestination,
 };
 
-use crate::rollout::analysis::{self as an, NewRun, RunKind};
+use crate::rollout::analysis::{self as an, RunKind};
 use crate::rollout::decide::abort::{DEFAULT_SCALE_DOWN_DELAY, abort_started, kept_after_abort};
 use crate::rollout::decide::begin::Begun;
 use crate::rollout::decide::conclude::Outcome;
@@ -22,10 +18,11 @@ use crate::rollout::decide::replica_sets::{
     within_revision_limit,
 };
 use crate::rollout::decide::runs::{
-    BackgroundAt, abort_for_run, background_analysis, forget_runs, inconclusive_pause,
-    recorded_run, set_run_status, start_run,
+    BackgroundAt, abort_for_run, background_analysis, forget_runs, recorded_run,
 };
-use crate::rollout::decide::status::enter_pause;
+use crate::rollout::decide::strategy::steps::{
+    self, StepWalk, counts, current_weight, routed_canary_replicas, scale_in_force,
+};
 use crate::rollout::replicas::{Counts, Limits, paced, weighted_counts};
 use crate::rollout::weight::pods_for;
 
@@ -123,203 +120,27 @@ pub(in crate::rollout::decide) fn decide(
             // Promote-full skips analysis: its runs are not current any more.
             forget_runs(&mut st);
         }
-        let new_counts = counts(new_rs);
-        let stable_counts = counts(stable_rs);
-        // A manual pause freezes the steps where they are (the current weight still holds), and
-        // so does an inconclusive analysis until promoted: a timed pause ending meanwhile does
-        // not move on (Argo Rollouts' TestCanaryInconclusiveBackgroundAnalysis).
-        let inconclusive = st
-            .pause_conditions
-            .iter()
-            .any(|c| c.reason == PauseReason::InconclusiveAnalysisRun);
-        while index < n_steps && !spec.paused && !inconclusive {
-            let step = &steps[index as usize];
-            if let Some(w) = step.set_weight {
-                let reached = if routed {
-                    // With a router the step is done when the canary pods are there and the
-                    // routers carry the weight (written by an earlier reconcile).
-                    let want_new = routed_canary_replicas(
-                        replicas,
-                        w,
-                        max_weight,
-                        scale_in_force(steps, index),
-                    );
-                    new_counts.desired == want_new
-                        && new_rs.is_some_and(|r| r.available >= want_new)
-                        && weight_in_force == Some(w)
-                } else {
-                    let (want_new, want_stable) = weighted_counts(replicas, w, limits);
-                    new_counts.desired == want_new
-                        && stable_counts.desired == want_stable
-                        && new_rs.is_some_and(|r| r.available >= want_new)
-                };
-                if !reached {
-                    break;
-                }
-                plan.events.push(event(
-                    false,
-                    "RolloutStepCompleted",
-                    format!(
-                        "Rollout step {}/{n_steps} completed (setWeight: {w})",
-                        index + 1
-                    ),
-                ));
-                index += 1;
-            } else if let Some(pause) = &step.pause {
-                let held = st
-                    .pause_conditions
-                    .iter()
-                    .find(|c| c.reason == PauseReason::CanaryPauseStep)
-                    .cloned();
-                let length = pause
-                    .duration
-                    .as_ref()
-                    .and_then(|d| duration::from_int_or_string(d).ok());
-                match held {
-                    None if st.controller_pause => {
-                        // The controller paused here and a user cleared the pause: promote.
-                        st.controller_pause = false;
-                        plan.events
-                            .push(event(false, "RolloutResumed", "Rollout resumed"));
-                        plan.events.push(event(
-                            false,
-                            "RolloutStepCompleted",
-                            format!("Rollout step {}/{n_steps} completed (pause)", index + 1),
-                        ));
-                        index += 1;
-                    }
-                    None => {
-                        enter_pause(
-                            &mut st,
-                            &mut plan,
-                            PauseReason::CanaryPauseStep,
-                            now,
-                            event(
-                                false,
-                                reason::ROLLOUT_PAUSED,
-                                "Rollout paused at a pause step",
-                            ),
-                        );
-                        plan.wake_after(length);
-                        break;
-                    }
-                    Some(c) => {
-                        let Some(d) = length else { break };
-                        let ends =
-                            c.start_time.0 + jiff::SignedDuration::try_from(d).unwrap_or_default();
-                        if now >= ends {
-                            st.pause_conditions
-                                .retain(|p| p.reason != PauseReason::CanaryPauseStep);
-                            st.controller_pause = false;
-                            plan.events.push(event(
-                                false,
-                                "RolloutStepCompleted",
-                                format!(
-                                    "Rollout step {}/{n_steps} completed (pause: {d:?})",
-                                    index + 1
-                                ),
-                            ));
-                            index += 1;
-                        } else {
-                            plan.wake_at(now, ends);
-                            break;
-                        }
-                    }
-                }
-            } else if step.set_canary_scale.is_some() && routed {
-                let w = current_weight(steps, index);
-                let want_new =
-                    routed_canary_replicas(replicas, w, max_weight, scale_in_force(steps, index));
-                if !(new_counts.desired == want_new
-                    && new_rs.is_some_and(|r| r.available >= want_new))
-                {
-                    break;
-                }
-                plan.events.push(event(
-                    false,
-                    "RolloutStepCompleted",
-                    format!(
-                        "Rollout step {}/{n_steps} completed (setCanaryScale)",
-                        index + 1
-                    ),
-                ));
-                index += 1;
-            } else if let Some(analysis) = &step.analysis {
-                let run = an::current(
-                    &obs.runs,
-                    recorded_step.as_deref(),
-                    RunKind::Step,
-                    Some(index),
-                    &new_hash,
-                );
-                let Some(run) = run else {
-                    start_run(
-                        obs,
-                        &mut st,
-                        &mut plan,
-                        NewRun {
-                            name: String::new(),
-                            kind: RunKind::Step,
-                            step: Some(index),
-                            hash: new_hash.clone(),
-                            revision,
-                            analysis: analysis.clone(),
-                        },
-                    );
-                    hold_message = Some(format!("waiting for the analysis of step {}", index + 1));
-                    awaiting_analysis = true;
-                    break;
-                };
-                set_run_status(&mut st, RunKind::Step, Some(run));
-                match run.phase {
-                    Some(AnalysisPhase::Successful) => {
-                        set_run_status(&mut st, RunKind::Step, None);
-                        plan.events.push(event(
-                            false,
-                            "RolloutStepCompleted",
-                            format!(
-                                "Rollout step {}/{n_steps} completed (analysis {} Successful)",
-                                index + 1,
-                                run.name
-                            ),
-                        ));
-                        index += 1;
-                    }
-                    Some(AnalysisPhase::Inconclusive) => {
-                        if inconclusive_pause(&mut st, &mut plan, now, &run.name) {
-                            // A user promoted past the inconclusive analysis: skip the step.
-                            set_run_status(&mut st, RunKind::Step, None);
-                            plan.events.push(event(
-                                false,
-                                "RolloutStepCompleted",
-                                format!(
-                                    "Rollout step {}/{n_steps} skipped (analysis {} Inconclusive, promoted)",
-                                    index + 1,
-                                    run.name
-                                ),
-                            ));
-                            index += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                    _ => {
-                        hold_message = Some(format!(
-                            "waiting for the analysis of step {}: AnalysisRun {} is {:?}",
-                            index + 1,
-                            run.name,
-                            run.phase.unwrap_or(AnalysisPhase::Pending)
-                        ));
-                        awaiting_analysis = true;
-                        break;
-                    }
-                }
-            } else {
-                hold_message =
-                    Some("setCanaryScale steps need trafficRouting: the rollout holds here".into());
-                break;
-            }
-        }
+        let walked = steps::walk(
+            StepWalk {
+                obs,
+                canary,
+                new_rs,
+                stable_rs,
+                replicas,
+                max_weight,
+                limits,
+                weight_in_force,
+                recorded_step: recorded_step.as_deref(),
+                new_hash: &new_hash,
+                revision,
+            },
+            index,
+            &mut st,
+            &mut plan,
+        );
+        index = walked.index;
+        hold_message = walked.hold;
+        awaiting_analysis = walked.awaiting_analysis;
         if index >= n_steps {
             Target::Full
         } else {
@@ -532,52 +353,6 @@ enum Target {
     Weight(i32),
     /// Canary to zero, stable to full.
     Abort,
-}
-
-/// The weight of the last setWeight step at or before `index` (0 before any).
-fn current_weight(steps: &[CanaryStep], index: i32) -> i32 {
-    let end = (index.max(0) as usize + 1).min(steps.len());
-    steps[..end]
-        .iter()
-        .rev()
-        .find_map(|s| s.set_weight)
-        .unwrap_or(0)
-}
-
-/// The setCanaryScale in force at `index`: the last one at or before it, unless it says
-/// matchTrafficWeight.
-fn scale_in_force(steps: &[CanaryStep], index: i32) -> Option<&SetCanaryScale> {
-    let end = (index.max(0) as usize + 1).min(steps.len());
-    steps[..end]
-        .iter()
-        .rev()
-        .find_map(|s| s.set_canary_scale.as_ref())
-        .filter(|s| !s.match_traffic_weight)
-}
-
-/// Canary pods for a routed weight: `ceil(replicas * weight / total)`, or what setCanaryScale says.
-fn routed_canary_replicas(
-    replicas: i32,
-    weight: i32,
-    total: i32,
-    scale: Option<&SetCanaryScale>,
-) -> i32 {
-    match scale {
-        Some(SetCanaryScale {
-            replicas: Some(n), ..
-        }) => (*n).max(0),
-        Some(SetCanaryScale {
-            weight: Some(w), ..
-        }) => pods_for(replicas, *w, 100),
-        _ => pods_for(replicas, weight, total),
-    }
-}
-
-fn counts(rs: Option<&ReplicaSetView>) -> Counts {
-    rs.map_or(Counts::default(), |r| Counts {
-        desired: r.desired,
-        available: r.available,
-    })
 }
 
 /// What the routed half of a canary plan is worked out from.

@@ -3,3 +3,4 @@
 
 pub(super) mod bluegreen;
 pub(super) mod canary;
+mod steps;
