@@ -22,6 +22,16 @@ struct Out {
     stderr: String,
 }
 
+impl Out {
+    fn of(out: std::process::Output) -> Out {
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -49,11 +59,7 @@ async fn kubectl(kubeconfig: &Path, args: &[&str]) -> R<Out> {
         .output()
         .await
         .map_err(|e| HarnessError::Manifest(format!("running kubectl: {e}")))?;
-    Ok(Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    Ok(Out::of(out))
 }
 
 /// `kubectl rollout-rs ARGS -n <the env's namespace>`.
@@ -574,11 +580,7 @@ async fn the_readme_tour_runs_as_written() -> R {
             .output()
             .await
             .map_err(|e| HarnessError::Manifest(format!("running {line:?}: {e}")))?;
-        let out = Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
+        let out = Out::of(out);
         assert_eq!(out.code, 0, "{line}\n{out:?}");
         if line.contains("get rollout") {
             assert!(out.stdout.contains("॥ Paused"), "{out:?}");
@@ -611,7 +613,11 @@ async fn lint_version_and_completion_through_kubectl() -> R {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rollouts");
     let out = kubectl(none, &["lint", &examples.display().to_string()]).await?;
     assert_eq!(out.code, 0, "every example is valid: {out:?}");
-    assert!(out.stdout.contains("canary-basic.yaml: 1 rollout-rs object(s) valid"), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("canary-basic.yaml: 1 rollout-rs object(s) valid"),
+        "{out:?}"
+    );
     let out = kubectl(none, &["completion", "bash"]).await?;
     assert_eq!(out.code, 0, "{out:?}");
     Ok(())
