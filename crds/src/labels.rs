@@ -29,3 +29,15 @@ pub const MANAGED_BY_ANNOTATION: &str = "rollout-rs.io/managed-by";
 pub fn managed_by(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
+
+/// On every object a GitSync applies: [`tracked_by`] of that GitSync. An object is pruned only
+/// when its GitSync's inventory lists it and this annotation names the same GitSync.
+pub const TRACKED_BY_ANNOTATION: &str = "rollout-rs.io/tracked-by";
+
+/// `"false"` on an object a GitSync applies: never pruned, even once it leaves Git.
+pub const PRUNE_ANNOTATION: &str = "rollout-rs.io/prune";
+
+/// The [`TRACKED_BY_ANNOTATION`] value of the GitSync `name` in `namespace`.
+pub fn tracked_by(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}

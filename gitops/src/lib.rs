@@ -1,9 +1,14 @@
-//! The bundled Git reconciler behind the `GitSync` kind (arrives with the GitOps issue).
+//! The bundled Git reconciler behind the `GitSync` kind.
 //!
-//! It will own: fetching a revision through the `git` CLI, rendering plain YAML, kustomize and
-//! Helm sources, diffing the rendered objects against live ones (honouring ignore rules and
-//! fields other managers own), applying with one server-side-apply field manager, pruning by
-//! inventory, health assessment, and the GitSync status.
+//! It owns: fetching a revision through the `git` CLI, rendering plain YAML, kustomize and
+//! Helm sources, applying with one server-side-apply field manager, pruning by inventory,
+//! health assessment, and the GitSync status.
 //!
 //! It must not: reach into rollout internals (a Rollout is just another object it applies and
 //! whose health it reads), or apply or prune anything when the source cannot be read.
+//!
+//! Today: `health` (the built-in health rules) and `inventory` (what is applied in which order,
+//! and what may be pruned). Fetching, rendering and the reconciler arrive in steps.
+
+pub mod health;
+pub mod inventory;
