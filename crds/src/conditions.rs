@@ -25,3 +25,26 @@ pub mod reason {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const ROUTING_FAILED: &str = "RoutingFailed";
 }
+
+/// The condition of a GitSync's status: `True` when the latest revision of its source is
+/// applied (reason [`git_sync::SYNCED`]), `False` with the reason it is not. `kubectl wait
+/// --for=condition=Ready gitsync/NAME` waits for a sync.
+pub const READY: &str = "Ready";
+
+/// Reasons of a GitSync's [`READY`] condition.
+pub mod git_sync {
+    pub const SYNCED: &str = "Synced";
+    /// The source could not be fetched: nothing was applied or pruned.
+    pub const FETCH_FAILED: &str = "FetchFailed";
+    /// The revision could not be rendered (the message names the file and line): nothing
+    /// was applied or pruned.
+    pub const RENDER_FAILED: &str = "RenderFailed";
+    /// An object was refused: nothing was applied or pruned.
+    pub const APPLY_FAILED: &str = "ApplyFailed";
+    pub const PRUNE_FAILED: &str = "PruneFailed";
+    /// The render had no objects and `allowEmpty` is off: nothing was pruned.
+    pub const EMPTY_RENDER: &str = "EmptyRender";
+    /// No automated sync: the revision is reported, not applied.
+    pub const OUT_OF_SYNC: &str = "OutOfSync";
+    pub const SUSPENDED: &str = "Suspended";
+}

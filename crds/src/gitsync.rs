@@ -269,6 +269,9 @@ pub struct SyncStatus {
     /// Commit SHA compared against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// The first line of that commit's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// Synced, OutOfSync or Unknown.

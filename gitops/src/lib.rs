@@ -15,3 +15,4 @@
 pub mod apply;
 pub mod health;
 pub mod inventory;
+pub mod status;
