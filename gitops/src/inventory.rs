@@ -148,12 +148,17 @@ impl LiveMarks {
     }
 }
 
-/// The prune a sync makes: what to delete, in order, and what it leaves, with why.
+/// The prune a sync makes: what to delete, in order, and what it leaves.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Prune {
     /// Reverse of the apply order: the rest, then Namespaces, then CRDs.
     pub delete: Vec<Key>,
-    pub kept: Vec<(Key, &'static str)>,
+    /// Still ours but opted out (`rollout-rs.io/prune: "false"`): they stay, and keep the
+    /// GitSync OutOfSync as Argo CD's `Prune=false` does.
+    pub kept: Vec<Key>,
+    /// No longer carrying this GitSync's tracking annotation: someone else owns them now;
+    /// they leave the inventory untouched.
+    pub released: Vec<Key>,
 }
 
 /// Why nothing at all is pruned.
@@ -194,15 +199,9 @@ pub fn prune(
         }
         let Some(marks) = live(key) else { continue };
         if marks.tracked_by.as_deref() != Some(tracking) {
-            out.kept.push((
-                key.clone(),
-                "it does not carry this GitSync's tracking annotation",
-            ));
+            out.released.push(key.clone());
         } else if marks.prune.as_deref() == Some("false") {
-            out.kept.push((
-                key.clone(),
-                "it is annotated rollout-rs.io/prune: \"false\"",
-            ));
+            out.kept.push(key.clone());
         } else {
             out.delete.push(key.clone());
         }

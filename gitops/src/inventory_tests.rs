@@ -94,8 +94,8 @@ fn only_what_left_git_and_is_still_ours_is_pruned() {
     };
     let p = prune(&inventory, &rendered, live, US, false).expect("prunes");
     assert_eq!(p.delete, [deployment("d")]);
-    let kept: Vec<&str> = p.kept.iter().map(|(k, _)| k.name.as_str()).collect();
-    assert_eq!(kept, ["c", "b"]);
+    assert_eq!(p.kept, [deployment("c")]);
+    assert_eq!(p.released, [deployment("b")]);
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn an_object_without_our_annotation_is_never_pruned() {
     )
     .expect("decides");
     assert!(p.delete.is_empty());
-    assert_eq!(p.kept.len(), 1);
+    assert_eq!(p.released, [deployment("a")]);
 }
 
 #[test]

@@ -15,4 +15,5 @@
 pub mod apply;
 pub mod health;
 pub mod inventory;
+pub mod reconcile;
 pub mod status;

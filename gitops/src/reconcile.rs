@@ -1,0 +1,374 @@
+//! The GitSync controller: observe (the GitSync, its credentials Secret, the fetched revision,
+//! the rendered objects) → decide (`inventory`, `status`) → execute (`apply`, prune, status),
+//! then look again at the next interval. A source that cannot be fetched or rendered, or one
+//! object the API server refuses, applies and prunes nothing and says why in the `Ready`
+//! condition; the last good revision stays applied. Fetching and rendering are behind
+//! [`Source`] and [`Render`] so the loop is tested without a Git server.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use rollout_rs_crds::conditions::git_sync as reason;
+use rollout_rs_crds::gitsync::{GitSource, GitSync, GitSyncStatus};
+use rollout_rs_crds::labels::tracked_by;
+use serde_json::Value;
+
+use crate::apply::{Applier, MANAGER};
+use crate::health;
+use crate::inventory::{self, Key, LiveMarks};
+use crate::status::{self, Revision};
+
+/// Credentials from the GitSync's Secret (`username`/`password`, or `sshPrivateKey` and
+/// `knownHosts`). Never logged, never put in a URL or an argument.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub ssh_private_key: Option<String>,
+    pub known_hosts: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(<redacted>)")
+    }
+}
+
+/// A revision checked out where the renderer can read it.
+#[derive(Clone, Debug)]
+pub struct Checkout {
+    pub revision: Revision,
+    pub dir: PathBuf,
+}
+
+/// Where revisions come from: the `git` CLI in production.
+pub trait Source: Send + Sync + 'static {
+    /// The revision `source.targetRevision` names now. The error is said to users as is.
+    fn fetch(
+        &self,
+        source: &GitSource,
+        credentials: Option<&Credentials>,
+    ) -> impl Future<Output = Result<Checkout, String>> + Send;
+}
+
+/// How a checkout becomes objects: directories, Kustomize, Helm.
+pub trait Render: Send + Sync + 'static {
+    /// The objects of `source` in `checkout`; the error names the file and line.
+    fn render(
+        &self,
+        checkout: &Checkout,
+        source: &GitSource,
+        release: &str,
+        namespace: &str,
+    ) -> impl Future<Output = Result<Vec<Value>, String>> + Send;
+}
+
+/// The default `spec.interval`.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(180);
+/// While applied objects are still progressing, their health is looked at this often.
+const HEALTH_RECHECK: Duration = Duration::from_secs(5);
+
+/// Why a reconcile could not even report.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("writing the status of GitSync {name}: {cause}")]
+    Status { name: String, cause: kube::Error },
+}
+
+struct Context<S, R> {
+    client: Client,
+    source: S,
+    render: R,
+}
+
+/// Runs the GitSync controller until the stream ends.
+pub async fn run<S: Source, R: Render>(
+    client: Client,
+    namespace: Option<String>,
+    source: S,
+    render: R,
+) {
+    let api: Api<GitSync> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let ctx = Arc::new(Context {
+        client,
+        source,
+        render,
+    });
+    Controller::new(api, watcher::Config::default())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!("gitsync reconcile: {e}");
+            }
+        })
+        .await;
+}
+
+fn error_policy<S, R>(_: Arc<GitSync>, err: &SyncError, _: Arc<Context<S, R>>) -> Action {
+    tracing::warn!("{err}");
+    Action::requeue(Duration::from_secs(10))
+}
+
+fn interval(gs: &GitSync) -> Duration {
+    gs.spec
+        .interval
+        .as_deref()
+        .and_then(|i| rollout_rs_crds::duration::parse(i).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(DEFAULT_INTERVAL)
+}
+
+async fn credentials(client: &Client, gs: &GitSync) -> Result<Option<Credentials>, String> {
+    let Some(reference) = &gs.spec.source.secret_ref else {
+        return Ok(None);
+    };
+    let ns = gs.namespace().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = api
+        .get_opt(&reference.name)
+        .await
+        .map_err(|e| format!("reading Secret {ns}/{}: {e}", reference.name))?
+        .ok_or_else(|| format!("Secret {ns}/{} not found", reference.name))?;
+    let data = secret.data.unwrap_or_default();
+    let field = |k: &str| {
+        data.get(k)
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+    };
+    Ok(Some(Credentials {
+        username: field("username"),
+        password: field("password"),
+        ssh_private_key: field("sshPrivateKey"),
+        known_hosts: field("knownHosts"),
+    }))
+}
+
+async fn reconcile<S: Source, R: Render>(
+    gs: Arc<GitSync>,
+    ctx: Arc<Context<S, R>>,
+) -> Result<Action, SyncError> {
+    let name = gs.name_any();
+    let ns = gs.namespace().unwrap_or_default();
+    let prev = gs.status.clone().unwrap_or_default();
+    let generation = gs.metadata.generation;
+    let now = jiff::Timestamp::now();
+    let every = interval(&gs);
+    let write = |st: GitSyncStatus| write_status(&ctx.client, &gs, st);
+
+    if gs.spec.suspend {
+        write(status::failed(
+            &prev,
+            reason::SUSPENDED,
+            "spec.suspend is set",
+            None,
+            generation,
+            now,
+        ))
+        .await?;
+        return Ok(Action::requeue(every));
+    }
+    let creds = match credentials(&ctx.client, &gs).await {
+        Ok(c) => c,
+        Err(e) => {
+            write(status::failed(
+                &prev,
+                reason::FETCH_FAILED,
+                &e,
+                None,
+                generation,
+                now,
+            ))
+            .await?;
+            return Ok(Action::requeue(every));
+        }
+    };
+    let checkout = match ctx.source.fetch(&gs.spec.source, creds.as_ref()).await {
+        Ok(c) => c,
+        Err(e) => {
+            write(status::failed(
+                &prev,
+                reason::FETCH_FAILED,
+                &e,
+                None,
+                generation,
+                now,
+            ))
+            .await?;
+            return Ok(Action::requeue(every));
+        }
+    };
+    let target_ns = gs
+        .spec
+        .destination
+        .namespace
+        .clone()
+        .unwrap_or_else(|| ns.clone());
+    let rendered = match ctx
+        .render
+        .render(&checkout, &gs.spec.source, &name, &target_ns)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let st = status::failed(
+                &prev,
+                reason::RENDER_FAILED,
+                &e,
+                Some(&checkout.revision),
+                generation,
+                now,
+            );
+            write(st).await?;
+            return Ok(Action::requeue(every));
+        }
+    };
+    let Some(automated) = gs
+        .spec
+        .sync_policy
+        .as_ref()
+        .and_then(|p| p.automated.clone())
+    else {
+        let message = format!(
+            "revision {} is not applied: no syncPolicy.automated",
+            checkout.revision.sha
+        );
+        let st = status::failed(
+            &prev,
+            reason::OUT_OF_SYNC,
+            &message,
+            Some(&checkout.revision),
+            generation,
+            now,
+        );
+        write(st).await?;
+        return Ok(Action::requeue(every));
+    };
+    let tracking = tracked_by(&ns, &name);
+    let mut applier = Applier::new(ctx.client.clone());
+    let applied = match applier.apply(&rendered, &target_ns, &tracking).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            let st = status::failed(
+                &prev,
+                reason::APPLY_FAILED,
+                &e.to_string(),
+                Some(&checkout.revision),
+                generation,
+                now,
+            );
+            write(st).await?;
+            return Ok(Action::requeue(every));
+        }
+    };
+
+    // Prune: what the inventory holds, Git no longer renders, and still carries our mark.
+    let inventory: Vec<Key> = prev.resources.iter().map(Key::from_status).collect();
+    let mut marks = Vec::new();
+    for key in &inventory {
+        if !applied.contains(key) {
+            let live = applier.live(key).await.ok().flatten();
+            marks.push((key.clone(), live.as_ref().map(LiveMarks::of)));
+        }
+    }
+    let live_marks = |k: &Key| {
+        marks
+            .iter()
+            .find(|(m, _)| m == k)
+            .and_then(|(_, l)| l.clone())
+    };
+    let decision = match inventory::prune(
+        &inventory,
+        &applied,
+        live_marks,
+        &tracking,
+        automated.allow_empty,
+    ) {
+        Ok(d) => d,
+        Err(empty) => {
+            let st = status::failed(
+                &prev,
+                reason::EMPTY_RENDER,
+                &empty.to_string(),
+                Some(&checkout.revision),
+                generation,
+                now,
+            );
+            write(st).await?;
+            return Ok(Action::requeue(every));
+        }
+    };
+    let mut left: Vec<Key> = decision.kept.clone();
+    for key in &decision.released {
+        tracing::info!(gitsync = %name, "{} no longer carries this GitSync's tracking annotation: left alone and forgotten", key.describe());
+    }
+    if automated.prune {
+        for key in &decision.delete {
+            if let Err(e) = applier.delete(key).await {
+                let st = status::failed(
+                    &prev,
+                    reason::PRUNE_FAILED,
+                    &e.to_string(),
+                    Some(&checkout.revision),
+                    generation,
+                    now,
+                );
+                write(st).await?;
+                return Ok(Action::requeue(every));
+            }
+        }
+        for key in &decision.kept {
+            tracing::info!(gitsync = %name, "not pruning {}: rollout-rs.io/prune is \"false\"", key.describe());
+        }
+    } else {
+        left.extend(decision.delete.iter().cloned());
+    }
+
+    let mut healths = Vec::with_capacity(applied.len());
+    for key in &applied {
+        let live = applier.live(key).await.ok().flatten();
+        healths.push((key.clone(), health::of(live.as_ref())));
+    }
+    let st = status::synced(&prev, &checkout.revision, &healths, &left, generation, now);
+    let settling = st
+        .health
+        .as_ref()
+        .is_some_and(|h| h.status == rollout_rs_crds::gitsync::HealthStatusCode::Progressing);
+    write(st).await?;
+    Ok(Action::requeue(if settling {
+        HEALTH_RECHECK.min(every)
+    } else {
+        every
+    }))
+}
+
+async fn write_status(client: &Client, gs: &GitSync, st: GitSyncStatus) -> Result<(), SyncError> {
+    if gs.status.as_ref() == Some(&st) {
+        return Ok(());
+    }
+    let api: Api<GitSync> = Api::namespaced(client.clone(), &gs.namespace().unwrap_or_default());
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    api.patch_status(
+        &gs.name_any(),
+        &params,
+        &Patch::Merge(serde_json::json!({ "status": st })),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|cause| SyncError::Status {
+        name: gs.name_any(),
+        cause,
+    })
+}

@@ -1,0 +1,308 @@
+//! The GitSync loop against the simulated API server with the rollout controller running,
+//! the source and renderer replaced by fakes the test steers (the git CLI and the renderers
+//! have their own tests): G1 create, G2 prune, G6 source unavailable, G8 health of a paused
+//! and an aborted Rollout, a render error keeping the last good revision, the empty-render
+//! guard, and an object without our tracking annotation never pruned.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use rollout_rs_crds::gitsync::{GitSource, GitSync, HealthStatusCode, SyncStatusCode};
+use rollout_rs_e2e::HarnessError;
+use rollout_rs_e2e::fixture::Env;
+use rollout_rs_gitops::reconcile::{Checkout, Credentials, Render, Source};
+use rollout_rs_gitops::status::Revision;
+use serde_json::{Value, json};
+
+type R<T = ()> = Result<T, HarnessError>;
+
+/// What the fake Git server holds: a revision and its objects, or why it cannot be read.
+/// A commit and what it renders to, or why the repository cannot be read.
+type Head = Result<(Revision, Result<Vec<Value>, String>), String>;
+
+#[derive(Clone)]
+struct Remote(Arc<Mutex<Head>>);
+
+impl Remote {
+    fn new() -> Remote {
+        Remote(Arc::new(Mutex::new(Err("nothing committed yet".into()))))
+    }
+
+    fn commit(&self, sha: &str, objects: Result<Vec<Value>, String>) {
+        let rev = Revision {
+            sha: sha.into(),
+            subject: format!("commit {sha}"),
+        };
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Ok((rev, objects));
+    }
+    fn break_with(&self, why: &str) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Err(why.into());
+    }
+    fn state(&self) -> Head {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Source for Remote {
+    async fn fetch(&self, _: &GitSource, _: Option<&Credentials>) -> Result<Checkout, String> {
+        let (revision, _) = self.state()?;
+        Ok(Checkout {
+            revision,
+            dir: std::env::temp_dir(),
+        })
+    }
+}
+
+impl Render for Remote {
+    async fn render(
+        &self,
+        c: &Checkout,
+        _: &GitSource,
+        _: &str,
+        _: &str,
+    ) -> Result<Vec<Value>, String> {
+        let (revision, objects) = self.state()?;
+        assert_eq!(revision, c.revision, "renders what was fetched");
+        objects
+    }
+}
+
+fn config_map(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": name}})
+}
+
+fn canary(name: &str, image: &str) -> Vec<Value> {
+    vec![
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": format!("{name}-canary")},
+               "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": format!("{name}-stable")},
+               "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}}),
+        json!({"apiVersion": "rollout-rs.io/v1alpha1", "kind": "Rollout", "metadata": {"name": name},
+               "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                        "template": {"metadata": {"labels": {"app": name}, "annotations": {"sim.rollout-rs.io/ready-after-ms": "20"}},
+                                     "spec": {"containers": [{"name": name, "image": image}]}},
+                        "strategy": {"canary": {"canaryService": format!("{name}-canary"), "stableService": format!("{name}-stable"),
+                                                "steps": [{"setWeight": 50}, {"pause": {}}]}}}}),
+    ]
+}
+
+async fn start(prune: bool) -> R<(Env, Remote, Api<GitSync>)> {
+    let env = Env::builder("gitsync").start().await?;
+    let remote = Remote::new();
+    remote.commit("a1", Ok(vec![config_map("one")]));
+    let client = env.cluster.client.clone();
+    let ns = env.ns.clone();
+    let (source, render) = (remote.clone(), remote.clone());
+    tokio::spawn(rollout_rs_gitops::reconcile::run(
+        client.clone(),
+        Some(ns.clone()),
+        source,
+        render,
+    ));
+    let api: Api<GitSync> = Api::namespaced(client, &ns);
+    env.apply(&json!({
+        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "GitSync", "metadata": {"name": "app"},
+        "spec": {"source": {"repoURL": "file:///fake"}, "interval": "1s",
+                 "syncPolicy": {"automated": {"prune": prune}}}
+    }))
+    .await?;
+    Ok((env, remote, api))
+}
+
+/// Waits until the GitSync's status satisfies `cond`.
+async fn until(
+    env: &Env,
+    api: &Api<GitSync>,
+    what: &str,
+    cond: impl Fn(&GitSync) -> bool + Send + 'static,
+) -> R<GitSync> {
+    env.cluster
+        .wait(
+            api,
+            "app",
+            Duration::from_secs(30),
+            what,
+            move |gs: Option<&GitSync>| gs.is_some_and(&cond),
+        )
+        .await
+}
+
+fn at(gs: &GitSync, sha: &str, code: SyncStatusCode) -> bool {
+    gs.status
+        .as_ref()
+        .and_then(|s| s.sync.as_ref())
+        .is_some_and(|s| s.revision.as_deref() == Some(sha) && s.status == code)
+}
+
+fn ready(gs: &GitSync) -> Option<(String, String, String)> {
+    let c = gs
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")?;
+    Some((c.status.clone(), c.reason.clone()?, c.message.clone()?))
+}
+
+async fn config_maps(env: &Env) -> R<Vec<String>> {
+    let api: Api<ConfigMap> = env.api();
+    let mut names: Vec<String> = api
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| n != "kube-root-ca.crt")
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g1_g2_create_then_prune_what_left_git() -> R {
+    let (env, remote, api) = start(true).await?;
+    until(&env, &api, "synced at a1", |gs| {
+        at(gs, "a1", SyncStatusCode::Synced)
+    })
+    .await?;
+    assert_eq!(config_maps(&env).await?, ["one"]);
+
+    remote.commit("b2", Ok(vec![config_map("two")]));
+    let gs = until(&env, &api, "synced at b2", |gs| {
+        at(gs, "b2", SyncStatusCode::Synced)
+    })
+    .await?;
+    assert_eq!(config_maps(&env).await?, ["two"], "one was pruned");
+    let st = gs.status.unwrap_or_default();
+    assert_eq!(
+        st.sync.and_then(|s| s.subject).as_deref(),
+        Some("commit b2")
+    );
+    assert_eq!(st.resources.len(), 1);
+    assert!(st.last_synced_at.is_some());
+
+    // An object in the inventory that no longer carries our tracking annotation (another
+    // tool took it over) is never pruned. While Git still renders it, each sync asserts our
+    // mark again, so the take-over happens while the source is unreadable.
+    remote.break_with("repository file:///fake not found");
+    until(&env, &api, "fetch failed", |gs| {
+        ready(gs).is_some_and(|(_, r, _)| r == "FetchFailed")
+    })
+    .await?;
+    let cms: Api<ConfigMap> = env.api();
+    cms.patch(
+        "two",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"annotations": {"rollout-rs.io/tracked-by": "someone/else"}}}),
+        ),
+    )
+    .await?;
+    remote.commit("c3", Ok(vec![config_map("three")]));
+    until(&env, &api, "synced at c3", |gs| {
+        at(gs, "c3", SyncStatusCode::Synced)
+    })
+    .await?;
+    assert_eq!(config_maps(&env).await?, ["three", "two"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g6_and_bad_renders_apply_and_prune_nothing_then_recover() -> R {
+    let (env, remote, api) = start(true).await?;
+    until(&env, &api, "synced at a1", |gs| {
+        at(gs, "a1", SyncStatusCode::Synced)
+    })
+    .await?;
+
+    remote.break_with("repository file:///fake not found");
+    let gs = until(&env, &api, "fetch failed", |gs| {
+        ready(gs).is_some_and(|(s, r, _)| s == "False" && r == "FetchFailed")
+    })
+    .await?;
+    assert!(ready(&gs).is_some_and(|(_, _, m)| m.contains("not found")));
+    assert!(
+        at(&gs, "a1", SyncStatusCode::Unknown),
+        "the last good revision stays"
+    );
+    assert_eq!(config_maps(&env).await?, ["one"], "nothing pruned");
+
+    remote.commit(
+        "b2",
+        Err("apps/web/rollout.yaml:7: did not find expected key".into()),
+    );
+    let gs = until(&env, &api, "render failed", |gs| {
+        ready(gs).is_some_and(|(_, r, _)| r == "RenderFailed")
+    })
+    .await?;
+    assert!(
+        ready(&gs)
+            .is_some_and(|(_, _, m)| m == "apps/web/rollout.yaml:7: did not find expected key")
+    );
+    assert!(at(&gs, "a1", SyncStatusCode::OutOfSync));
+    assert_eq!(config_maps(&env).await?, ["one"]);
+
+    remote.commit("c3", Ok(vec![]));
+    let gs = until(&env, &api, "empty render refused", |gs| {
+        ready(gs).is_some_and(|(_, r, _)| r == "EmptyRender")
+    })
+    .await?;
+    assert!(ready(&gs).is_some_and(|(_, _, m)| m.contains("allowEmpty")));
+    assert_eq!(
+        config_maps(&env).await?,
+        ["one"],
+        "an empty render prunes nothing"
+    );
+
+    remote.commit("d4", Ok(vec![config_map("four")]));
+    until(&env, &api, "recovered at d4", |gs| {
+        at(gs, "d4", SyncStatusCode::Synced)
+    })
+    .await?;
+    assert_eq!(config_maps(&env).await?, ["four"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g8_a_paused_rollout_is_suspended_and_an_aborted_one_degraded() -> R {
+    let (env, remote, api) = start(false).await?;
+    remote.commit("a1", Ok(canary("web", "web:1")));
+    until(&env, &api, "Healthy at a1", |gs| {
+        at(gs, "a1", SyncStatusCode::Synced)
+            && gs
+                .status
+                .as_ref()
+                .and_then(|s| s.health.as_ref())
+                .map(|h| h.status)
+                == Some(HealthStatusCode::Healthy)
+    })
+    .await?;
+    remote.commit("b2", Ok(canary("web", "web:2")));
+    let gs = until(&env, &api, "Suspended at the pause", |gs| {
+        gs.status
+            .as_ref()
+            .and_then(|s| s.health.as_ref())
+            .map(|h| h.status)
+            == Some(HealthStatusCode::Suspended)
+    })
+    .await?;
+    let health = gs.status.and_then(|s| s.health).unwrap_or_default();
+    assert!(
+        health
+            .message
+            .unwrap_or_default()
+            .starts_with("Rollout/web")
+    );
+    env.ro.patch_status("web", json!({"abort": true})).await?;
+    until(&env, &api, "Degraded once aborted", |gs| {
+        gs.status
+            .as_ref()
+            .and_then(|s| s.health.as_ref())
+            .map(|h| h.status)
+            == Some(HealthStatusCode::Degraded)
+    })
+    .await?;
+    Ok(())
+}
