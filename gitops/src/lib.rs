@@ -7,13 +7,15 @@
 //! It must not: reach into rollout internals (a Rollout is just another object it applies and
 //! whose health it reads), or apply or prune anything when the source cannot be read.
 //!
-//! Today: `health` (the built-in health rules), `inventory` (what is applied in which order, and
-//! what may be pruned) and `apply` (dry-run, then server-side apply in that order, waiting for
-//! CRDs and Namespaces; reads and deletes). Fetching, rendering and the reconciler arrive in
-//! steps.
+//! Today: `render` (plain directories, Kustomize, Helm, confined to the repository), `health`
+//! (the built-in health rules), `inventory` (what is applied in which order, and what may be
+//! pruned), `apply` (dry-run, then server-side apply in that order, waiting for CRDs and
+//! Namespaces; reads and deletes), `status` and `reconcile` (the GitSync loop). Fetching with
+//! the git CLI arrives next.
 
 pub mod apply;
 pub mod health;
 pub mod inventory;
 pub mod reconcile;
+pub mod render;
 pub mod status;
