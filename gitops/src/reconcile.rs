@@ -372,3 +372,18 @@ async fn write_status(client: &Client, gs: &GitSync, st: GitSyncStatus) -> Resul
         cause,
     })
 }
+
+impl Render for crate::render::Renderers {
+    async fn render(
+        &self,
+        checkout: &Checkout,
+        source: &GitSource,
+        release: &str,
+        namespace: &str,
+    ) -> Result<Vec<Value>, String> {
+        crate::render::Renderers::render(self, &checkout.dir, source, release, namespace)
+            .await
+            .map(|objects| objects.into_iter().map(|r| r.object).collect())
+            .map_err(|e| e.to_string())
+    }
+}
