@@ -7,3 +7,5 @@
 //!
 //! It must not: reach into rollout internals (a Rollout is just another object it applies and
 //! whose health it reads), or apply or prune anything when the source cannot be read.
+
+pub mod source;
