@@ -7,15 +7,16 @@
 //! It must not: reach into rollout internals (a Rollout is just another object it applies and
 //! whose health it reads), or apply or prune anything when the source cannot be read.
 //!
-//! Today: `render` (plain directories, Kustomize, Helm, confined to the repository), `health`
-//! (the built-in health rules), `inventory` (what is applied in which order, and what may be
-//! pruned), `apply` (dry-run, then server-side apply in that order, waiting for CRDs and
-//! Namespaces; reads and deletes), `status` and `reconcile` (the GitSync loop). Fetching with
-//! the git CLI arrives next.
+//! The parts: `source` (fetching with the git CLI; credentials never in arguments or logs),
+//! `render` (plain directories, Kustomize, Helm, confined to the repository), `inventory` (what
+//! is applied in which order, and what may be pruned), `apply` (dry-run, then server-side apply
+//! in that order, waiting for CRDs and Namespaces; reads and deletes), `health` (the built-in
+//! health rules), `status` (what a sync writes) and `reconcile` (the GitSync loop).
 
 pub mod apply;
 pub mod health;
 pub mod inventory;
 pub mod reconcile;
 pub mod render;
+pub mod source;
 pub mod status;
