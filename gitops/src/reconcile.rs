@@ -3,10 +3,9 @@
 //! then look again at the next interval. A source that cannot be fetched or rendered, or one
 //! object the API server refuses, applies and prunes nothing and says why in the `Ready`
 //! condition; the last good revision stays applied. Fetching and rendering are behind
-//! [`Source`] and [`Render`] so the loop is tested without a Git server.
+//! [`Fetcher`] and [`Render`] so the loop is tested without a Git server.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,55 +23,21 @@ use serde_json::Value;
 use crate::apply::{Applier, MANAGER};
 use crate::health;
 use crate::inventory::{self, Key, LiveMarks};
+use crate::source::{Credentials, FetchRequest, FetchedRevision, Fetcher, poll_interval};
 use crate::status::{self, Revision};
-
-/// Credentials from the GitSync's Secret (`username`/`password`, or `sshPrivateKey` and
-/// `knownHosts`). Never logged, never put in a URL or an argument.
-#[derive(Clone, Default)]
-pub struct Credentials {
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub ssh_private_key: Option<String>,
-    pub known_hosts: Option<String>,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Credentials(<redacted>)")
-    }
-}
-
-/// A revision checked out where the renderer can read it.
-#[derive(Clone, Debug)]
-pub struct Checkout {
-    pub revision: Revision,
-    pub dir: PathBuf,
-}
-
-/// Where revisions come from: the `git` CLI in production.
-pub trait Source: Send + Sync + 'static {
-    /// The revision `source.targetRevision` names now. The error is said to users as is.
-    fn fetch(
-        &self,
-        source: &GitSource,
-        credentials: Option<&Credentials>,
-    ) -> impl Future<Output = Result<Checkout, String>> + Send;
-}
 
 /// How a checkout becomes objects: directories, Kustomize, Helm.
 pub trait Render: Send + Sync + 'static {
     /// The objects of `source` in `checkout`; the error names the file and line.
     fn render(
         &self,
-        checkout: &Checkout,
+        checkout: &FetchedRevision,
         source: &GitSource,
         release: &str,
         namespace: &str,
     ) -> impl Future<Output = Result<Vec<Value>, String>> + Send;
 }
 
-/// The default `spec.interval`.
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(180);
 /// While applied objects are still progressing, their health is looked at this often.
 const HEALTH_RECHECK: Duration = Duration::from_secs(5);
 
@@ -90,7 +55,7 @@ struct Context<S, R> {
 }
 
 /// Runs the GitSync controller until the stream ends.
-pub async fn run<S: Source, R: Render>(
+pub async fn run<S: Fetcher + 'static, R: Render>(
     client: Client,
     namespace: Option<String>,
     source: S,
@@ -120,13 +85,13 @@ fn error_policy<S, R>(_: Arc<GitSync>, err: &SyncError, _: Arc<Context<S, R>>) -
     Action::requeue(Duration::from_secs(10))
 }
 
+/// The poll interval, with this GitSync's jitter; an invalid one falls back to the default
+/// (validation reports it).
 fn interval(gs: &GitSync) -> Duration {
-    gs.spec
-        .interval
-        .as_deref()
-        .and_then(|i| rollout_rs_crds::duration::parse(i).ok())
-        .filter(|d| !d.is_zero())
-        .unwrap_or(DEFAULT_INTERVAL)
+    let key = format!("{}/{}", gs.namespace().unwrap_or_default(), gs.name_any());
+    poll_interval(gs.spec.interval.as_deref(), &key)
+        .or_else(|_| poll_interval(None, &key))
+        .unwrap_or(crate::source::DEFAULT_INTERVAL)
 }
 
 async fn credentials(client: &Client, gs: &GitSync) -> Result<Option<Credentials>, String> {
@@ -153,7 +118,7 @@ async fn credentials(client: &Client, gs: &GitSync) -> Result<Option<Credentials
     }))
 }
 
-async fn reconcile<S: Source, R: Render>(
+async fn reconcile<S: Fetcher + 'static, R: Render>(
     gs: Arc<GitSync>,
     ctx: Arc<Context<S, R>>,
 ) -> Result<Action, SyncError> {
@@ -192,20 +157,19 @@ async fn reconcile<S: Source, R: Render>(
             return Ok(Action::requeue(every));
         }
     };
-    let checkout = match ctx.source.fetch(&gs.spec.source, creds.as_ref()).await {
+    let request = FetchRequest::new(&gs.spec.source, creds.unwrap_or_default());
+    let checkout = match ctx.source.fetch(&request).await {
         Ok(c) => c,
         Err(e) => {
-            write(status::failed(
-                &prev,
-                reason::FETCH_FAILED,
-                &e,
-                None,
-                generation,
-                now,
-            ))
-            .await?;
+            let message = e.to_string();
+            let st = status::failed(&prev, reason::FETCH_FAILED, &message, None, generation, now);
+            write(st).await?;
             return Ok(Action::requeue(every));
         }
+    };
+    let revision = Revision {
+        sha: checkout.sha().to_string(),
+        subject: checkout.subject().to_string(),
     };
     let target_ns = gs
         .spec
@@ -224,7 +188,7 @@ async fn reconcile<S: Source, R: Render>(
                 &prev,
                 reason::RENDER_FAILED,
                 &e,
-                Some(&checkout.revision),
+                Some(&revision),
                 generation,
                 now,
             );
@@ -240,13 +204,13 @@ async fn reconcile<S: Source, R: Render>(
     else {
         let message = format!(
             "revision {} is not applied: no syncPolicy.automated",
-            checkout.revision.sha
+            checkout.sha()
         );
         let st = status::failed(
             &prev,
             reason::OUT_OF_SYNC,
             &message,
-            Some(&checkout.revision),
+            Some(&revision),
             generation,
             now,
         );
@@ -262,7 +226,7 @@ async fn reconcile<S: Source, R: Render>(
                 &prev,
                 reason::APPLY_FAILED,
                 &e.to_string(),
-                Some(&checkout.revision),
+                Some(&revision),
                 generation,
                 now,
             );
@@ -299,7 +263,7 @@ async fn reconcile<S: Source, R: Render>(
                 &prev,
                 reason::EMPTY_RENDER,
                 &empty.to_string(),
-                Some(&checkout.revision),
+                Some(&revision),
                 generation,
                 now,
             );
@@ -318,7 +282,7 @@ async fn reconcile<S: Source, R: Render>(
                     &prev,
                     reason::PRUNE_FAILED,
                     &e.to_string(),
-                    Some(&checkout.revision),
+                    Some(&revision),
                     generation,
                     now,
                 );
@@ -338,7 +302,7 @@ async fn reconcile<S: Source, R: Render>(
         let live = applier.live(key).await.ok().flatten();
         healths.push((key.clone(), health::of(live.as_ref())));
     }
-    let st = status::synced(&prev, &checkout.revision, &healths, &left, generation, now);
+    let st = status::synced(&prev, &revision, &healths, &left, generation, now);
     let settling = st
         .health
         .as_ref()
@@ -376,12 +340,12 @@ async fn write_status(client: &Client, gs: &GitSync, st: GitSyncStatus) -> Resul
 impl Render for crate::render::Renderers {
     async fn render(
         &self,
-        checkout: &Checkout,
+        checkout: &FetchedRevision,
         source: &GitSource,
         release: &str,
         namespace: &str,
     ) -> Result<Vec<Value>, String> {
-        crate::render::Renderers::render(self, &checkout.dir, source, release, namespace)
+        crate::render::Renderers::render(self, checkout.path(), source, release, namespace)
             .await
             .map(|objects| objects.into_iter().map(|r| r.object).collect())
             .map_err(|e| e.to_string())

@@ -12,7 +12,8 @@ use kube::api::{Api, Patch, PatchParams};
 use rollout_rs_crds::gitsync::{GitSource, GitSync, HealthStatusCode, SyncStatusCode};
 use rollout_rs_e2e::HarnessError;
 use rollout_rs_e2e::fixture::Env;
-use rollout_rs_gitops::reconcile::{Checkout, Credentials, Render, Source};
+use rollout_rs_gitops::reconcile::Render;
+use rollout_rs_gitops::source::{FetchError, FetchRequest, FetchedRevision, Fetcher};
 use rollout_rs_gitops::status::Revision;
 use serde_json::{Value, json};
 
@@ -45,26 +46,32 @@ impl Remote {
     }
 }
 
-impl Source for Remote {
-    async fn fetch(&self, _: &GitSource, _: Option<&Credentials>) -> Result<Checkout, String> {
-        let (revision, _) = self.state()?;
-        Ok(Checkout {
-            revision,
-            dir: std::env::temp_dir(),
-        })
+impl Fetcher for Remote {
+    async fn fetch(&self, request: &FetchRequest) -> Result<FetchedRevision, FetchError> {
+        let (revision, _) = self
+            .state()
+            .map_err(|detail| FetchError::RepositoryNotFound {
+                url: request.repo_url.clone(),
+                detail,
+            })?;
+        Ok(FetchedRevision::new(
+            revision.sha,
+            revision.subject,
+            std::env::temp_dir(),
+        ))
     }
 }
 
 impl Render for Remote {
     async fn render(
         &self,
-        c: &Checkout,
+        c: &FetchedRevision,
         _: &GitSource,
         _: &str,
         _: &str,
     ) -> Result<Vec<Value>, String> {
         let (revision, objects) = self.state()?;
-        assert_eq!(revision, c.revision, "renders what was fetched");
+        assert_eq!(revision.sha, c.sha(), "renders what was fetched");
         objects
     }
 }
@@ -186,7 +193,7 @@ async fn g1_g2_create_then_prune_what_left_git() -> R {
     // An object in the inventory that no longer carries our tracking annotation (another
     // tool took it over) is never pruned. While Git still renders it, each sync asserts our
     // mark again, so the take-over happens while the source is unreadable.
-    remote.break_with("repository file:///fake not found");
+    remote.break_with("no such directory");
     until(&env, &api, "fetch failed", |gs| {
         ready(gs).is_some_and(|(_, r, _)| r == "FetchFailed")
     })
@@ -217,7 +224,7 @@ async fn g6_and_bad_renders_apply_and_prune_nothing_then_recover() -> R {
     })
     .await?;
 
-    remote.break_with("repository file:///fake not found");
+    remote.break_with("no such directory");
     let gs = until(&env, &api, "fetch failed", |gs| {
         ready(gs).is_some_and(|(s, r, _)| s == "False" && r == "FetchFailed")
     })
