@@ -85,9 +85,23 @@ pub async fn controllers(client: kube::Client, options: Options) -> Result<(), R
     let namespace = options.namespace.clone();
     let analysis =
         analysis_run::AnalysisRuns::new(client.clone()).map_err(RunError::AnalysisRuns)?;
+    // The Git reconciler delivers what the rollout controller then moves; each runs on its own.
+    let gitops = options.gitops.clone().map(|cache| {
+        rollout_rs_gitops::reconcile::run(
+            client.clone(),
+            namespace.clone(),
+            rollout_rs_gitops::source::GitCli::new(cache),
+            rollout_rs_gitops::render::Renderers::from_env(),
+        )
+    });
     tokio::join!(
         rollout::reconcile::run(client, options),
         analysis.run(namespace),
+        async move {
+            if let Some(gitops) = gitops {
+                gitops.await;
+            }
+        },
     );
     Ok(())
 }

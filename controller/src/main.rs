@@ -34,6 +34,12 @@ enum Command {
         /// apiVersion of the SMI TrafficSplits to write.
         #[arg(long, default_value = "split.smi-spec.io/v1alpha2")]
         traffic_split_api_version: String,
+        /// Run the Git reconciler too (GitSyncs).
+        #[arg(long)]
+        gitops: bool,
+        /// Where the Git reconciler caches its clones [default: <temp dir>/rollout-rs-gitops].
+        #[arg(long, requires = "gitops")]
+        gitops_cache: Option<PathBuf>,
     },
     /// Start a simulated cluster with the CRDs installed and the controllers running, until Ctrl-C.
     Dev {
@@ -61,11 +67,16 @@ fn main() -> ExitCode {
             kubeconfig,
             namespace,
             traffic_split_api_version,
+            gitops,
+            gitops_cache,
         } => {
             init_tracing();
             let options = rollout_rs_controller::Options {
                 namespace,
                 traffic_split_api_version,
+                gitops: gitops.then(|| {
+                    gitops_cache.unwrap_or_else(|| std::env::temp_dir().join("rollout-rs-gitops"))
+                }),
             };
             block_on(
                 rollout_rs_controller::run_controllers(kubeconfig, options),

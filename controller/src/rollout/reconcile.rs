@@ -144,6 +144,8 @@ pub struct Options {
     pub namespace: Option<String>,
     /// apiVersion of the SMI TrafficSplits written (Linkerd's SMI extension serves v1alpha2).
     pub traffic_split_api_version: String,
+    /// Run the Git reconciler too (GitSyncs), with its clones cached in this directory.
+    pub gitops: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -151,6 +153,7 @@ impl Default for Options {
         Options {
             namespace: None,
             traffic_split_api_version: super::routers::smi::DEFAULT_API_VERSION.into(),
+            gitops: None,
         }
     }
 }
