@@ -1,0 +1,269 @@
+//! The GitSync loop with real parts only: repositories made by the tests with the `git` CLI,
+//! fetched by the git CLI over file:// and over the network (`git daemon`), rendered from plain
+//! YAML, applied to the simulated API server. G1 create, G2 prune, G6 a missing branch and an
+//! unreachable server, and a commit of invalid YAML: each named in the Ready condition, nothing
+//! applied or pruned, the next good commit recovering.
+
+#[path = "source/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use rollout_rs_crds::gitsync::{GitSync, SyncStatusCode};
+use rollout_rs_e2e::HarnessError;
+use rollout_rs_e2e::fixture::Env;
+use rollout_rs_gitops::render::Renderers;
+use rollout_rs_gitops::source::GitCli;
+use serde_json::json;
+use support::{TempDir, Upstream};
+
+type R<T = ()> = Result<T, HarnessError>;
+
+fn config_map(name: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: {name}\n")
+}
+
+/// The loop, running on the env's cluster with the git CLI caching under `cache`.
+async fn start(repo_url: &str, cache: &TempDir) -> R<(Env, Api<GitSync>)> {
+    let env = Env::builder("realgit").without_controller().start().await?;
+    let client = env.cluster.client.clone();
+    tokio::spawn(rollout_rs_gitops::reconcile::run(
+        client.clone(),
+        Some(env.ns.clone()),
+        GitCli::new(cache.path()),
+        Renderers::from_env(),
+    ));
+    env.apply(&json!({
+        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "GitSync", "metadata": {"name": "app"},
+        "spec": {"source": {"repoURL": repo_url, "targetRevision": "main", "path": "app"},
+                 "interval": "1s", "syncPolicy": {"automated": {"prune": true}}}
+    }))
+    .await?;
+    let api = Api::namespaced(client, &env.ns);
+    Ok((env, api))
+}
+
+async fn until(
+    env: &Env,
+    api: &Api<GitSync>,
+    what: &str,
+    cond: impl Fn(&GitSync) -> bool + Send + 'static,
+) -> R<GitSync> {
+    env.cluster
+        .wait(
+            api,
+            "app",
+            Duration::from_secs(30),
+            what,
+            move |gs: Option<&GitSync>| gs.is_some_and(&cond),
+        )
+        .await
+}
+
+fn at(gs: &GitSync, sha: &str, code: SyncStatusCode) -> bool {
+    gs.status
+        .as_ref()
+        .and_then(|s| s.sync.as_ref())
+        .is_some_and(|s| s.revision.as_deref() == Some(sha) && s.status == code)
+}
+
+fn ready(gs: &GitSync) -> (String, String) {
+    gs.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| {
+            (
+                c.reason.clone().unwrap_or_default(),
+                c.message.clone().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default()
+}
+
+async fn names(env: &Env) -> R<Vec<String>> {
+    let api: Api<ConfigMap> = env.api();
+    let mut names: Vec<String> = api
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| n != "kube-root-ca.crt")
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_file_urls_create_prune_bad_yaml_and_a_missing_branch() -> R {
+    let upstream = Upstream::new("main");
+    let first = upstream.commit(
+        &[
+            ("app/one.yaml", &config_map("one")),
+            ("app/two.yaml", &config_map("two")),
+        ],
+        "one and two",
+    );
+    let cache = TempDir::new("cache");
+    let (env, api) = start(&upstream.url(), &cache).await?;
+
+    // G1: every object of the commit, after one sync.
+    let gs = until(&env, &api, "synced", move |gs| {
+        at(gs, &first, SyncStatusCode::Synced)
+    })
+    .await?;
+    assert_eq!(names(&env).await?, ["one", "two"]);
+    assert_eq!(
+        gs.status
+            .and_then(|s| s.sync)
+            .and_then(|s| s.subject)
+            .as_deref(),
+        Some("one and two")
+    );
+
+    // G2: a manifest deleted from Git is pruned.
+    upstream.git(&["rm", "--quiet", "app/two.yaml"]);
+    let second = upstream.commit(&[], "drop two");
+    until(&env, &api, "two pruned", move |gs| {
+        at(gs, &second, SyncStatusCode::Synced)
+    })
+    .await?;
+    assert_eq!(names(&env).await?, ["one"]);
+
+    // Invalid YAML: named with file and line; nothing applied or pruned; the last good revision
+    // stays; the next good commit recovers.
+    upstream.commit(
+        &[
+            (
+                "app/three.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: three\n",
+            ),
+            ("app/four.yaml", &config_map("four")),
+        ],
+        "broken",
+    );
+    let second_again = upstream.git(&["rev-parse", "HEAD~1"]);
+    let gs = until(&env, &api, "render failed", |gs| {
+        ready(gs).0 == "RenderFailed"
+    })
+    .await?;
+    let (_, message) = ready(&gs);
+    assert!(message.starts_with("app/three.yaml:"), "{message}");
+    assert!(
+        at(&gs, &second_again, SyncStatusCode::OutOfSync),
+        "{:?}",
+        gs.status
+    );
+    assert_eq!(names(&env).await?, ["one"], "four was not applied");
+    let fixed = upstream.commit(&[("app/three.yaml", &config_map("three"))], "fixed");
+    until(&env, &api, "recovered", move |gs| {
+        at(gs, &fixed, SyncStatusCode::Synced)
+    })
+    .await?;
+    assert_eq!(names(&env).await?, ["four", "one", "three"]);
+
+    // G6: a branch that does not exist: said, nothing pruned.
+    api.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"source": {"targetRevision": "nope"}}})),
+    )
+    .await?;
+    let gs = until(&env, &api, "fetch failed", |gs| {
+        ready(gs).0 == "FetchFailed"
+    })
+    .await?;
+    assert!(
+        ready(&gs).1.contains("branch or tag 'nope' not found"),
+        "{:?}",
+        ready(&gs)
+    );
+    assert_eq!(names(&env).await?, ["four", "one", "three"]);
+    Ok(())
+}
+
+/// `git daemon` serving `base` on a free loopback port; killed when dropped.
+struct Daemon(Child, u16);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+fn daemon(base: &std::path::Path) -> Daemon {
+    let port = free_port();
+    // git-daemon itself, not `git daemon`: git would run it as a child that outlives a kill.
+    let exec_path = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let child = Command::new(std::path::Path::new(&exec_path).join("git-daemon"))
+        .args(["--export-all", "--reuseaddr", "--listen=127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("git daemon starts");
+    // Ready once it accepts connections.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Daemon(child, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_network_with_git_daemon_and_an_unreachable_server() -> R {
+    let upstream = Upstream::new("main");
+    let sha = upstream.commit(&[("app/net.yaml", &config_map("net"))], "over the network");
+    let base = upstream
+        .path()
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let name = upstream
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let server = daemon(&base);
+    let cache = TempDir::new("cache");
+    let (env, api) = start(&format!("git://127.0.0.1:{}/{name}", server.1), &cache).await?;
+    until(&env, &api, "synced over git://", move |gs| {
+        at(gs, &sha, SyncStatusCode::Synced)
+    })
+    .await?;
+    assert_eq!(names(&env).await?, ["net"]);
+
+    // G6: a server nobody answers on: said, nothing pruned, the last good revision kept.
+    let nobody = format!("git://127.0.0.1:{}/{name}", free_port());
+    api.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"source": {"repoURL": nobody}}})),
+    )
+    .await?;
+    let gs = until(&env, &api, "unreachable", |gs| ready(gs).0 == "FetchFailed").await?;
+    assert!(ready(&gs).1.contains("not reachable"), "{:?}", ready(&gs));
+    assert_eq!(names(&env).await?, ["net"]);
+    drop(server);
+    Ok(())
+}
