@@ -29,7 +29,16 @@ fn config_map(name: &str) -> String {
 
 /// The loop, running on the env's cluster with the git CLI caching under `cache`.
 async fn start(repo_url: &str, cache: &TempDir) -> R<(Env, Api<GitSync>)> {
-    let env = Env::builder("realgit").without_controller().start().await?;
+    start_with(
+        Env::builder("realgit").without_controller().start().await?,
+        repo_url,
+        cache,
+    )
+    .await
+}
+
+/// The same on a given env (with the rollout controller running, say).
+async fn start_with(env: Env, repo_url: &str, cache: &TempDir) -> R<(Env, Api<GitSync>)> {
     let client = env.cluster.client.clone();
     tokio::spawn(rollout_rs_gitops::reconcile::run(
         client.clone(),
@@ -265,5 +274,136 @@ async fn over_the_network_with_git_daemon_and_an_unreachable_server() -> R {
     assert!(ready(&gs).1.contains("not reachable"), "{:?}", ready(&gs));
     assert_eq!(names(&env).await?, ["net"]);
     drop(server);
+    Ok(())
+}
+
+const WIDGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer}}}
+";
+
+/// G3: one commit adds a CRD, a CR of its kind, a Namespace and objects in it; written in an
+/// order that cannot be applied as is, they all land after one sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g3_a_crd_its_cr_a_namespace_and_objects_in_it_in_one_commit() -> R {
+    let upstream = Upstream::new("main");
+    let sha = upstream.commit(
+        &[
+            ("app/a-widget.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: team}\nspec: {size: 3}\n"),
+            ("app/b-config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: in-team, namespace: team}\ndata: {k: v}\n"),
+            ("app/c-namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n"),
+            ("app/d-crd.yaml", WIDGET_CRD),
+        ],
+        "a widget in its own namespace",
+    );
+    let cache = TempDir::new("cache");
+    let (env, api) = start(&upstream.url(), &cache).await?;
+    let gs = until(&env, &api, "synced", move |gs| {
+        at(gs, &sha, SyncStatusCode::Synced)
+    })
+    .await?;
+    let kinds: Vec<String> = gs
+        .status
+        .map(|s| s.resources.into_iter().map(|r| r.kind).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        kinds,
+        [
+            "CustomResourceDefinition",
+            "Namespace",
+            "Widget",
+            "ConfigMap"
+        ],
+        "the inventory in apply order"
+    );
+    let team: Api<ConfigMap> = Api::namespaced(env.cluster.client.clone(), "team");
+    assert!(team.get_opt("in-team").await?.is_some());
+    Ok(())
+}
+
+fn rollout(image: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web-canary}}\nspec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {{name: web-stable}}\nspec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}\n---\n\
+         apiVersion: rollout-rs.io/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}, annotations: {{sim.rollout-rs.io/ready-after-ms: \"20\"}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n  strategy:\n    canary: {{canaryService: web-canary, stableService: web-stable, steps: [{{setWeight: 50}}, {{pause: {{}}}}]}}\n"
+    )
+}
+
+fn health(gs: &GitSync) -> Option<rollout_rs_crds::gitsync::HealthStatusCode> {
+    gs.status.as_ref()?.health.as_ref().map(|h| h.status)
+}
+
+/// G8: a Rollout delivered from Git and paused at `pause: {}` makes its GitSync Suspended, not
+/// Degraded; aborted, Degraded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g8_the_health_of_a_delivered_rollout() -> R {
+    use rollout_rs_crds::gitsync::HealthStatusCode::{Degraded, Healthy, Suspended};
+    let upstream = Upstream::new("main");
+    upstream.commit(&[("app/web.yaml", &rollout("web:1"))], "web 1");
+    let cache = TempDir::new("cache");
+    let env = Env::builder("realgit").start().await?;
+    let (env, api) = start_with(env, &upstream.url(), &cache).await?;
+    until(&env, &api, "Healthy", |gs| health(gs) == Some(Healthy)).await?;
+    upstream.commit(&[("app/web.yaml", &rollout("web:2"))], "web 2");
+    let gs = until(&env, &api, "Suspended at the pause", |gs| {
+        health(gs) == Some(Suspended)
+    })
+    .await?;
+    assert_eq!(
+        gs.status.and_then(|s| s.sync).map(|s| s.status),
+        Some(SyncStatusCode::Synced)
+    );
+    env.ro.patch_status("web", json!({"abort": true})).await?;
+    until(&env, &api, "Degraded once aborted", |gs| {
+        health(gs) == Some(Degraded)
+    })
+    .await?;
+    Ok(())
+}
+
+/// App of apps: a GitSync delivers a GitSync, which delivers its own path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_sync_delivers_git_syncs() -> R {
+    let upstream = Upstream::new("main");
+    let url = upstream.url();
+    let child = format!(
+        "apiVersion: rollout-rs.io/v1alpha1\nkind: GitSync\nmetadata: {{name: child}}\nspec:\n  interval: 1s\n  source: {{repoURL: \"{url}\", targetRevision: main, path: child}}\n  syncPolicy: {{automated: {{prune: true}}}}\n"
+    );
+    upstream.commit(
+        &[
+            ("app/child.yaml", &child),
+            ("child/cm.yaml", &config_map("from-child")),
+        ],
+        "app of apps",
+    );
+    let cache = TempDir::new("cache");
+    let (env, api) = start(&url, &cache).await?;
+    env.cluster
+        .wait(
+            &api,
+            "child",
+            Duration::from_secs(30),
+            "the child synced",
+            |gs: Option<&GitSync>| gs.is_some_and(|gs| ready(gs).0 == "Synced"),
+        )
+        .await?;
+    assert_eq!(names(&env).await?, ["from-child"]);
+    until(&env, &api, "the parent reports the child's health", |gs| {
+        health(gs) == Some(rollout_rs_crds::gitsync::HealthStatusCode::Healthy)
+    })
+    .await?;
     Ok(())
 }
