@@ -23,6 +23,10 @@ use rollout_rs_crds::Rollout;
 use rollout_rs_crds::rollout::RolloutPhase;
 use serde_json::json;
 
+mod support;
+
+use support::proc_stats;
+
 const ROLLOUTS: usize = 1_000;
 const PROGRESSING: usize = 100;
 const PAUSE_SECONDS: i64 = 2;
@@ -38,30 +42,6 @@ fn rollout(name: &str, image: &str) -> Rollout {
         Some(rollout_rs_crds::manifest::Object::Rollout(r)) => r,
         _ => panic!("bench rollout does not parse"),
     }
-}
-
-fn proc_stats(pid: u32) -> (u64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the command.
-    let ticks: f64 = fields
-        .get(11)
-        .and_then(|u| u.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        + fields
-            .get(12)
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(0.0);
-    (rss, ticks / 100.0)
 }
 
 fn decide_cost() -> Duration {

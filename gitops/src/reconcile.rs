@@ -118,84 +118,98 @@ async fn credentials(client: &Client, gs: &GitSync) -> Result<Option<Credentials
     }))
 }
 
+/// Why a sync stopped before it finished: the `Ready` reason, the message, and the revision
+/// fetched (when it got that far).
+struct Stopped {
+    why: &'static str,
+    message: String,
+    fetched: Option<Revision>,
+}
+
+impl Stopped {
+    fn at(why: &'static str, message: impl Into<String>, fetched: Option<&Revision>) -> Stopped {
+        Stopped {
+            why,
+            message: message.into(),
+            fetched: fetched.cloned(),
+        }
+    }
+}
+
 async fn reconcile<S: Fetcher + 'static, R: Render>(
     gs: Arc<GitSync>,
     ctx: Arc<Context<S, R>>,
 ) -> Result<Action, SyncError> {
-    let name = gs.name_any();
-    let ns = gs.namespace().unwrap_or_default();
     let prev = gs.status.clone().unwrap_or_default();
     let generation = gs.metadata.generation;
     let now = jiff::Timestamp::now();
     let every = interval(&gs);
-    let write = |st: GitSyncStatus| write_status(&ctx.client, &gs, st);
-
-    if gs.spec.suspend {
-        write(status::failed(
+    let st = match sync(&gs, &ctx, &prev, now).await {
+        Ok(st) => st,
+        Err(s) => status::failed(
             &prev,
-            reason::SUSPENDED,
-            "spec.suspend is set",
-            None,
+            s.why,
+            &s.message,
+            s.fetched.as_ref(),
             generation,
             now,
-        ))
-        .await?;
-        return Ok(Action::requeue(every));
+        ),
+    };
+    // While applied objects settle, their health is looked at again soon.
+    let settling = st
+        .health
+        .as_ref()
+        .is_some_and(|h| h.status == rollout_rs_crds::gitsync::HealthStatusCode::Progressing)
+        && st
+            .conditions
+            .iter()
+            .any(|c| c.reason.as_deref() == Some(reason::SYNCED));
+    write_status(&ctx.client, &gs, st).await?;
+    Ok(Action::requeue(if settling {
+        HEALTH_RECHECK.min(every)
+    } else {
+        every
+    }))
+}
+
+/// One sync: fetch, render, apply, prune, health. The status it ends with, or where it stopped
+/// (nothing applied or pruned then, except for a prune that failed half way).
+async fn sync<S: Fetcher + 'static, R: Render>(
+    gs: &GitSync,
+    ctx: &Context<S, R>,
+    prev: &GitSyncStatus,
+    now: jiff::Timestamp,
+) -> Result<GitSyncStatus, Stopped> {
+    let name = gs.name_any();
+    let ns = gs.namespace().unwrap_or_default();
+    if gs.spec.suspend {
+        return Err(Stopped::at(reason::SUSPENDED, "spec.suspend is set", None));
     }
-    let creds = match credentials(&ctx.client, &gs).await {
-        Ok(c) => c,
-        Err(e) => {
-            write(status::failed(
-                &prev,
-                reason::FETCH_FAILED,
-                &e,
-                None,
-                generation,
-                now,
-            ))
-            .await?;
-            return Ok(Action::requeue(every));
-        }
-    };
+    let creds = credentials(&ctx.client, gs)
+        .await
+        .map_err(|e| Stopped::at(reason::FETCH_FAILED, e, None))?;
     let request = FetchRequest::new(&gs.spec.source, creds.unwrap_or_default());
-    let checkout = match ctx.source.fetch(&request).await {
-        Ok(c) => c,
-        Err(e) => {
-            let message = e.to_string();
-            let st = status::failed(&prev, reason::FETCH_FAILED, &message, None, generation, now);
-            write(st).await?;
-            return Ok(Action::requeue(every));
-        }
-    };
+    let checkout = ctx
+        .source
+        .fetch(&request)
+        .await
+        .map_err(|e| Stopped::at(reason::FETCH_FAILED, e.to_string(), None))?;
     let revision = Revision {
         sha: checkout.sha().to_string(),
         subject: checkout.subject().to_string(),
     };
+    let fetched = Some(&revision);
     let target_ns = gs
         .spec
         .destination
         .namespace
         .clone()
         .unwrap_or_else(|| ns.clone());
-    let rendered = match ctx
+    let rendered = ctx
         .render
         .render(&checkout, &gs.spec.source, &name, &target_ns)
         .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            let st = status::failed(
-                &prev,
-                reason::RENDER_FAILED,
-                &e,
-                Some(&revision),
-                generation,
-                now,
-            );
-            write(st).await?;
-            return Ok(Action::requeue(every));
-        }
-    };
+        .map_err(|e| Stopped::at(reason::RENDER_FAILED, e, fetched))?;
     let Some(automated) = gs
         .spec
         .sync_policy
@@ -204,45 +218,23 @@ async fn reconcile<S: Fetcher + 'static, R: Render>(
     else {
         let message = format!(
             "revision {} is not applied: no syncPolicy.automated",
-            checkout.sha()
+            revision.sha
         );
-        let st = status::failed(
-            &prev,
-            reason::OUT_OF_SYNC,
-            &message,
-            Some(&revision),
-            generation,
-            now,
-        );
-        write(st).await?;
-        return Ok(Action::requeue(every));
+        return Err(Stopped::at(reason::OUT_OF_SYNC, message, fetched));
     };
     let tracking = tracked_by(&ns, &name);
     let mut applier = Applier::new(ctx.client.clone());
-    let applied = match applier.apply(&rendered, &target_ns, &tracking).await {
-        Ok(keys) => keys,
-        Err(e) => {
-            let st = status::failed(
-                &prev,
-                reason::APPLY_FAILED,
-                &e.to_string(),
-                Some(&revision),
-                generation,
-                now,
-            );
-            write(st).await?;
-            return Ok(Action::requeue(every));
-        }
-    };
+    let applied = applier
+        .apply(&rendered, &target_ns, &tracking)
+        .await
+        .map_err(|e| Stopped::at(reason::APPLY_FAILED, e.to_string(), fetched))?;
 
     // Prune: what the inventory holds, Git no longer renders, and still carries our mark.
     let inventory: Vec<Key> = prev.resources.iter().map(Key::from_status).collect();
     let mut marks = Vec::new();
-    for key in &inventory {
-        if !applied.contains(key) {
-            let live = applier.live(key).await.ok().flatten();
-            marks.push((key.clone(), live.as_ref().map(LiveMarks::of)));
-        }
+    for key in inventory.iter().filter(|k| !applied.contains(k)) {
+        let live = applier.live(key).await.ok().flatten();
+        marks.push((key.clone(), live.as_ref().map(LiveMarks::of)));
     }
     let live_marks = |k: &Key| {
         marks
@@ -250,45 +242,24 @@ async fn reconcile<S: Fetcher + 'static, R: Render>(
             .find(|(m, _)| m == k)
             .and_then(|(_, l)| l.clone())
     };
-    let decision = match inventory::prune(
+    let decision = inventory::prune(
         &inventory,
         &applied,
         live_marks,
         &tracking,
         automated.allow_empty,
-    ) {
-        Ok(d) => d,
-        Err(empty) => {
-            let st = status::failed(
-                &prev,
-                reason::EMPTY_RENDER,
-                &empty.to_string(),
-                Some(&revision),
-                generation,
-                now,
-            );
-            write(st).await?;
-            return Ok(Action::requeue(every));
-        }
-    };
-    let mut left: Vec<Key> = decision.kept.clone();
+    )
+    .map_err(|empty| Stopped::at(reason::EMPTY_RENDER, empty.to_string(), fetched))?;
     for key in &decision.released {
         tracing::info!(gitsync = %name, "{} no longer carries this GitSync's tracking annotation: left alone and forgotten", key.describe());
     }
+    let mut left: Vec<Key> = decision.kept.clone();
     if automated.prune {
         for key in &decision.delete {
-            if let Err(e) = applier.delete(key).await {
-                let st = status::failed(
-                    &prev,
-                    reason::PRUNE_FAILED,
-                    &e.to_string(),
-                    Some(&revision),
-                    generation,
-                    now,
-                );
-                write(st).await?;
-                return Ok(Action::requeue(every));
-            }
+            applier
+                .delete(key)
+                .await
+                .map_err(|e| Stopped::at(reason::PRUNE_FAILED, e.to_string(), fetched))?;
         }
         for key in &decision.kept {
             tracing::info!(gitsync = %name, "not pruning {}: rollout-rs.io/prune is \"false\"", key.describe());
@@ -302,17 +273,14 @@ async fn reconcile<S: Fetcher + 'static, R: Render>(
         let live = applier.live(key).await.ok().flatten();
         healths.push((key.clone(), health::of(live.as_ref())));
     }
-    let st = status::synced(&prev, &revision, &healths, &left, generation, now);
-    let settling = st
-        .health
-        .as_ref()
-        .is_some_and(|h| h.status == rollout_rs_crds::gitsync::HealthStatusCode::Progressing);
-    write(st).await?;
-    Ok(Action::requeue(if settling {
-        HEALTH_RECHECK.min(every)
-    } else {
-        every
-    }))
+    Ok(status::synced(
+        prev,
+        &revision,
+        &healths,
+        &left,
+        gs.metadata.generation,
+        now,
+    ))
 }
 
 async fn write_status(client: &Client, gs: &GitSync, st: GitSyncStatus) -> Result<(), SyncError> {

@@ -5,19 +5,19 @@
 //! guard, and an object without our tracking annotation never pruned.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use rollout_rs_crds::gitsync::{GitSource, GitSync, HealthStatusCode, SyncStatusCode};
-use rollout_rs_e2e::HarnessError;
 use rollout_rs_e2e::fixture::Env;
 use rollout_rs_gitops::reconcile::Render;
 use rollout_rs_gitops::source::{FetchError, FetchRequest, FetchedRevision, Fetcher};
 use rollout_rs_gitops::status::Revision;
 use serde_json::{Value, json};
 
-type R<T = ()> = Result<T, HarnessError>;
+mod common;
+
+use common::{R, at, config_maps, ready, until};
 
 /// What the fake Git server holds: a revision and its objects, or why it cannot be read.
 /// A commit and what it renders to, or why the repository cannot be read.
@@ -118,55 +118,6 @@ async fn start(prune: bool) -> R<(Env, Remote, Api<GitSync>)> {
     Ok((env, remote, api))
 }
 
-/// Waits until the GitSync's status satisfies `cond`.
-async fn until(
-    env: &Env,
-    api: &Api<GitSync>,
-    what: &str,
-    cond: impl Fn(&GitSync) -> bool + Send + 'static,
-) -> R<GitSync> {
-    env.cluster
-        .wait(
-            api,
-            "app",
-            Duration::from_secs(30),
-            what,
-            move |gs: Option<&GitSync>| gs.is_some_and(&cond),
-        )
-        .await
-}
-
-fn at(gs: &GitSync, sha: &str, code: SyncStatusCode) -> bool {
-    gs.status
-        .as_ref()
-        .and_then(|s| s.sync.as_ref())
-        .is_some_and(|s| s.revision.as_deref() == Some(sha) && s.status == code)
-}
-
-fn ready(gs: &GitSync) -> Option<(String, String, String)> {
-    let c = gs
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")?;
-    Some((c.status.clone(), c.reason.clone()?, c.message.clone()?))
-}
-
-async fn config_maps(env: &Env) -> R<Vec<String>> {
-    let api: Api<ConfigMap> = env.api();
-    let mut names: Vec<String> = api
-        .list(&Default::default())
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .filter(|n| n != "kube-root-ca.crt")
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g1_g2_create_then_prune_what_left_git() -> R {
     let (env, remote, api) = start(true).await?;
@@ -195,7 +146,7 @@ async fn g1_g2_create_then_prune_what_left_git() -> R {
     // mark again, so the take-over happens while the source is unreadable.
     remote.break_with("no such directory");
     until(&env, &api, "fetch failed", |gs| {
-        ready(gs).is_some_and(|(_, r, _)| r == "FetchFailed")
+        ready(gs).0 == "FetchFailed"
     })
     .await?;
     let cms: Api<ConfigMap> = env.api();
@@ -226,10 +177,10 @@ async fn g6_and_bad_renders_apply_and_prune_nothing_then_recover() -> R {
 
     remote.break_with("no such directory");
     let gs = until(&env, &api, "fetch failed", |gs| {
-        ready(gs).is_some_and(|(s, r, _)| s == "False" && r == "FetchFailed")
+        ready(gs).0 == "FetchFailed"
     })
     .await?;
-    assert!(ready(&gs).is_some_and(|(_, _, m)| m.contains("not found")));
+    assert!(ready(&gs).1.contains("not found"));
     assert!(
         at(&gs, "a1", SyncStatusCode::Unknown),
         "the last good revision stays"
@@ -241,22 +192,19 @@ async fn g6_and_bad_renders_apply_and_prune_nothing_then_recover() -> R {
         Err("apps/web/rollout.yaml:7: did not find expected key".into()),
     );
     let gs = until(&env, &api, "render failed", |gs| {
-        ready(gs).is_some_and(|(_, r, _)| r == "RenderFailed")
+        ready(gs).0 == "RenderFailed"
     })
     .await?;
-    assert!(
-        ready(&gs)
-            .is_some_and(|(_, _, m)| m == "apps/web/rollout.yaml:7: did not find expected key")
-    );
+    assert!(ready(&gs).1 == "apps/web/rollout.yaml:7: did not find expected key");
     assert!(at(&gs, "a1", SyncStatusCode::OutOfSync));
     assert_eq!(config_maps(&env).await?, ["one"]);
 
     remote.commit("c3", Ok(vec![]));
     let gs = until(&env, &api, "empty render refused", |gs| {
-        ready(gs).is_some_and(|(_, r, _)| r == "EmptyRender")
+        ready(gs).0 == "EmptyRender"
     })
     .await?;
-    assert!(ready(&gs).is_some_and(|(_, _, m)| m.contains("allowEmpty")));
+    assert!(ready(&gs).1.contains("allowEmpty"));
     assert_eq!(
         config_maps(&env).await?,
         ["one"],

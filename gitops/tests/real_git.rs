@@ -14,14 +14,15 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use rollout_rs_crds::gitsync::{GitSync, SyncStatusCode};
-use rollout_rs_e2e::HarnessError;
 use rollout_rs_e2e::fixture::Env;
 use rollout_rs_gitops::render::Renderers;
 use rollout_rs_gitops::source::GitCli;
 use serde_json::json;
 use support::{TempDir, Upstream};
 
-type R<T = ()> = Result<T, HarnessError>;
+mod common;
+
+use common::{R, at, config_maps, ready, until};
 
 fn config_map(name: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: {name}\n")
@@ -56,57 +57,6 @@ async fn start_with(env: Env, repo_url: &str, cache: &TempDir) -> R<(Env, Api<Gi
     Ok((env, api))
 }
 
-async fn until(
-    env: &Env,
-    api: &Api<GitSync>,
-    what: &str,
-    cond: impl Fn(&GitSync) -> bool + Send + 'static,
-) -> R<GitSync> {
-    env.cluster
-        .wait(
-            api,
-            "app",
-            Duration::from_secs(30),
-            what,
-            move |gs: Option<&GitSync>| gs.is_some_and(&cond),
-        )
-        .await
-}
-
-fn at(gs: &GitSync, sha: &str, code: SyncStatusCode) -> bool {
-    gs.status
-        .as_ref()
-        .and_then(|s| s.sync.as_ref())
-        .is_some_and(|s| s.revision.as_deref() == Some(sha) && s.status == code)
-}
-
-fn ready(gs: &GitSync) -> (String, String) {
-    gs.status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-        .map(|c| {
-            (
-                c.reason.clone().unwrap_or_default(),
-                c.message.clone().unwrap_or_default(),
-            )
-        })
-        .unwrap_or_default()
-}
-
-async fn names(env: &Env) -> R<Vec<String>> {
-    let api: Api<ConfigMap> = env.api();
-    let mut names: Vec<String> = api
-        .list(&Default::default())
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .filter(|n| n != "kube-root-ca.crt")
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_file_urls_create_prune_bad_yaml_and_a_missing_branch() -> R {
     let upstream = Upstream::new("main");
@@ -125,7 +75,7 @@ async fn over_file_urls_create_prune_bad_yaml_and_a_missing_branch() -> R {
         at(gs, &first, SyncStatusCode::Synced)
     })
     .await?;
-    assert_eq!(names(&env).await?, ["one", "two"]);
+    assert_eq!(config_maps(&env).await?, ["one", "two"]);
     assert_eq!(
         gs.status
             .and_then(|s| s.sync)
@@ -141,7 +91,7 @@ async fn over_file_urls_create_prune_bad_yaml_and_a_missing_branch() -> R {
         at(gs, &second, SyncStatusCode::Synced)
     })
     .await?;
-    assert_eq!(names(&env).await?, ["one"]);
+    assert_eq!(config_maps(&env).await?, ["one"]);
 
     // Invalid YAML: named with file and line; nothing applied or pruned; the last good revision
     // stays; the next good commit recovers.
@@ -167,13 +117,13 @@ async fn over_file_urls_create_prune_bad_yaml_and_a_missing_branch() -> R {
         "{:?}",
         gs.status
     );
-    assert_eq!(names(&env).await?, ["one"], "four was not applied");
+    assert_eq!(config_maps(&env).await?, ["one"], "four was not applied");
     let fixed = upstream.commit(&[("app/three.yaml", &config_map("three"))], "fixed");
     until(&env, &api, "recovered", move |gs| {
         at(gs, &fixed, SyncStatusCode::Synced)
     })
     .await?;
-    assert_eq!(names(&env).await?, ["four", "one", "three"]);
+    assert_eq!(config_maps(&env).await?, ["four", "one", "three"]);
 
     // G6: a branch that does not exist: said, nothing pruned.
     api.patch(
@@ -191,7 +141,7 @@ async fn over_file_urls_create_prune_bad_yaml_and_a_missing_branch() -> R {
         "{:?}",
         ready(&gs)
     );
-    assert_eq!(names(&env).await?, ["four", "one", "three"]);
+    assert_eq!(config_maps(&env).await?, ["four", "one", "three"]);
     Ok(())
 }
 
@@ -260,7 +210,7 @@ async fn over_the_network_with_git_daemon_and_an_unreachable_server() -> R {
         at(gs, &sha, SyncStatusCode::Synced)
     })
     .await?;
-    assert_eq!(names(&env).await?, ["net"]);
+    assert_eq!(config_maps(&env).await?, ["net"]);
 
     // G6: a server nobody answers on: said, nothing pruned, the last good revision kept.
     let nobody = format!("git://127.0.0.1:{}/{name}", free_port());
@@ -272,7 +222,7 @@ async fn over_the_network_with_git_daemon_and_an_unreachable_server() -> R {
     .await?;
     let gs = until(&env, &api, "unreachable", |gs| ready(gs).0 == "FetchFailed").await?;
     assert!(ready(&gs).1.contains("not reachable"), "{:?}", ready(&gs));
-    assert_eq!(names(&env).await?, ["net"]);
+    assert_eq!(config_maps(&env).await?, ["net"]);
     drop(server);
     Ok(())
 }
@@ -400,7 +350,7 @@ async fn a_git_sync_delivers_git_syncs() -> R {
             |gs: Option<&GitSync>| gs.is_some_and(|gs| ready(gs).0 == "Synced"),
         )
         .await?;
-    assert_eq!(names(&env).await?, ["from-child"]);
+    assert_eq!(config_maps(&env).await?, ["from-child"]);
     until(&env, &api, "the parent reports the child's health", |gs| {
         health(gs) == Some(rollout_rs_crds::gitsync::HealthStatusCode::Healthy)
     })
