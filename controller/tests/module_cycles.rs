@@ -41,6 +41,12 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// expanded. An edge to an ancestor counts: a parent that calls a child which uses the parent's
 /// items is a cycle, the shape the `decide/` tree is built to avoid.
 fn references(module: &str, text: &str, known: &BTreeSet<String>) -> BTreeSet<String> {
+    // An inline `mod tests { use super::*; ... }` at the end of a file names the file's own
+    // module as `super`: it is a child of the module, not a reference of it.
+    let text = match text.find("#[cfg(test)]\nmod tests {") {
+        Some(i) => &text[..i],
+        None => text,
+    };
     let code: String = text
         .lines()
         .map(|l| l.split_once("//").map_or(l, |(code, _)| code))
@@ -324,6 +330,22 @@ fn siblings_named_through_a_group_are_not_the_parent() {
                 "use crate::p::{b::x, b::{y}};\npub(in crate::p) fn go() { x(); y() }\n",
             ),
             ("p/b.rs", "pub fn x() {}\npub fn y() {}\n"),
+        ],
+    );
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn an_inline_test_module_using_super_is_not_a_reference_of_its_file() {
+    let found = cycles_in(
+        "inline-tests",
+        &[
+            ("lib.rs", "mod p;\n"),
+            ("p/mod.rs", "mod c;\npub fn run() { c::go() }\n"),
+            (
+                "p/c.rs",
+                "pub(super) fn go() {}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n",
+            ),
         ],
     );
     assert!(found.is_empty(), "{found:?}");

@@ -357,3 +357,45 @@ async fn a_git_sync_delivers_git_syncs() -> R {
     .await?;
     Ok(())
 }
+
+/// Credentials come from the Secret `secretRef` names: a missing one is said (nothing applied),
+/// and the sync goes on once it exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_credentials_secret_is_named_then_used() -> R {
+    let upstream = Upstream::new("main");
+    let sha = upstream.commit(&[("app/one.yaml", &config_map("one"))], "one");
+    let cache = TempDir::new("cache");
+    let (env, api) = start(&upstream.url(), &cache).await?;
+    until(&env, &api, "synced", move |gs| {
+        at(gs, &sha, SyncStatusCode::Synced)
+    })
+    .await?;
+    api.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"source": {"secretRef": {"name": "creds"}}}})),
+    )
+    .await?;
+    let gs = until(&env, &api, "the Secret is missing", |gs| {
+        ready(gs).0 == "FetchFailed"
+    })
+    .await?;
+    assert_eq!(ready(&gs).1, format!("Secret {}/creds not found", env.ns));
+    assert_eq!(config_maps(&env).await?, ["one"], "nothing pruned");
+    env.apply(&json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+        "stringData": {"username": "git", "password": "s3cr3t-value"}
+    }))
+    .await?;
+    let next = upstream.commit(&[("app/two.yaml", &config_map("two"))], "two");
+    let gs = until(&env, &api, "synced with the Secret", move |gs| {
+        at(gs, &next, SyncStatusCode::Synced)
+    })
+    .await?;
+    let status = serde_json::to_string(&gs.status).unwrap_or_default();
+    assert!(
+        !status.contains("s3cr3t-value"),
+        "no credential in the status"
+    );
+    Ok(())
+}
