@@ -13,7 +13,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 use rollout_rs_crds::conditions::git_sync as reason;
 use rollout_rs_crds::gitsync::{GitSource, GitSync, GitSyncStatus};
@@ -70,7 +70,15 @@ pub async fn run<S: Fetcher + 'static, R: Render>(
         source,
         render,
     });
-    Controller::new(api, watcher::Config::default())
+    // The cache keeps GitSyncs without their managedFields: never read, and as large as the
+    // inventory they describe.
+    let (reader, writer) = reflector::store();
+    let gitsyncs = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|gs: &mut GitSync| gs.metadata.managed_fields = None)
+        .reflect(writer)
+        .applied_objects();
+    Controller::for_stream(gitsyncs, reader)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
