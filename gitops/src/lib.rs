@@ -11,12 +11,14 @@
 //! `render` (plain directories, Kustomize, Helm, confined to the repository), `inventory` (what
 //! is applied in which order, and what may be pruned), `apply` (dry-run, then server-side apply
 //! in that order, waiting for CRDs and Namespaces; reads and deletes), `health` (the built-in
-//! health rules), `status` (what a sync writes) and `reconcile` (the GitSync loop).
+//! health rules), `status` (what a sync writes), `retry` (when a failed sync is tried again) and `reconcile`
+//! (the GitSync loop).
 
 pub mod apply;
 pub mod health;
 pub mod inventory;
 pub mod reconcile;
 pub mod render;
+pub mod retry;
 pub mod source;
 pub mod status;

@@ -52,6 +52,8 @@ struct Context<S, R> {
     client: Client,
     source: S,
     render: R,
+    /// Failed syncs in a row, per GitSync uid: the retry backoff. Forgotten on success.
+    failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
 /// Runs the GitSync controller until the stream ends.
@@ -69,6 +71,7 @@ pub async fn run<S: Fetcher + 'static, R: Render>(
         client,
         source,
         render,
+        failures: Default::default(),
     });
     // The cache keeps GitSyncs without their managedFields: never read, and as large as the
     // inventory they describe.
@@ -152,16 +155,35 @@ async fn reconcile<S: Fetcher + 'static, R: Render>(
     let generation = gs.metadata.generation;
     let now = jiff::Timestamp::now();
     let every = interval(&gs);
+    let uid = gs.metadata.uid.clone().unwrap_or_default();
+    let mut failed = false;
     let st = match sync(&gs, &ctx, &prev, now).await {
         Ok(st) => st,
-        Err(s) => status::failed(
-            &prev,
-            s.why,
-            &s.message,
-            s.fetched.as_ref(),
-            generation,
-            now,
-        ),
+        Err(s) => {
+            // Waiting for a human (suspended, no automated sync) is not a failure to retry.
+            if s.why != reason::SUSPENDED && s.why != reason::OUT_OF_SYNC {
+                failed = true;
+            }
+            status::failed(
+                &prev,
+                s.why,
+                &s.message,
+                s.fetched.as_ref(),
+                generation,
+                now,
+            )
+        }
+    };
+    let failures = {
+        let mut all = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failed {
+            let n = all.entry(uid).or_default();
+            *n += 1;
+            *n
+        } else {
+            all.remove(&uid);
+            0
+        }
     };
     // While applied objects settle, their health is looked at again soon.
     let settling = st
@@ -173,7 +195,10 @@ async fn reconcile<S: Fetcher + 'static, R: Render>(
             .iter()
             .any(|c| c.reason.as_deref() == Some(reason::SYNCED));
     write_status(&ctx.client, &gs, st).await?;
-    Ok(Action::requeue(if settling {
+    let retry = gs.spec.sync_policy.as_ref().and_then(|p| p.retry.as_ref());
+    Ok(Action::requeue(if failures > 0 {
+        crate::retry::after(retry, failures, every)
+    } else if settling {
         HEALTH_RECHECK.min(every)
     } else {
         every

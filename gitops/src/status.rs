@@ -90,7 +90,7 @@ pub fn synced(
     st.resources = resources;
     st.last_synced_at = Some(Time(now));
     st.observed_generation = generation;
-    let short = revision.sha.get(..7).unwrap_or(&revision.sha);
+    let short = short(&revision.sha);
     let message = if left.is_empty() {
         format!(
             "applied {} objects at {short}: {}",
@@ -106,7 +106,17 @@ pub fn synced(
         )
     };
     set_ready(&mut st, true, reason::SYNCED, &message, now);
+    // A sync that changed nothing writes nothing: the time of the last sync that did stays.
+    let mut unchanged = st.clone();
+    unchanged.last_synced_at = prev.last_synced_at.clone();
+    if &unchanged == prev {
+        return unchanged;
+    }
     st
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
 }
 
 /// The status when a sync stopped before writing (or, for a prune failure, after applying):
@@ -139,7 +149,11 @@ pub fn failed(
         });
     }
     st.observed_generation = generation;
-    set_ready(&mut st, false, why, message, now);
+    let message = match applied.as_deref() {
+        Some(sha) => format!("{message} (revision {} stays applied)", short(sha)),
+        None => message.to_string(),
+    };
+    set_ready(&mut st, false, why, &message, now);
     st
 }
 
@@ -218,6 +232,26 @@ mod tests {
     }
 
     #[test]
+    fn a_sync_that_changed_nothing_writes_nothing() {
+        let applied = [(key("Service", "web"), None)];
+        let first = synced(
+            &GitSyncStatus::default(),
+            &rev("abc"),
+            &applied,
+            &[],
+            None,
+            now(),
+        );
+        let later: Timestamp = "2026-11-30T12:03:00Z".parse().expect("time");
+        assert_eq!(
+            synced(&first, &rev("abc"), &applied, &[], None, later),
+            first
+        );
+        let moved = synced(&first, &rev("def"), &applied, &[], None, later);
+        assert_eq!(moved.last_synced_at, Some(Time(later)));
+    }
+
+    #[test]
     fn objects_left_unpruned_keep_it_out_of_sync() {
         let st = synced(
             &GitSyncStatus::default(),
@@ -262,7 +296,8 @@ mod tests {
             (
                 "False".into(),
                 "RenderFailed".into(),
-                "apps/web/rollout.yaml:7: did not find expected key".into()
+                "apps/web/rollout.yaml:7: did not find expected key (revision good stays applied)"
+                    .into()
             )
         );
         let unreachable = failed(

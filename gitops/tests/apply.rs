@@ -149,3 +149,31 @@ async fn one_refused_object_means_nothing_is_written() -> R {
     assert!(err.to_string().contains("serves no kind Ghost"), "{err}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_apply_of_the_same_set_writes_nothing() -> R {
+    let cluster = Cluster::start().await?;
+    let mut applier = Applier::new(cluster.client.clone());
+    let set = [config_map("same", None)];
+    let keys = applier
+        .apply(&set, "default", "gitops/app")
+        .await
+        .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+    let before = get(&cluster, &keys[0])
+        .await?
+        .and_then(|o| o.metadata.resource_version);
+    applier
+        .apply(&set, "default", "gitops/app")
+        .await
+        .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+    let after = get(&cluster, &keys[0]).await?;
+    assert_eq!(
+        after
+            .as_ref()
+            .and_then(|o| o.metadata.resource_version.clone()),
+        before,
+        "{:?}",
+        after.map(|o| o.metadata.managed_fields)
+    );
+    Ok(())
+}

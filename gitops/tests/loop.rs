@@ -195,7 +195,10 @@ async fn g6_and_bad_renders_apply_and_prune_nothing_then_recover() -> R {
         ready(gs).0 == "RenderFailed"
     })
     .await?;
-    assert!(ready(&gs).1 == "apps/web/rollout.yaml:7: did not find expected key");
+    assert_eq!(
+        ready(&gs).1,
+        "apps/web/rollout.yaml:7: did not find expected key (revision a1 stays applied)"
+    );
     assert!(at(&gs, "a1", SyncStatusCode::OutOfSync));
     assert_eq!(config_maps(&env).await?, ["one"]);
 

@@ -22,7 +22,7 @@ use support::{TempDir, Upstream};
 
 mod common;
 
-use common::{R, at, config_maps, ready, until};
+use common::{R, at, clear_requests, config_maps, ready, until, until_requests};
 
 fn config_map(name: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: {name}\n")
@@ -76,6 +76,22 @@ async fn over_file_urls_create_prune_bad_yaml_and_a_missing_branch() -> R {
     })
     .await?;
     assert_eq!(config_maps(&env).await?, ["one", "two"]);
+    // ...and later syncs of the same commit write nothing: neither the objects nor the status.
+    let cms: Api<ConfigMap> = env.api();
+    let cm_version = cms.get("one").await?.metadata.resource_version;
+    let gs_version = api.get("app").await?.metadata.resource_version;
+    clear_requests(&env).await?;
+    until_requests(&env, 4, |(verb, resource, name)| {
+        verb == "patch" && resource == "configmaps" && name == "one"
+    })
+    .await?;
+    let now_cm = cms.get("one").await?;
+    assert_eq!(
+        now_cm.metadata.resource_version, cm_version,
+        "{:?}",
+        now_cm.metadata
+    );
+    assert_eq!(api.get("app").await?.metadata.resource_version, gs_version);
     assert_eq!(
         gs.status
             .and_then(|s| s.sync)
@@ -136,6 +152,11 @@ async fn over_file_urls_create_prune_bad_yaml_and_a_missing_branch() -> R {
         ready(gs).0 == "FetchFailed"
     })
     .await?;
+    assert!(
+        ready(&gs).1.ends_with("stays applied)"),
+        "names the last good revision: {:?}",
+        ready(&gs)
+    );
     assert!(
         ready(&gs).1.contains("branch or tag 'nope' not found"),
         "{:?}",
@@ -364,6 +385,7 @@ async fn a_git_sync_delivers_git_syncs() -> R {
 async fn a_missing_credentials_secret_is_named_then_used() -> R {
     let upstream = Upstream::new("main");
     let sha = upstream.commit(&[("app/one.yaml", &config_map("one"))], "one");
+    let sha2 = sha.clone();
     let cache = TempDir::new("cache");
     let (env, api) = start(&upstream.url(), &cache).await?;
     until(&env, &api, "synced", move |gs| {
@@ -380,7 +402,14 @@ async fn a_missing_credentials_secret_is_named_then_used() -> R {
         ready(gs).0 == "FetchFailed"
     })
     .await?;
-    assert_eq!(ready(&gs).1, format!("Secret {}/creds not found", env.ns));
+    assert_eq!(
+        ready(&gs).1,
+        format!(
+            "Secret {}/creds not found (revision {} stays applied)",
+            env.ns,
+            &sha2[..7]
+        )
+    );
     assert_eq!(config_maps(&env).await?, ["one"], "nothing pruned");
     env.apply(&json!({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
@@ -396,6 +425,93 @@ async fn a_missing_credentials_secret_is_named_then_used() -> R {
     assert!(
         !status.contains("s3cr3t-value"),
         "no credential in the status"
+    );
+    Ok(())
+}
+
+/// G2 with prune off: a manifest deleted from Git stays, and the status is OutOfSync listing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g2_without_prune_a_deleted_manifest_stays_and_is_listed() -> R {
+    let upstream = Upstream::new("main");
+    let first = upstream.commit(
+        &[
+            ("app/one.yaml", &config_map("one")),
+            ("app/two.yaml", &config_map("two")),
+        ],
+        "one and two",
+    );
+    let cache = TempDir::new("cache");
+    let (env, api) = start(&upstream.url(), &cache).await?;
+    api.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"syncPolicy": {"automated": {"prune": false}}}})),
+    )
+    .await?;
+    until(&env, &api, "synced", move |gs| {
+        at(gs, &first, SyncStatusCode::Synced)
+    })
+    .await?;
+    upstream.git(&["rm", "--quiet", "app/two.yaml"]);
+    let second = upstream.commit(&[], "drop two");
+    let gs = until(&env, &api, "out of sync", move |gs| {
+        at(gs, &second, SyncStatusCode::OutOfSync)
+    })
+    .await?;
+    assert_eq!(config_maps(&env).await?, ["one", "two"], "not pruned");
+    let listed: Vec<(String, bool)> = gs
+        .status
+        .map(|s| {
+            s.resources
+                .into_iter()
+                .map(|r| (r.name, r.requires_pruning))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        listed,
+        [("one".to_string(), false), ("two".to_string(), true)]
+    );
+    Ok(())
+}
+
+/// G3's prune runs in reverse: the objects in a namespace, then the Namespace, then the CRD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g3_prune_runs_in_reverse_order() -> R {
+    let upstream = Upstream::new("main");
+    let first = upstream.commit(
+        &[
+            ("app/crd.yaml", WIDGET_CRD),
+            ("app/namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: team2}\n"),
+            ("app/widget.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: team2}\nspec: {size: 1}\n"),
+            ("app/keep.yaml", &config_map("keep")),
+        ],
+        "everything",
+    );
+    let cache = TempDir::new("cache");
+    let (env, api) = start(&upstream.url(), &cache).await?;
+    until(&env, &api, "synced", move |gs| {
+        at(gs, &first, SyncStatusCode::Synced)
+    })
+    .await?;
+    clear_requests(&env).await?;
+    for file in ["app/crd.yaml", "app/namespace.yaml", "app/widget.yaml"] {
+        upstream.git(&["rm", "--quiet", file]);
+    }
+    let second = upstream.commit(&[], "only keep");
+    until(&env, &api, "pruned", move |gs| {
+        at(gs, &second, SyncStatusCode::Synced)
+    })
+    .await?;
+    let deletes: Vec<String> = common::requests(&env)
+        .await?
+        .into_iter()
+        .filter(|(verb, _, _)| verb == "delete")
+        .map(|(_, resource, _)| resource)
+        .collect();
+    assert_eq!(
+        deletes,
+        ["widgets", "namespaces", "customresourcedefinitions"]
     );
     Ok(())
 }

@@ -644,8 +644,28 @@ pub fn apply(
         m.remove("resourceVersion");
     }
     w.merge(&mut merged, &body, rt.schema.as_deref(), "");
+    // An apply that changes nothing keeps its entry's time, as the API server ignores
+    // managedFields timestamps when it decides that a write is a no-op: it stays one.
+    let unchanged = {
+        let strip = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("managedFields");
+            }
+            v
+        };
+        strip(&merged) == strip(&live)
+    };
+    let mut entry = own(new_set);
+    if let Some(before) = list
+        .iter()
+        .find(|e| is_own(e))
+        .filter(|e| unchanged && e.fields == entry.fields)
+    {
+        entry.time = before.time.clone();
+    }
     list.retain(|e| !is_own(e));
-    list.push(own(new_set));
+    list.push(entry);
     store_entries(&mut merged, &list);
     if let Some(m) = merged.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");

@@ -1,5 +1,8 @@
 //! What the GitSync loop tests share: waiting on the GitSync `app`, reading its sync status
-//! and `Ready` condition, and the ConfigMaps it delivered.
+//! and `Ready` condition, the ConfigMaps it delivered, and the simulator's request log.
+
+// Each test binary uses a part of it.
+#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -64,4 +67,58 @@ pub async fn config_maps(env: &Env) -> R<Vec<String>> {
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// The simulator's request log since it was last cleared, as (verb, resource, name).
+pub async fn requests(env: &Env) -> R<Vec<(String, String, String)>> {
+    let log = admin(env, "GET").await?;
+    let value: serde_json::Value = serde_json::from_str(&log)
+        .map_err(|e| HarnessError::Manifest(format!("request log: {e}")))?;
+    Ok(value["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (field("verb"), field("resource"), field("name"))
+        })
+        .collect())
+}
+
+/// Clears the simulator's request log.
+pub async fn clear_requests(env: &Env) -> R {
+    admin(env, "DELETE").await.map(|_| ())
+}
+
+async fn admin(env: &Env, method: &str) -> R<String> {
+    let request = http::Request::builder()
+        .method(method)
+        .uri("/sim/requests")
+        .body(Vec::new())
+        .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+    Ok(env.cluster.client.request_text(request).await?)
+}
+
+/// Waits until the request log holds `n` requests matching `which`: the loop has come round
+/// that many times.
+pub async fn until_requests(
+    env: &Env,
+    n: usize,
+    which: impl Fn(&(String, String, String)) -> bool,
+) -> R<Vec<(String, String, String)>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = requests(env).await?;
+        if log.iter().filter(|r| which(r)).count() >= n {
+            return Ok(log);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(HarnessError::Timeout(
+                Duration::from_secs(30),
+                format!("{n} matching requests, log {log:?}"),
+            ));
+        }
+        // The log has no watch: it is read again shortly.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
