@@ -76,6 +76,8 @@ enum Route {
     Group(String),
     ResourceList(String, String),
     Resource(Box<Target>),
+    /// `/healthz`, `/livez`, `/readyz`, optionally with one check's name.
+    Health(String, Option<String>),
 }
 
 fn not_found() -> ApiError {
@@ -98,6 +100,11 @@ fn route(state: &State, path: &str) -> Result<Route, ApiError> {
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return Ok(Route::Version),
         ["sim", what @ ("faults" | "requests")] => return Ok(Route::Admin(what.to_string())),
+        [endpoint @ ("healthz" | "livez" | "readyz"), check @ ..] => {
+            // Post-start hook checks are named with a '/' (`poststarthook/crd-informer-synced`).
+            let check = (!check.is_empty()).then(|| check.join("/"));
+            return Ok(Route::Health(endpoint.to_string(), check));
+        }
         ["openapi", "v3"] => return Ok(Route::OpenApiRoot),
         ["openapi", "v3", "api", v] => return Ok(Route::OpenApi(String::new(), v.to_string())),
         ["openapi", "v3", "apis", g, v] => return Ok(Route::OpenApi(g.to_string(), v.to_string())),
@@ -195,6 +202,18 @@ async fn handle_inner(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> R
             };
         }
         Ok(Route::Admin(what)) => return admin(&srv, &what, &parts.method, body).await,
+        Ok(Route::Health(endpoint, check)) => {
+            if !matches!(parts.method, Method::GET | Method::HEAD) {
+                return ApiError::method_not_allowed(format!(
+                    "{} is not supported on /{endpoint}",
+                    parts.method
+                ))
+                .into_response();
+            }
+            let raw_query = parts.uri.query().unwrap_or_default();
+            return crate::health::answer(&endpoint, check.as_deref(), raw_query)
+                .unwrap_or_else(|| not_found().into_response());
+        }
         Ok(Route::Resource(t)) => *t,
     };
     let verb = match (&parts.method, &target.name) {
@@ -301,6 +320,9 @@ async fn serve(
         .and_then(|v| v.to_str().ok())
         .is_some_and(table::wanted);
     let result = match (&parts.method, &target.name) {
+        (&Method::GET, Some(name)) if is_pod_log(&target) => {
+            return pod_log(srv, &target, name, query);
+        }
         (&Method::GET, None) if is_true(query.get("watch")) => {
             return watch(srv.clone(), target, query, table).await;
         }
@@ -319,6 +341,22 @@ async fn serve(
     };
     match result {
         Ok((code, v)) => json_response(code, &v),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn is_pod_log(t: &Target) -> bool {
+    t.rt.group.is_empty() && t.rt.plural == "pods" && t.sub.as_deref() == Some("log")
+}
+
+/// `GET .../pods/NAME/log`: plain text, as the real server streams it from the kubelet.
+fn pod_log(srv: &Server, t: &Target, name: &str, query: &HashMap<String, String>) -> Response {
+    let key = (t.namespace.clone().unwrap_or_default(), name.to_string());
+    let Some(pod) = srv.lock().get(&t.rt.storage_key(), &key).cloned() else {
+        return ApiError::not_found(&t.rt.plural, name).into_response();
+    };
+    match crate::logs::render(&pod, query) {
+        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -54,6 +54,7 @@ pub fn schema(group: &str, version: &str, kind: &str) -> Option<Arc<JSONSchemaPr
                 }
             };
             add("", "v1", "Namespace", generate::<core::v1::Namespace>());
+            add("", "v1", "Node", generate::<core::v1::Node>());
             add("", "v1", "Pod", generate::<core::v1::Pod>());
             add("", "v1", "Service", generate::<core::v1::Service>());
             add("", "v1", "Endpoints", generate::<core::v1::Endpoints>());

@@ -3,16 +3,108 @@
 //! zero, and Deployment status summed from its ReplicaSets. Updates replace old pods at once
 //! (no maxSurge / maxUnavailable pacing): enough for manifests that carry Deployments beside
 //! Rollouts, which is what the GitOps tests need.
+//!
+//! Revisions are kept as the real controller keeps them, since `kubectl rollout history` reads
+//! nothing else: the current ReplicaSet carries `deployment.kubernetes.io/revision` (one more
+//! than any older one; a template rolled back to gets a new number and remembers its old ones
+//! in `revision-history`) and the Deployment's own annotations (`kubernetes.io/change-cause`
+//! among them); the Deployment carries its current revision.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::api::Server;
 use crate::ops::{self, Part, WriteOptions, meta_str};
 
 const HASH_LABEL: &str = "pod-template-hash";
+const REVISION: &str = "deployment.kubernetes.io/revision";
+const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
+const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
+const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
+
+/// Deployment annotations the real controller does not copy to its ReplicaSets.
+const NOT_COPIED: [&str; 6] = [
+    "kubectl.kubernetes.io/last-applied-configuration",
+    REVISION,
+    REVISION_HISTORY,
+    DESIRED_REPLICAS,
+    MAX_REPLICAS,
+    "deprecated.deployment.rollback.to",
+];
+
+fn revision(rs: &Value) -> u64 {
+    rs.pointer("/metadata/annotations")
+        .and_then(|a| a.get(REVISION))
+        .and_then(Value::as_str)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `maxSurge` as a number of pods: a percentage of `replicas` rounded up, 25% by default, and
+/// none for the Recreate strategy.
+fn max_surge(d: &Value, replicas: i64) -> i64 {
+    if d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate") {
+        return 0;
+    }
+    match d.pointer("/spec/strategy/rollingUpdate/maxSurge") {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(Value::String(s)) => percent_of(s, replicas),
+        _ => percent_of("25%", replicas),
+    }
+}
+
+fn percent_of(s: &str, replicas: i64) -> i64 {
+    match s.strip_suffix('%').map(str::parse::<i64>) {
+        Some(Ok(p)) => (p * replicas + 99) / 100,
+        _ => s.parse().unwrap_or(0),
+    }
+}
+
+/// The annotations the current ReplicaSet must carry: the Deployment's own (copied), its
+/// revision, the history of revisions it had, and the replica counts.
+fn current_annotations(
+    d: &Value,
+    rs: Option<&Value>,
+    new_revision: u64,
+    desired: i64,
+) -> Map<String, Value> {
+    let mut annotations = rs
+        .and_then(|rs| rs.pointer("/metadata/annotations"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (k, v) in d
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if !NOT_COPIED.contains(&k.as_str()) {
+            annotations.insert(k.clone(), v.clone());
+        }
+    }
+    let old = rs.map(revision).unwrap_or(0);
+    if old < new_revision {
+        annotations.insert(REVISION.into(), json!(new_revision.to_string()));
+        if old > 0 {
+            let history = annotations
+                .get(REVISION_HISTORY)
+                .and_then(Value::as_str)
+                .filter(|h| !h.is_empty())
+                .map(|h| format!("{h},{old}"))
+                .unwrap_or_else(|| old.to_string());
+            annotations.insert(REVISION_HISTORY.into(), json!(history));
+        }
+    }
+    annotations.insert(DESIRED_REPLICAS.into(), json!(desired.to_string()));
+    annotations.insert(
+        MAX_REPLICAS.into(),
+        json!((desired + max_surge(d, desired)).to_string()),
+    );
+    annotations
+}
 
 /// A short, stable, DNS-safe hash of a pod template.
 fn template_hash(template: &Value) -> String {
@@ -27,6 +119,36 @@ fn template_hash(template: &Value) -> String {
             c
         })
         .collect()
+}
+
+/// A pod template as the real controller compares them (`EqualIgnoreHash`, semantic equality):
+/// without the `pod-template-hash` label, and with null, empty objects and empty lists dropped.
+fn semantic(template: &Value) -> Value {
+    fn prune(v: &Value) -> Option<Value> {
+        match v {
+            Value::Null => None,
+            Value::Object(m) => {
+                let m: Map<String, Value> = m
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), prune(v)?)))
+                    .collect();
+                (!m.is_empty()).then_some(Value::Object(m))
+            }
+            Value::Array(a) => {
+                let a: Vec<Value> = a.iter().map(|v| prune(v).unwrap_or(json!({}))).collect();
+                (!a.is_empty()).then_some(Value::Array(a))
+            }
+            other => Some(other.clone()),
+        }
+    }
+    let mut t = template.clone();
+    if let Some(labels) = t
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
+        labels.remove(HASH_LABEL);
+    }
+    prune(&t).unwrap_or(Value::Null)
 }
 
 fn owned_replica_sets(state: &crate::store::State, uid: &str) -> Vec<Value> {
@@ -73,13 +195,29 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
     let opts = WriteOptions::default();
 
     let owned: Vec<Value> = owned_replica_sets(&state, &uid);
+    let wanted = semantic(&template);
+    // The real controller finds the ReplicaSet whose template equals the Deployment's, not its
+    // hash: a rollback (`kubectl rollout undo`) brings an old ReplicaSet back rather than
+    // creating a twin, even when the client's round trip added empty fields.
     let is_current = |rs: &Value| {
         rs.pointer(&format!("/metadata/labels/{HASH_LABEL}"))
             .and_then(Value::as_str)
             == Some(hash.as_str())
+            || rs
+                .pointer("/spec/template")
+                .is_some_and(|t| semantic(t) == wanted)
     };
 
-    match owned.iter().find(|rs| is_current(rs)) {
+    let current = owned.iter().find(|rs| is_current(rs));
+    let new_revision = owned
+        .iter()
+        .filter(|rs| !is_current(rs))
+        .map(revision)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let annotations = current_annotations(&d, current, new_revision, desired);
+    match current {
         None => {
             let mut rs_template = template.clone();
             rs_template["metadata"]["labels"][HASH_LABEL] = json!(hash);
@@ -94,6 +232,7 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
                 "metadata": {
                     "name": format!("{name}-{hash}"),
                     "labels": labels,
+                    "annotations": annotations,
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}],
                 },
                 "spec": {
@@ -110,18 +249,36 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
                 );
             }
         }
-        Some(rs) if rs.pointer("/spec/replicas").and_then(Value::as_i64) != Some(desired) => {
-            scale(&mut state, &rs_type, ns, rs, desired)
+        Some(rs)
+            if rs.pointer("/spec/replicas").and_then(Value::as_i64) != Some(desired)
+                || rs
+                    .pointer("/metadata/annotations")
+                    .and_then(Value::as_object)
+                    != Some(&annotations) =>
+        {
+            scale(&mut state, &rs_type, ns, rs, desired, annotations)
         }
         Some(_) => {}
     }
     for old in owned.iter().filter(|rs| !is_current(rs)) {
         if old.pointer("/spec/replicas").and_then(Value::as_i64) != Some(0) {
-            scale(&mut state, &rs_type, ns, old, 0);
+            // As the real controller: a scaled ReplicaSet records the counts it was scaled for.
+            let mut annotations = old
+                .pointer("/metadata/annotations")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            annotations.insert(DESIRED_REPLICAS.into(), json!(desired.to_string()));
+            annotations.insert(
+                MAX_REPLICAS.into(),
+                json!((desired + max_surge(&d, desired)).to_string()),
+            );
+            scale(&mut state, &rs_type, ns, old, 0, annotations);
         }
     }
 
     let owned: Vec<Value> = owned_replica_sets(&state, &uid);
+    let d = set_revision(&mut state, &d_type, ns, name, d, &owned, &is_current);
     let sum = |field: &str| owned.iter().map(|rs| count(rs, field)).sum::<i64>();
     let updated = owned
         .iter()
@@ -178,15 +335,65 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
     }
 }
 
+/// Writes the current ReplicaSet's revision on the Deployment; returns the Deployment as stored
+/// (the status write that follows must carry its new resourceVersion).
+fn set_revision(
+    state: &mut crate::store::State,
+    d_type: &crate::registry::ResourceType,
+    ns: &str,
+    name: &str,
+    d: Value,
+    owned: &[Value],
+    is_current: &dyn Fn(&Value) -> bool,
+) -> Value {
+    let Some(current) = owned.iter().find(|rs| is_current(rs)).map(revision) else {
+        return d;
+    };
+    let wanted = json!(current.to_string());
+    if current == 0
+        || d.pointer("/metadata/annotations")
+            .and_then(|a| a.get(REVISION))
+            == Some(&wanted)
+    {
+        return d;
+    }
+    let mut updated = d.clone();
+    ops::meta_mut(&mut updated)
+        .entry("annotations")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .map(|a| a.insert(REVISION.into(), wanted));
+    match ops::update(
+        state,
+        d_type,
+        Some(ns),
+        name,
+        updated,
+        Part::Main,
+        &WriteOptions::default(),
+    ) {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::warn!(
+                "simulated Deployment controller: revision of {ns}/{name}: {}",
+                e.message
+            );
+            d
+        }
+    }
+}
+
 fn scale(
     state: &mut crate::store::State,
     rs_type: &crate::registry::ResourceType,
     ns: &str,
     rs: &Value,
     replicas: i64,
+    annotations: Map<String, Value>,
 ) {
     let mut updated = rs.clone();
     updated["spec"]["replicas"] = json!(replicas);
+    ops::meta_mut(&mut updated).insert("annotations".into(), Value::Object(annotations));
     let name = meta_str(rs, "name").unwrap_or_default().to_string();
     if let Err(e) = ops::update(
         state,
@@ -207,6 +414,39 @@ fn scale(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn revisions_count_up_and_remember_history() {
+        let d = json!({"metadata": {"annotations": {
+            "kubernetes.io/change-cause": "v2",
+            "kubectl.kubernetes.io/last-applied-configuration": "{}",
+        }}, "spec": {"replicas": 4}});
+        let fresh = current_annotations(&d, None, 1, 4);
+        assert_eq!(fresh[REVISION], "1");
+        assert_eq!(fresh["kubernetes.io/change-cause"], "v2");
+        assert_eq!(fresh[MAX_REPLICAS], "5");
+        assert!(!fresh.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+        // Rolled back to: a new number, the old one in the history.
+        let rs = json!({"metadata": {"annotations": {REVISION: "1"}}});
+        let back = current_annotations(&d, Some(&rs), 3, 4);
+        assert_eq!(
+            (back[REVISION].as_str(), back[REVISION_HISTORY].as_str()),
+            (Some("3"), Some("1"))
+        );
+        assert_eq!(percent_of("30%", 10), 3);
+        assert_eq!(percent_of("2", 10), 2);
+    }
+
+    #[test]
+    fn templates_compare_semantically() {
+        let rs = json!({"metadata": {"labels": {"app": "a", HASH_LABEL: "x"}},
+                        "spec": {"containers": [{"name": "a", "image": "a:1"}]}});
+        let d = json!({"metadata": {"labels": {"app": "a"}, "creationTimestamp": null},
+                       "spec": {"containers": [{"name": "a", "image": "a:1", "resources": {}}]}});
+        assert_eq!(semantic(&rs), semantic(&d));
+        let other = json!({"spec": {"containers": [{"name": "a", "image": "a:2"}]}});
+        assert_ne!(semantic(&rs), semantic(&other));
+    }
 
     #[test]
     fn template_hash_is_stable_and_dns_safe() {

@@ -13,7 +13,10 @@ mod deployments;
 mod discovery;
 mod error;
 mod faults;
+mod health;
+mod logs;
 mod names;
+mod nodes;
 mod openapi;
 mod ops;
 mod patch;
@@ -47,6 +50,9 @@ pub struct Config {
     pub event_log_capacity: usize,
     /// Injected faults (also settable at run time: `PUT /sim/faults`).
     pub faults: Faults,
+    /// Simulated Nodes the cluster starts with (`sim-node-1`...); the ReplicaSet controller's
+    /// pods are spread over them. With none, those pods stay Pending (Unschedulable).
+    pub nodes: usize,
 }
 
 impl Default for Config {
@@ -56,6 +62,7 @@ impl Default for Config {
             bookmark_interval: Duration::from_secs(10),
             event_log_capacity: 10_000,
             faults: Faults::default(),
+            nodes: 3,
         }
     }
 }
@@ -129,6 +136,7 @@ pub async fn start(config: Config) -> Result<Handle, StartError> {
     let (events, _) = broadcast::channel(65_536);
     let mut state = store::State::new(config.event_log_capacity, events);
     ops::bootstrap(&mut state);
+    nodes::bootstrap(&mut state, config.nodes);
     let server = Arc::new(api::Server {
         state: Mutex::new(state),
         faults: Mutex::new(faults::FaultState::new(config.faults.clone())),

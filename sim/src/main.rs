@@ -22,6 +22,9 @@ struct Args {
     /// (also settable at run time with PUT /sim/faults).
     #[arg(long, value_parser = parse_faults)]
     faults: Option<rollout_rs_sim::Faults>,
+    /// Simulated Nodes to start with (sim-node-1, sim-node-2...).
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
 }
 
 /// Parsing and checking here makes a bad value a usage error that names the flag, before
@@ -51,6 +54,7 @@ async fn main() -> ExitCode {
     let config = rollout_rs_sim::Config {
         port: args.port,
         faults: args.faults.unwrap_or_default(),
+        nodes: args.nodes,
         ..Default::default()
     };
     let sim = match rollout_rs_sim::start(config).await {

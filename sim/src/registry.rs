@@ -107,6 +107,7 @@ impl Builtin {
 
 const BUILTINS: &[Builtin] = &[
     b("", "v1", "Namespace", "namespaces", false, &["ns"]).status(),
+    b("", "v1", "Node", "nodes", false, &["no"]).status(),
     b("", "v1", "Pod", "pods", true, &["po"]).all().status(),
     b("", "v1", "Service", "services", true, &["svc"])
         .all()

@@ -2,7 +2,9 @@
 //! gets owned Pods (named and labelled like the real controller's) up and down to
 //! `spec.replicas`; a Pod turns Ready after `sim.rollout-rs.io/ready-after-ms` (default 200)
 //! unless `sim.rollout-rs.io/never-ready: "true"`; ReplicaSet status (replicas, readyReplicas,
-//! availableReplicas honouring minReadySeconds, observedGeneration) is kept true.
+//! availableReplicas honouring minReadySeconds, observedGeneration) is kept true. A new pod is
+//! bound to a Node by [`crate::nodes::Scheduler`] and started at once (phase Running, pod IP,
+//! containers running but not ready); readiness flips only the Ready conditions and flags.
 //!
 //! It reacts to the store's change events and to readiness timers; it never polls.
 
@@ -13,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::Server;
+use crate::nodes::{Binding, Scheduler};
 use crate::ops::{self, DeleteOptions, Part, WriteOptions, meta_str};
 use crate::registry::ResourceType;
 use crate::store::State;
@@ -159,8 +162,10 @@ fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
 
         if pods.len() < desired {
             let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+            let mut scheduler = Scheduler::survey(&state);
             for _ in pods.len()..desired {
-                if let Some(pod) = create_pod(&mut state, &pod_type, &rs, &template) {
+                if let Some(pod) = create_pod(&mut state, &pod_type, &mut scheduler, &rs, &template)
+                {
                     timers.push(readiness_timer(&pod));
                 }
             }
@@ -251,6 +256,7 @@ fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
 /// When (and which pod) to mark Ready; `None` for a pod that never becomes ready.
 fn readiness_timer(pod: &Value) -> Option<(Duration, Option<String>)> {
     let name = meta_str(pod, "name")?.to_string();
+    pod.pointer("/spec/nodeName")?;
     if annotation(pod, NEVER_READY) == Some("true") {
         return None;
     }
@@ -263,6 +269,7 @@ fn readiness_timer(pod: &Value) -> Option<(Duration, Option<String>)> {
 fn create_pod(
     state: &mut State,
     pod_type: &ResourceType,
+    scheduler: &mut Scheduler,
     rs: &Value,
     template: &Value,
 ) -> Option<Value> {
@@ -284,11 +291,18 @@ fn create_pod(
         "controller": true,
         "blockOwnerDeletion": true,
     }]);
+    let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
+    // The scheduler's binding happens in the same step as the create: no client can see an
+    // unbound pod that a Node could take.
+    let binding = scheduler.place();
+    if let (Some(b), Some(m)) = (&binding, spec.as_object_mut()) {
+        m.insert("nodeName".into(), json!(b.node));
+    }
     let pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": metadata,
-        "spec": template.get("spec").cloned().unwrap_or(json!({})),
+        "spec": spec,
     });
     let created = ops::create(state, pod_type, Some(&ns), pod, &WriteOptions::default())
         .map_err(|e| {
@@ -300,7 +314,10 @@ fn create_pod(
         .ok()?;
     let name = meta_str(&created, "name")?.to_string();
     let mut running = created.clone();
-    running["status"] = pod_status(template, false);
+    running["status"] = match &binding {
+        Some(b) => started_status(&created, b),
+        None => unschedulable_status(&scheduler.unschedulable_message()),
+    };
     ops::update(
         state,
         pod_type,
@@ -314,40 +331,150 @@ fn create_pod(
     .ok()
 }
 
-fn pod_status(template: &Value, ready: bool) -> Value {
+fn container_names(pod: &Value) -> Vec<String> {
+    pod.pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("name")?.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The image digest a registry would report: the reference without its tag, `@sha256:...`.
+fn image_id(image: &str) -> String {
+    if image.contains("@sha256:") {
+        return image.to_string();
+    }
+    let repo = match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
+    };
+    format!("{repo}@sha256:{}", crate::nodes::hex64(image))
+}
+
+/// The status the kubelet reports once it has started a bound pod's containers: Running, with
+/// the containers running but not ready until the readiness timer fires.
+fn started_status(pod: &Value, binding: &Binding) -> Value {
     let now = ops::now();
-    let flag = if ready { "True" } else { "False" };
-    let containers: Vec<Value> = template
+    let uid = meta_str(pod, "uid").unwrap_or_default();
+    let unready = format!(
+        "containers with unready status: [{}]",
+        container_names(pod).join(" ")
+    );
+    let containers: Vec<Value> = pod
         .pointer("/spec/containers")
         .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .map(|c| {
-                    json!({
-                        "name": c.get("name"),
-                        "image": c.get("image"),
-                        "imageID": format!("sim://{}", c.get("image").and_then(Value::as_str).unwrap_or_default()),
-                        "ready": ready,
-                        "restartCount": 0,
-                        "started": true,
-                        "state": {"running": {"startedAt": now}},
-                    })
-                })
-                .collect()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+            let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+            json!({
+                "name": name,
+                "image": image,
+                "imageID": image_id(image),
+                "containerID": format!("containerd://{}", crate::nodes::hex64(&format!("{uid}/{name}"))),
+                "ready": false,
+                "restartCount": 0,
+                "started": true,
+                "state": {"running": {"startedAt": now}},
+                "lastState": {},
+            })
         })
-        .unwrap_or_default();
+        .collect();
     json!({
         "phase": "Running",
-        "podIP": "10.0.0.1",
+        "hostIP": binding.host_ip,
+        "hostIPs": [{"ip": binding.host_ip}],
+        "podIP": binding.pod_ip,
+        "podIPs": [{"ip": binding.pod_ip}],
         "startTime": now,
+        // In the kubelet's order.
         "conditions": [
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+            {"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": now},
             {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-            {"type": "ContainersReady", "status": flag, "lastTransitionTime": now},
-            {"type": "Ready", "status": flag, "lastTransitionTime": now},
+            {"type": "Ready", "status": "False", "reason": "ContainersNotReady", "message": unready, "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady", "message": unready, "lastTransitionTime": now},
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
         ],
         "containerStatuses": containers,
+        "qosClass": qos_class(pod),
     })
+}
+
+/// What the scheduler writes on a pod no Node can take.
+fn unschedulable_status(message: &str) -> Value {
+    json!({
+        "phase": "Pending",
+        "conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": message, "lastTransitionTime": ops::now(),
+        }],
+    })
+}
+
+/// The pod's QoS class, from its containers' requests and limits as the API server computes it
+/// (simplified: cpu and memory only, quantities compared as written).
+fn qos_class(pod: &Value) -> &'static str {
+    let containers: Vec<&Value> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    let get =
+        |c: &Value, kind: &str, res: &str| c.pointer(&format!("/resources/{kind}/{res}")).cloned();
+    let any = containers.iter().any(|c| {
+        ["requests", "limits"]
+            .iter()
+            .any(|k| ["cpu", "memory"].iter().any(|r| get(c, k, r).is_some()))
+    });
+    if !any {
+        return "BestEffort";
+    }
+    // A request left out defaults to the limit.
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let limit = get(c, "limits", r);
+            limit.is_some() && get(c, "requests", r).is_none_or(|q| Some(q) == limit)
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// The started status turned Ready: the Ready conditions and every container flip, the rest
+/// (addresses, start times, container ids) stays as the kubelet first reported it.
+fn ready_status(status: &Value) -> Value {
+    let now = ops::now();
+    let mut status = status.clone();
+    for c in status
+        .get_mut("conditions")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if matches!(c["type"].as_str(), Some("Ready" | "ContainersReady"))
+            && let Some(m) = c.as_object_mut()
+        {
+            m.insert("status".into(), json!("True"));
+            m.insert("lastTransitionTime".into(), json!(now));
+            m.remove("reason");
+            m.remove("message");
+        }
+    }
+    for c in status
+        .get_mut("containerStatuses")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        c["ready"] = json!(true);
+    }
+    status
 }
 
 fn mark_ready(srv: &Arc<Server>, ns: &str, name: &str) {
@@ -361,12 +488,15 @@ fn mark_ready(srv: &Arc<Server>, ns: &str, name: &str) {
     else {
         return;
     };
-    if is_ready(&pod) || pod.pointer("/metadata/deletionTimestamp").is_some() {
+    // An unscheduled pod has no kubelet to run it, so it never turns Ready.
+    if is_ready(&pod)
+        || pod.pointer("/metadata/deletionTimestamp").is_some()
+        || pod.pointer("/spec/nodeName").is_none()
+    {
         return;
     }
     let mut updated = pod.clone();
-    let template = json!({"spec": pod.get("spec").cloned().unwrap_or(json!({}))});
-    updated["status"] = pod_status(&template, true);
+    updated["status"] = ready_status(pod.get("status").unwrap_or(&Value::Null));
     write_status(
         &mut state,
         &pod_type,

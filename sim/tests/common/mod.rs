@@ -18,7 +18,11 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 impl Cluster {
     pub async fn start() -> Cluster {
-        let sim = rollout_rs_sim::start(rollout_rs_sim::Config::default())
+        Self::start_with(rollout_rs_sim::Config::default()).await
+    }
+
+    pub async fn start_with(config: rollout_rs_sim::Config) -> Cluster {
+        let sim = rollout_rs_sim::start(config)
             .await
             .expect("start simulator");
         let dir = std::env::temp_dir().join(format!(
