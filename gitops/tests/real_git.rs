@@ -515,3 +515,52 @@ async fn g3_prune_runs_in_reverse_order() -> R {
     );
     Ok(())
 }
+
+/// G5: fields the rollout controller owns (the Services' selector hash) are never written back:
+/// later syncs leave the pinned selector alone, write nothing, and the GitSync stays Synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g5_fields_the_rollout_controller_owns_are_left_alone() -> R {
+    use k8s_openapi::api::core::v1::Service;
+    let upstream = Upstream::new("main");
+    let sha = upstream.commit(&[("app/web.yaml", &rollout("web:1"))], "web 1");
+    let cache = TempDir::new("cache");
+    let env = Env::builder("realgit").start().await?;
+    let (env, api) = start_with(env, &upstream.url(), &cache).await?;
+    until(&env, &api, "Healthy", move |gs| {
+        at(gs, &sha, SyncStatusCode::Synced)
+            && health(gs) == Some(rollout_rs_crds::gitsync::HealthStatusCode::Healthy)
+    })
+    .await?;
+    let services: Api<Service> = env.api();
+    let pinned = |svc: &Service| {
+        svc.spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .is_some_and(|s| s.contains_key("rollouts-pod-template-hash"))
+    };
+    let stable = services.get("web-stable").await?;
+    assert!(
+        pinned(&stable),
+        "the rollout controller pinned the selector"
+    );
+    clear_requests(&env).await?;
+    until_requests(&env, 4, |(verb, resource, name)| {
+        verb == "patch" && resource == "services" && name == "web-stable"
+    })
+    .await?;
+    let after = services.get("web-stable").await?;
+    assert!(
+        pinned(&after),
+        "still pinned after the GitSync applied it again"
+    );
+    assert_eq!(
+        after.metadata.resource_version, stable.metadata.resource_version,
+        "nothing written"
+    );
+    let gs = api.get("app").await?;
+    assert_eq!(
+        gs.status.and_then(|s| s.sync).map(|s| s.status),
+        Some(SyncStatusCode::Synced)
+    );
+    Ok(())
+}
