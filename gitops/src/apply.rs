@@ -16,6 +16,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{Scope, pinned_kind};
 use kube::runtime::wait::{await_condition, conditions};
+use rollout_rs_crds::gitsync::IgnoreDifferences;
 use serde_json::Value;
 
 use crate::inventory::{self, Key};
@@ -100,12 +101,13 @@ impl Applier {
     }
 
     /// Applies `objects` (rendered, in any order) for the GitSync `tracking`, namespaced ones
-    /// without a namespace going to `namespace`. Returns the keys applied, in apply order.
+    /// without a namespace going to `namespace`, without the fields `ignore` leaves to others. Returns the keys applied, in apply order.
     pub async fn apply(
         &mut self,
         objects: &[Value],
         namespace: &str,
         tracking: &str,
+        ignore: &[IgnoreDifferences],
     ) -> Result<Vec<Key>, ApplyError> {
         let mut keyed = Vec::with_capacity(objects.len());
         for obj in objects {
@@ -153,6 +155,7 @@ impl Applier {
                 }
             }
             let key = Key::of(&obj).unwrap_or_else(|| key.clone());
+            crate::ignore::strip(&mut obj, &key, ignore);
             prepared.push((key, obj));
         }
         let new_namespaces: Vec<String> = prepared

@@ -8,7 +8,8 @@
 //! whose health it reads), or apply or prune anything when the source cannot be read.
 //!
 //! The parts: `source` (fetching with the git CLI; credentials never in arguments or logs),
-//! `render` (plain directories, Kustomize, Helm, confined to the repository), `inventory` (what
+//! `render` (plain directories, Kustomize, Helm, confined to the repository), `ignore` (fields
+//! `ignoreDifferences` leaves to others), `inventory` (what
 //! is applied in which order, and what may be pruned), `apply` (dry-run, then server-side apply
 //! in that order, waiting for CRDs and Namespaces; reads and deletes), `health` (the built-in
 //! health rules), `status` (what a sync writes), `retry` (when a failed sync is tried again) and `reconcile`
@@ -16,6 +17,7 @@
 
 pub mod apply;
 pub mod health;
+pub mod ignore;
 pub mod inventory;
 pub mod reconcile;
 pub mod render;

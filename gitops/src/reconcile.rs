@@ -258,7 +258,12 @@ async fn sync<S: Fetcher + 'static, R: Render>(
     let tracking = tracked_by(&ns, &name);
     let mut applier = Applier::new(ctx.client.clone());
     let applied = applier
-        .apply(&rendered, &target_ns, &tracking)
+        .apply(
+            &rendered,
+            &target_ns,
+            &tracking,
+            &gs.spec.ignore_differences,
+        )
         .await
         .map_err(|e| Stopped::at(reason::APPLY_FAILED, e.to_string(), fetched))?;
 

@@ -56,7 +56,7 @@ async fn g3_crds_and_namespaces_first_then_the_rest_all_tracked() -> R {
         widget_crd(),
     ];
     let keys = applier
-        .apply(&set, "default", "gitops/app")
+        .apply(&set, "default", "gitops/app", &[])
         .await
         .map_err(|e| HarnessError::Manifest(e.to_string()))?;
     let kinds: Vec<&str> = keys.iter().map(|k| k.kind.as_str()).collect();
@@ -126,7 +126,7 @@ async fn one_refused_object_means_nothing_is_written() -> R {
     });
     let set = [config_map("first", None), bad_rollout];
     let err = applier
-        .apply(&set, &ns, "gitops/app")
+        .apply(&set, &ns, "gitops/app", &[])
         .await
         .expect_err("refused");
     assert!(matches!(err, ApplyError::Refused { .. }), "{err}");
@@ -143,7 +143,7 @@ async fn one_refused_object_means_nothing_is_written() -> R {
         json!({"apiVersion": "nowhere.example.com/v1", "kind": "Ghost", "metadata": {"name": "g"}}),
     ];
     let err = applier
-        .apply(&set, &ns, "gitops/app")
+        .apply(&set, &ns, "gitops/app", &[])
         .await
         .expect_err("unknown");
     assert!(err.to_string().contains("serves no kind Ghost"), "{err}");
@@ -156,14 +156,14 @@ async fn a_second_apply_of_the_same_set_writes_nothing() -> R {
     let mut applier = Applier::new(cluster.client.clone());
     let set = [config_map("same", None)];
     let keys = applier
-        .apply(&set, "default", "gitops/app")
+        .apply(&set, "default", "gitops/app", &[])
         .await
         .map_err(|e| HarnessError::Manifest(e.to_string()))?;
     let before = get(&cluster, &keys[0])
         .await?
         .and_then(|o| o.metadata.resource_version);
     applier
-        .apply(&set, "default", "gitops/app")
+        .apply(&set, "default", "gitops/app", &[])
         .await
         .map_err(|e| HarnessError::Manifest(e.to_string()))?;
     let after = get(&cluster, &keys[0]).await?;

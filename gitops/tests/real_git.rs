@@ -564,3 +564,61 @@ async fn g5_fields_the_rollout_controller_owns_are_left_alone() -> R {
     );
     Ok(())
 }
+
+/// G5's other half: a field `ignoreDifferences` names (the replicas an HPA sets) is left to
+/// whoever sets it; without the rule, each sync writes Git's value back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_fields_are_left_to_their_owner() -> R {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let upstream = Upstream::new("main");
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: api, image: \"api:1\"}]}\n";
+    let sha = upstream.commit(&[("app/api.yaml", deployment)], "api");
+    let cache = TempDir::new("cache");
+    let (env, api) = start(&upstream.url(), &cache).await?;
+    until(&env, &api, "synced", move |gs| {
+        at(gs, &sha, SyncStatusCode::Synced)
+    })
+    .await?;
+    let deployments: Api<Deployment> = env.api();
+    let replicas = |d: &Deployment| d.spec.as_ref().and_then(|s| s.replicas);
+    // An autoscaler (its own field manager) scales it: without a rule, Git's 2 comes back.
+    let hpa = PatchParams {
+        field_manager: Some("hpa".into()),
+        ..Default::default()
+    };
+    let scale = json!({"spec": {"replicas": 5}});
+    deployments
+        .patch("api", &hpa, &Patch::Merge(&scale))
+        .await?;
+    env.cluster
+        .wait(
+            &deployments,
+            "api",
+            Duration::from_secs(30),
+            "replicas back to 2",
+            move |d: Option<&Deployment>| d.and_then(replicas) == Some(2),
+        )
+        .await?;
+    // With the rule, the autoscaler's value stays through later syncs.
+    api.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"ignoreDifferences": [{"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}]}})),
+    )
+    .await?;
+    // A sync already under way may still carry the old spec: wait for one with the rule.
+    until(&env, &api, "the rule observed", |gs| {
+        gs.status.as_ref().and_then(|s| s.observed_generation) == gs.metadata.generation
+    })
+    .await?;
+    deployments
+        .patch("api", &hpa, &Patch::Merge(&scale))
+        .await?;
+    clear_requests(&env).await?;
+    until_requests(&env, 4, |(verb, resource, name)| {
+        verb == "patch" && resource == "deployments" && name == "api"
+    })
+    .await?;
+    assert_eq!(replicas(&deployments.get("api").await?), Some(5));
+    Ok(())
+}
