@@ -225,13 +225,11 @@ async fn missing_routing_object_is_reported_and_recovers() -> Result<(), Harness
         "{:?}",
         st.message
     );
-    assert!(
-        s.event_notes("web")
-            .await?
-            .iter()
-            .any(|n| n.starts_with("TrafficRoutingFailed: Ingress web not found")),
-        "a Warning Event names the missing Ingress"
-    );
+    // The Event follows the status write: waited for, not read once.
+    let note = s
+        .wait_event("web", "TrafficRoutingFailed", "Ingress web not found")
+        .await?;
+    assert!(note.starts_with("Ingress web not found"), "{note}");
     let canary = ingresses.get("web-web-canary").await?;
     let weight = canary
         .metadata
