@@ -22,7 +22,7 @@ use crate::registry::ResourceType;
 use crate::schema::FieldValidation;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Event, EventType, State};
-use crate::{discovery, openapi, patch, table};
+use crate::{discovery, events, openapi, patch, table};
 
 /// Largest request body accepted (the real API server's limit is 3 MiB per object; leave room).
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -434,10 +434,36 @@ fn get(srv: &Server, t: &Target, name: &str, as_table: bool) -> Reply {
     Ok((StatusCode::OK, obj))
 }
 
-/// Objects are stored once per group-resource; this sets the apiVersion the client asked for.
-fn with_version(rt: &ResourceType, mut obj: Value) -> Value {
+/// Objects are stored once per group-resource; this sets the apiVersion the client asked for
+/// (and converts a stored core Event to the `events.k8s.io` form when that API was asked).
+fn with_version(rt: &ResourceType, obj: Value) -> Value {
+    let mut obj = if events::is_events_api(rt) {
+        events::from_core(obj)
+    } else {
+        obj
+    };
     obj["apiVersion"] = json!(rt.api_version());
     obj
+}
+
+/// The type whose form objects are stored in, for the verb semantics in [`ops`]: an
+/// `events.k8s.io` write is a write of the core Event it converts to.
+fn stored_type(state: &State, rt: &ResourceType) -> ResourceType {
+    if events::is_events_api(rt)
+        && let Some(core) = state.registry.get("", "v1", "events")
+    {
+        return core.clone();
+    }
+    rt.clone()
+}
+
+/// A request body (or the result of a patch) in the stored form.
+fn incoming(rt: &ResourceType, obj: Value) -> Value {
+    if events::is_events_api(rt) {
+        events::to_core(obj)
+    } else {
+        obj
+    }
 }
 
 struct Filter {
@@ -450,8 +476,13 @@ impl Filter {
     fn from_query(t: &Target, query: &HashMap<String, String>) -> Result<Self, ApiError> {
         let labels = LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))
             .map_err(ApiError::bad_request)?;
-        let fields = FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
-            .map_err(ApiError::bad_request)?;
+        let mut fields =
+            FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
+                .map_err(ApiError::bad_request)?;
+        if events::is_events_api(&t.rt) {
+            // Stored Events are in the core form: select on its field names.
+            fields = fields.map_labels(events::core_field_label);
+        }
         Ok(Filter {
             namespace: t.namespace.clone(),
             labels,
@@ -532,11 +563,12 @@ fn create(
             "create is not supported on subresources",
         ));
     }
-    let obj = parse_json(body)?;
+    let obj = incoming(&t.rt, parse_json(body)?);
     let mut state = srv.lock();
+    let stored = stored_type(&state, &t.rt);
     let created = ops::create(
         &mut state,
-        &t.rt,
+        &stored,
         t.namespace.as_deref(),
         obj,
         &write_options(query, headers)?,
@@ -553,8 +585,9 @@ fn update(
     headers: &HeaderMap,
 ) -> Reply {
     let part = part_of(t)?;
-    let obj = parse_json(body)?;
+    let obj = incoming(&t.rt, parse_json(body)?);
     let mut state = srv.lock();
+    let stored = stored_type(&state, &t.rt);
     if t.sub.as_deref() == Some("scale") {
         let updated = crate::scale::apply_scale(
             &mut state,
@@ -568,7 +601,7 @@ fn update(
     }
     let updated = ops::update(
         &mut state,
-        &t.rt,
+        &stored,
         t.namespace.as_deref(),
         name,
         obj,
@@ -594,6 +627,7 @@ fn patch_object(
     let kind = patch::PatchKind::from_content_type(content_type)?;
     let opts = write_options(query, headers)?;
     let mut state = srv.lock();
+    let stored = stored_type(&state, &t.rt);
     if kind == patch::PatchKind::Apply {
         if t.sub.as_deref() == Some("scale") {
             return Err(ApiError::method_not_allowed(
@@ -628,10 +662,10 @@ fn patch_object(
         };
         let result = crate::ssa::apply(
             &mut state,
-            &t.rt,
+            &stored,
             t.namespace.as_deref(),
             name,
-            applied,
+            incoming(&t.rt, applied),
             field_manager,
             force,
             part,
@@ -658,11 +692,15 @@ fn patch_object(
         return Ok((StatusCode::OK, crate::scale::to_scale(&t.rt, &updated)));
     }
     // The patched document starts from the stored object, so it carries the current
-    // resourceVersion: only a patch that sets another one meets a conflict.
-    let patched = patch::apply(kind, &t.rt, existing, body)?;
+    // resourceVersion: only a patch that sets another one meets a conflict. It is the object
+    // as the client reads it (its apiVersion, its field names): a patch names those.
+    let patched = incoming(
+        &t.rt,
+        patch::apply(kind, &t.rt, with_version(&t.rt, existing), body)?,
+    );
     let updated = ops::update(
         &mut state,
-        &t.rt,
+        &stored,
         t.namespace.as_deref(),
         name,
         patched,
@@ -735,7 +773,8 @@ fn delete(
     }
     let opts = delete_options(body, query)?;
     let mut state = srv.lock();
-    let obj = ops::delete(&mut state, &t.rt, t.namespace.as_deref(), name, &opts)?;
+    let stored = stored_type(&state, &t.rt);
+    let obj = ops::delete(&mut state, &stored, t.namespace.as_deref(), name, &opts)?;
     Ok((StatusCode::OK, with_version(&t.rt, obj)))
 }
 
@@ -747,6 +786,7 @@ fn delete_collection(srv: &Server, t: &Target, query: &HashMap<String, String>) 
         .filter(|(_, o)| filter.matches(o))
         .map(|(k, _)| k.clone())
         .collect();
+    let stored = stored_type(&state, &t.rt);
     let mut items = Vec::new();
     for (ns, name) in names {
         let ns = (!ns.is_empty()).then_some(ns);
@@ -754,7 +794,7 @@ fn delete_collection(srv: &Server, t: &Target, query: &HashMap<String, String>) 
             dry_run: dry_run(query),
             ..DeleteOptions::default()
         };
-        if let Ok(o) = ops::delete(&mut state, &t.rt, ns.as_deref(), &name, &opts) {
+        if let Ok(o) = ops::delete(&mut state, &stored, ns.as_deref(), &name, &opts) {
             items.push(with_version(&t.rt, o));
         }
     }

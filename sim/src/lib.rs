@@ -12,6 +12,7 @@ mod crd;
 mod deployments;
 mod discovery;
 mod error;
+mod events;
 mod faults;
 mod health;
 mod logs;

@@ -51,8 +51,12 @@ impl ResourceType {
     }
 
     /// Key under which objects of this type are stored: objects are shared between versions of
-    /// a group-resource, as the real API server stores one version.
+    /// a group-resource, as the real API server stores one version. `events.k8s.io` Events
+    /// live with core Events, as there (see [`crate::events`]).
     pub fn storage_key(&self) -> String {
+        if crate::events::is_events_api(self) {
+            return "/events".into();
+        }
         format!("{}/{}", self.group, self.plural)
     }
 }

@@ -145,6 +145,17 @@ impl FieldSelector {
         Ok(FieldSelector(terms))
     }
 
+    /// The same selector with each field label renamed: an API whose objects are stored in
+    /// another version's form selects on that form's fields.
+    pub fn map_labels(self, rename: impl Fn(&str) -> String) -> Self {
+        FieldSelector(
+            self.0
+                .into_iter()
+                .map(|(path, eq, value)| (rename(&path), eq, value))
+                .collect(),
+        )
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(path, eq, want)| {
             let pointer = format!("/{}", path.replace('.', "/"));
