@@ -21,6 +21,7 @@ mod nodes;
 mod openapi;
 mod ops;
 mod patch;
+mod printers;
 mod registry;
 mod scale;
 mod schema;

@@ -1,9 +1,11 @@
-//! `meta.k8s.io/v1` Table responses, which `kubectl get` asks for: a Name column, then a CRD's
-//! additionalPrinterColumns (or Age for built-in kinds), one row per object.
+//! `meta.k8s.io/v1` Table responses, which `kubectl get` asks for, one row per object: the real
+//! server's printer columns for the built-in kinds [`crate::printers`] covers, else a Name column
+//! then a CRD's additionalPrinterColumns (or Age for other built-in kinds).
 
 use serde_json::{Value, json};
 
 use crate::registry::ResourceType;
+use crate::{events, printers};
 
 /// Whether the client asked for a Table (`Accept: application/json;as=Table;g=meta.k8s.io;v=v1`).
 pub fn wanted(accept: &str) -> bool {
@@ -128,33 +130,49 @@ fn age(timestamp: &Value) -> Value {
 }
 
 fn row(rt: &ResourceType, obj: &Value) -> Value {
-    let cells: Vec<Value> = columns(rt)
-        .iter()
-        .map(|(_, ty, _, _, path)| match ty.as_str() {
-            // The API server renders dates as ages; kubectl prints cells as they come.
-            "date" => age(&eval(obj, path)),
-            _ => eval(obj, path),
-        })
-        .collect();
-    json!({
+    let cells: Vec<Value> = match printers::printer(rt) {
+        // Events are printed from their stored core form whichever API served them.
+        Some(p) if events::is_events_api(rt) => (p.cells)(&events::to_core(obj.clone())),
+        Some(p) => (p.cells)(obj),
+        None => columns(rt)
+            .iter()
+            .map(|(_, ty, _, _, path)| match ty.as_str() {
+                // The API server renders dates as ages; kubectl prints cells as they come.
+                "date" => age(&eval(obj, path)),
+                _ => eval(obj, path),
+            })
+            .collect(),
+    };
+    let mut row = json!({
         "cells": cells,
         "object": {
             "kind": "PartialObjectMetadata",
             "apiVersion": "meta.k8s.io/v1",
             "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
         },
-    })
+    });
+    if let Some(conditions) = printers::conditions(rt, obj) {
+        row["conditions"] = conditions;
+    }
+    row
 }
 
 /// A Table of `objects`.
 pub fn render(rt: &ResourceType, objects: &[Value], resource_version: &str) -> Value {
-    let defs: Vec<Value> = columns(rt)
+    let defs: Vec<Value> = match printers::printer(rt) {
+        Some(p) => p
+            .columns
+            .iter()
+            .map(|c| json!({"name": c.name, "type": c.ty, "format": c.format, "description": "", "priority": c.priority}))
+            .collect(),
+        None => columns(rt)
         .into_iter()
         .map(|(name, ty, format, priority, _)| {
             let ty = if ty == "date" { "string".to_string() } else { ty };
             json!({"name": name, "type": ty, "format": format, "description": "", "priority": priority})
         })
-        .collect();
+        .collect(),
+    };
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
