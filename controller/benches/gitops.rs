@@ -149,10 +149,23 @@ async fn main() {
         .spawn()
         .expect("start rollout-rs controller --gitops");
     let pid = controller.id();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The controller is up once it has synced a probe GitSync (one manifest).
+    let probe: Api<GitSync> = Api::namespaced(client.clone(), "many");
+    probe
+        .create(
+            &PostParams::default(),
+            &git_sync("probe", &url, "many/0000", "10m"),
+        )
+        .await
+        .expect("create the probe");
+    until_all(&probe, 1, |gs| synced_at(gs).is_some()).await;
+    probe
+        .delete("probe", &Default::default())
+        .await
+        .expect("delete the probe");
     let (rss_start, _) = proc_stats(pid);
     rows.push((
-        "controller RSS at start".into(),
+        "controller RSS, one GitSync synced".into(),
         format!("{:.1} MiB", rss_start as f64 / 1024.0),
     ));
 

@@ -201,7 +201,7 @@ async fn handle_inner(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> R
                 None => not_found().into_response(),
             };
         }
-        Ok(Route::Admin(what)) => return admin(&srv, &what, &parts.method, body).await,
+        Ok(Route::Admin(what)) => return admin(&srv, &what, &parts.method, body, &query).await,
         Ok(Route::Health(endpoint, check)) => {
             if !matches!(parts.method, Method::GET | Method::HEAD) {
                 return ApiError::method_not_allowed(format!(
@@ -958,7 +958,13 @@ fn watch_object(rt: &ResourceType, obj: Value, as_table: bool) -> Value {
 }
 
 /// The simulator's admin endpoints: fault settings and the request log.
-async fn admin(srv: &Server, what: &str, method: &Method, body: Body) -> Response {
+async fn admin(
+    srv: &Server,
+    what: &str,
+    method: &Method,
+    body: Body,
+    query: &HashMap<String, String>,
+) -> Response {
     match (what, method) {
         ("faults", &Method::GET) => {
             ok(&serde_json::to_value(srv.faults().faults()).unwrap_or_default())
@@ -982,7 +988,24 @@ async fn admin(srv: &Server, what: &str, method: &Method, body: Body) -> Respons
             srv.faults().set(faults.clone());
             ok(&serde_json::to_value(&faults).unwrap_or_default())
         }
-        ("requests", &Method::GET) => ok(&json!({"items": srv.faults().requests()})),
+        ("requests", &Method::GET) => {
+            // `?after=N` answers once more than N requests have been recorded (or after 30 s):
+            // a test waits on the log without polling it.
+            let (mut seen, mut changes) = srv.faults().recorded();
+            if let Some(after) = query.get("after").and_then(|a| a.parse::<u64>().ok()) {
+                let wait = async {
+                    while seen <= after {
+                        if changes.changed().await.is_err() {
+                            break;
+                        }
+                        seen = *changes.borrow();
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(30), wait).await;
+            }
+            let (recorded, _) = srv.faults().recorded();
+            ok(&json!({"items": srv.faults().requests(), "recorded": recorded}))
+        }
         ("requests", &Method::DELETE) => {
             srv.faults().clear_requests();
             ok(&json!({"items": []}))

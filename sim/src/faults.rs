@@ -4,7 +4,9 @@
 //! chart's RBAC covers every call the controller makes.
 //!
 //! Set at start ([`crate::Config::faults`]) or at run time through `PUT /sim/faults`; the log is
-//! read with `GET /sim/requests` and cleared with `DELETE /sim/requests`. Random draws come from
+//! read with `GET /sim/requests` (`?after=N`: once more than N requests were recorded since
+//! start, the `recorded` count the log answers with, so tests wait without polling) and cleared
+//! with `DELETE /sim/requests`. Random draws come from
 //! a seeded generator, so a test sees the same faults on every run.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -108,6 +110,9 @@ pub struct FaultState {
     faults: Faults,
     rng: u64,
     log: VecDeque<RequestRecord>,
+    /// Requests recorded since start (never reset, unlike the log): what a reader of the log
+    /// waits on to see new ones without polling.
+    recorded: tokio::sync::watch::Sender<u64>,
 }
 
 impl FaultState {
@@ -117,6 +122,7 @@ impl FaultState {
             faults,
             rng,
             log: VecDeque::new(),
+            recorded: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -172,6 +178,12 @@ impl FaultState {
             self.log.pop_front();
         }
         self.log.push_back(r);
+        self.recorded.send_modify(|n| *n += 1);
+    }
+
+    /// How many requests were recorded since start, and a receiver that sees the next ones.
+    pub fn recorded(&self) -> (u64, tokio::sync::watch::Receiver<u64>) {
+        (*self.recorded.borrow(), self.recorded.subscribe())
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {

@@ -201,10 +201,8 @@ async fn core_event_reads_and_patches_through_both_apis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_watch_sees_events_api_writes() {
-    use std::io::BufRead;
     let c = shop().await;
-    let mut child = std::process::Command::new("kubectl")
-        .args([
+    let (mut child, mut rx) = c.kubectl_stream(&[
             "get",
             "events",
             "-n",
@@ -215,28 +213,12 @@ async fn core_watch_sees_events_api_writes() {
             "--request-timeout=30s",
             "-o",
             "jsonpath={.type} {.object.apiVersion} {.object.involvedObject.name} {.object.message}{\"\\n\"}",
-        ])
-        .env("KUBECONFIG", c.dir.join("kubeconfig"))
-        .env("HOME", &c.dir)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl get -w runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+        ]);
     // Write only once kubectl's watch is open (the simulator's request log shows it).
     let opened = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut uri = "/sim/requests".to_string();
         loop {
-            let (_, body) = c.http("GET", "/sim/requests", "application/json", "").await;
+            let (_, body) = c.http("GET", &uri, "application/json", "").await;
             let log: Value = serde_json::from_str(&body).unwrap_or_default();
             let watching = log["items"].as_array().is_some_and(|items| {
                 items
@@ -246,7 +228,11 @@ async fn core_watch_sees_events_api_writes() {
             if watching {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // The next read answers once a new request has been recorded.
+            uri = format!(
+                "/sim/requests?after={}",
+                log["recorded"].as_u64().unwrap_or_default()
+            );
         }
     })
     .await;

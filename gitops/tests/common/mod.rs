@@ -69,12 +69,20 @@ pub async fn config_maps(env: &Env) -> R<Vec<String>> {
     Ok(names)
 }
 
-/// The simulator's request log since it was last cleared, as (verb, resource, name).
-pub async fn requests(env: &Env) -> R<Vec<(String, String, String)>> {
-    let log = admin(env, "GET").await?;
-    let value: serde_json::Value = serde_json::from_str(&log)
+/// One request of the simulator's log: (verb, resource, name).
+pub type Request = (String, String, String);
+
+/// The simulator's request log since it was last cleared, and how many requests it has
+/// recorded since start. With `after`, it answers once that count passes it.
+async fn log(env: &Env, after: Option<u64>) -> R<(Vec<Request>, u64)> {
+    let uri = match after {
+        Some(n) => format!("/sim/requests?after={n}"),
+        None => "/sim/requests".to_string(),
+    };
+    let text = admin(env, "GET", &uri).await?;
+    let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| HarnessError::Manifest(format!("request log: {e}")))?;
-    Ok(value["items"]
+    let items = value["items"]
         .as_array()
         .into_iter()
         .flatten()
@@ -82,43 +90,51 @@ pub async fn requests(env: &Env) -> R<Vec<(String, String, String)>> {
             let field = |k: &str| r[k].as_str().unwrap_or_default().to_string();
             (field("verb"), field("resource"), field("name"))
         })
-        .collect())
+        .collect();
+    Ok((items, value["recorded"].as_u64().unwrap_or_default()))
+}
+
+/// The simulator's request log since it was last cleared.
+pub async fn requests(env: &Env) -> R<Vec<Request>> {
+    Ok(log(env, None).await?.0)
 }
 
 /// Clears the simulator's request log.
 pub async fn clear_requests(env: &Env) -> R {
-    admin(env, "DELETE").await.map(|_| ())
+    admin(env, "DELETE", "/sim/requests").await.map(|_| ())
 }
 
-async fn admin(env: &Env, method: &str) -> R<String> {
+async fn admin(env: &Env, method: &str, uri: &str) -> R<String> {
     let request = http::Request::builder()
         .method(method)
-        .uri("/sim/requests")
+        .uri(uri)
         .body(Vec::new())
         .map_err(|e| HarnessError::Manifest(e.to_string()))?;
     Ok(env.cluster.client.request_text(request).await?)
 }
 
 /// Waits until the request log holds `n` requests matching `which`: the loop has come round
-/// that many times.
+/// that many times. Each read waits for new requests, so nothing polls.
 pub async fn until_requests(
     env: &Env,
     n: usize,
-    which: impl Fn(&(String, String, String)) -> bool,
-) -> R<Vec<(String, String, String)>> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let log = requests(env).await?;
-        if log.iter().filter(|r| which(r)).count() >= n {
-            return Ok(log);
+    which: impl Fn(&Request) -> bool,
+) -> R<Vec<Request>> {
+    let timeout = Duration::from_secs(30);
+    let wait = async {
+        let mut after = None;
+        loop {
+            let (log, recorded) = log(env, after).await?;
+            if log.iter().filter(|r| which(r)).count() >= n {
+                return Ok(log);
+            }
+            after = Some(recorded);
         }
-        if tokio::time::Instant::now() > deadline {
-            return Err(HarnessError::Timeout(
-                Duration::from_secs(30),
-                format!("{n} matching requests, log {log:?}"),
-            ));
-        }
-        // The log has no watch: it is read again shortly.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    tokio::time::timeout(timeout, wait).await.map_err(|_| {
+        HarnessError::Timeout(
+            timeout,
+            format!("{n} matching requests in the simulator's log"),
+        )
+    })?
 }
