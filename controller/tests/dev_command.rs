@@ -6,13 +6,12 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-#[test]
-fn dev_serves_a_cluster_with_the_crds_until_interrupted() {
-    let dir = std::env::temp_dir().join(format!("rollout-rs-dev-test-{}", std::process::id()));
-    let kubeconfig = dir.join("kubeconfig");
+/// `rollout-rs dev` writing its kubeconfig to `kubeconfig`, and a wait for a line of its
+/// output containing a needle (60 s at most).
+fn start_dev(kubeconfig: &std::path::Path) -> (std::process::Child, impl Fn(&str) -> String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rollout-rs"))
         .args(["dev", "--kubeconfig-out"])
-        .arg(&kubeconfig)
+        .arg(kubeconfig)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -26,7 +25,7 @@ fn dev_serves_a_cluster_with_the_crds_until_interrupted() {
             }
         }
     });
-    let wait_for = |needle: &str| -> String {
+    let wait_for = move |needle: &str| -> String {
         loop {
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) if line.contains(needle) => return line,
@@ -35,6 +34,14 @@ fn dev_serves_a_cluster_with_the_crds_until_interrupted() {
             }
         }
     };
+    (child, wait_for)
+}
+
+#[test]
+fn dev_serves_a_cluster_with_the_crds_until_interrupted() {
+    let dir = std::env::temp_dir().join(format!("rollout-rs-dev-test-{}", std::process::id()));
+    let kubeconfig = dir.join("kubeconfig");
+    let (mut child, wait_for) = start_dev(&kubeconfig);
     let export = wait_for("export KUBECONFIG=");
     assert!(
         export.trim().ends_with(&kubeconfig.display().to_string()),
@@ -75,31 +82,7 @@ fn dev_delivers_from_git_and_a_commit_starts_a_canary() {
     let dir = std::env::temp_dir().join(format!("rollout-rs-dev-gitops-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let kubeconfig = dir.join("kubeconfig");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rollout-rs"))
-        .args(["dev", "--kubeconfig-out"])
-        .arg(&kubeconfig)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rollout-rs dev");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_for = |needle: &str| -> String {
-        loop {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("rollout-rs dev never printed {needle:?}: {e}"),
-            }
-        }
-    };
+    let (mut child, wait_for) = start_dev(&kubeconfig);
     let release = wait_for("git -C");
     let kubectl = |args: &[&str]| {
         let out = Command::new("kubectl")

@@ -1,5 +1,47 @@
-//! The condition types and reasons of a Rollout's status: users' scripts and tools (Argo CD
-//! health checks, `kubectl wait --for=condition=...`) read them, so each is spelled once.
+//! The condition types and reasons of the kinds' status, and the one setter of a condition.
+//! Users' scripts and tools (Argo CD health checks, `kubectl wait --for=condition=...`) read
+//! them, so each is spelled once.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::common::Condition;
+
+/// Sets the condition `type_` in `conditions` (added when absent): its transition time moves
+/// only when its status changes, its update time when anything of it changes, as Kubernetes
+/// controllers keep them.
+pub fn set(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: Time,
+) {
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => {
+            if c.status != status {
+                c.last_transition_time = Some(now.clone());
+            }
+            if c.status != status
+                || c.reason.as_deref() != Some(reason)
+                || c.message.as_deref() != Some(message)
+            {
+                c.last_update_time = Some(now);
+            }
+            c.status = status.into();
+            c.reason = Some(reason.into());
+            c.message = Some(message.into());
+        }
+        None => conditions.push(Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            last_update_time: Some(now.clone()),
+            last_transition_time: Some(now),
+        }),
+    }
+}
 
 /// `True` while an update moves; `False` with [`reason::ROLLOUT_ABORTED`] or
 /// [`reason::PROGRESS_DEADLINE_EXCEEDED`].

@@ -6,7 +6,6 @@
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use rollout_rs_crds::Condition;
 use rollout_rs_crds::conditions::{READY, git_sync as reason};
 use rollout_rs_crds::gitsync::{
     GitSyncStatus, HealthStatus, HealthStatusCode, ResourceStatus, SyncStatus, SyncStatusCode,
@@ -24,31 +23,7 @@ pub struct Revision {
 
 fn set_ready(st: &mut GitSyncStatus, ok: bool, why: &str, message: &str, now: Timestamp) {
     let value = if ok { "True" } else { "False" };
-    let time = Some(Time(now));
-    match st.conditions.iter_mut().find(|c| c.type_ == READY) {
-        Some(c) => {
-            if c.status != value {
-                c.last_transition_time = time.clone();
-            }
-            if c.status != value
-                || c.reason.as_deref() != Some(why)
-                || c.message.as_deref() != Some(message)
-            {
-                c.last_update_time = time;
-            }
-            c.status = value.into();
-            c.reason = Some(why.into());
-            c.message = Some(message.into());
-        }
-        None => st.conditions.push(Condition {
-            type_: READY.into(),
-            status: value.into(),
-            reason: Some(why.into()),
-            message: Some(message.into()),
-            last_update_time: time.clone(),
-            last_transition_time: time,
-        }),
-    }
+    rollout_rs_crds::conditions::set(&mut st.conditions, READY, value, why, message, Time(now));
 }
 
 /// The status after `revision` was applied: `applied` in apply order with their live health

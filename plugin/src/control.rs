@@ -7,9 +7,10 @@
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use rollout_rs_crds::rollout::RolloutStatus;
 use rollout_rs_crds::{POD_TEMPLATE_HASH_LABEL, Rollout};
 use serde_json::{Value, json};
+
+use crate::facts::{self, fully_promoted, status};
 
 /// One write of the Rollout. Each carries the resourceVersion it was computed from, so a
 /// Rollout that moved meanwhile (a pause that ended, another user's promote) is a conflict
@@ -39,29 +40,14 @@ fn name(ro: &Rollout) -> String {
     ro.metadata.name.clone().unwrap_or_default()
 }
 
-fn status(ro: &Rollout) -> RolloutStatus {
-    ro.status.clone().unwrap_or_default()
-}
-
 fn version(ro: &Rollout) -> Value {
     json!(ro.metadata.resource_version)
 }
 
-/// The current template is the stable one: no update in progress.
-fn fully_promoted(st: &RolloutStatus) -> bool {
-    st.current_pod_hash.is_some() && st.stable_rs == st.current_pod_hash
-}
-
 /// Where a canary stands, for messages: ` at step 2/4`, or nothing.
 fn at_step(ro: &Rollout) -> String {
-    let steps = ro
-        .spec
-        .strategy
-        .canary
-        .as_ref()
-        .map_or(0, |c| c.steps.len());
-    match status(ro).current_step_index {
-        Some(i) if steps > 0 => format!(" at step {}/{steps}", i.max(0)),
+    match (status(ro).current_step_index, facts::step(ro)) {
+        (Some(_), Some((at, of))) => format!(" at step {at}/{of}"),
         _ => String::new(),
     }
 }

@@ -9,6 +9,11 @@ pub(crate) fn status(ro: &Rollout) -> RolloutStatus {
     ro.status.clone().unwrap_or_default()
 }
 
+/// The current template is the stable one: no update in progress.
+pub(crate) fn fully_promoted(st: &RolloutStatus) -> bool {
+    st.current_pod_hash.is_some() && st.stable_rs == st.current_pod_hash
+}
+
 pub(crate) fn strategy(ro: &Rollout) -> &'static str {
     if ro.spec.strategy.blue_green.is_some() {
         "BlueGreen"
@@ -35,7 +40,7 @@ pub(crate) fn step(ro: &Rollout) -> Option<(i32, usize)> {
 pub(crate) fn set_weight(ro: &Rollout) -> Option<i32> {
     let canary = ro.spec.strategy.canary.as_ref()?;
     let st = status(ro);
-    if st.current_pod_hash.is_some() && st.stable_rs == st.current_pod_hash {
+    if fully_promoted(&st) {
         return Some(100);
     }
     if st.abort {

@@ -46,6 +46,15 @@ pub(crate) async fn read(cluster: &Cluster, name: &str) -> Result<Rollout, Failu
     }
 }
 
+/// Whether `o` is owned by the object with `uid` (a Rollout's ReplicaSets, runs, Ingresses).
+pub(crate) fn owned_by<K: kube::Resource>(o: &K, uid: &str) -> bool {
+    o.meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.uid == uid)
+}
+
 /// The revisions of the Rollout: its ReplicaSets' numbers and templates.
 pub(crate) async fn revisions(cluster: &Cluster, ro: &Rollout) -> Result<Vec<Revision>, Failure> {
     let api: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
@@ -57,7 +66,7 @@ pub(crate) async fn revisions(cluster: &Cluster, ro: &Rollout) -> Result<Vec<Rev
     Ok(list
         .items
         .into_iter()
-        .filter(|rs| rs.owner_references().iter().any(|o| o.uid == uid))
+        .filter(|rs| owned_by(rs, &uid))
         .filter_map(|rs| {
             let number = rs.annotations().get(REVISION_ANNOTATION)?.parse().ok()?;
             let hash = rs.labels().get(POD_TEMPLATE_HASH_LABEL)?.clone();

@@ -363,35 +363,16 @@ async fn server_side_apply_conflicts_and_force() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_receives_events() {
-    use std::io::BufRead;
     let c = with_crds_and_examples().await;
-    let mut child = std::process::Command::new("kubectl")
-        .args([
-            "get",
-            "ro",
-            "-n",
-            "shop",
-            "-w",
-            "--output-watch-events",
-            "--request-timeout=30s",
-        ])
-        .env("KUBECONFIG", c.dir.join("kubeconfig"))
-        .env("HOME", &c.dir)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl get -w runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, mut rx) = c.kubectl_stream(&[
+        "get",
+        "ro",
+        "-n",
+        "shop",
+        "-w",
+        "--output-watch-events",
+        "--request-timeout=30s",
+    ]);
     let mut expect = async |event: &str| {
         let found = tokio::time::timeout(Duration::from_secs(10), async {
             while let Some(line) = rx.recv().await {

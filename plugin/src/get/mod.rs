@@ -12,16 +12,16 @@ use std::process::ExitCode;
 
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 use rollout_rs_crds::{AnalysisRun, POD_TEMPLATE_HASH_LABEL, Rollout};
 
 use crate::cluster::Cluster;
 use crate::failure::{self, Failure};
 use crate::status::{Verdict, verdict};
-use crate::steer;
+use crate::steer::{self, owned_by};
 
 pub(crate) use render::{Style, render};
 pub(crate) use view::{Snapshot, View};
@@ -38,14 +38,6 @@ pub(crate) struct Options {
     pub(crate) output: Option<Output>,
     pub(crate) watch: bool,
     pub(crate) until_complete: bool,
-}
-
-fn owned_by<K: Resource>(o: &K, uid: &str) -> bool {
-    o.meta()
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| r.uid == uid)
 }
 
 fn dynamic(cluster: &Cluster, kind: routes::Kind, namespace: &str) -> Api<DynamicObject> {

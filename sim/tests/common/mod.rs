@@ -36,6 +36,38 @@ impl Cluster {
         Cluster { sim, dir }
     }
 
+    /// Starts a long-running kubectl (a `-w` watch) against this cluster; its stdout comes
+    /// line by line on the receiver. Kill the child when done.
+    pub fn kubectl_stream(
+        &self,
+        args: &[&str],
+    ) -> (
+        std::process::Child,
+        tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) {
+        use std::io::BufRead;
+        let mut child = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", self.dir.join("kubeconfig"))
+            .env("HOME", &self.dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, rx)
+    }
+
     /// Runs kubectl against this cluster (its own HOME, so no discovery cache is shared), and
     /// returns (success, stdout, stderr).
     pub async fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {

@@ -20,31 +20,14 @@ pub(super) fn set_condition(
     message: &str,
     now: Timestamp,
 ) {
-    let time = Some(Time(now));
-    match status.conditions.iter_mut().find(|c| c.type_ == type_) {
-        Some(c) => {
-            if c.status != value {
-                c.last_transition_time = time.clone();
-            }
-            if c.status != value
-                || c.reason.as_deref() != Some(reason)
-                || c.message.as_deref() != Some(message)
-            {
-                c.last_update_time = time;
-            }
-            c.status = value.into();
-            c.reason = Some(reason.into());
-            c.message = Some(message.into());
-        }
-        None => status.conditions.push(Condition {
-            type_: type_.into(),
-            status: value.into(),
-            reason: Some(reason.into()),
-            message: Some(message.into()),
-            last_update_time: time.clone(),
-            last_transition_time: time,
-        }),
-    }
+    rollout_rs_crds::conditions::set(
+        &mut status.conditions,
+        type_,
+        value,
+        reason,
+        message,
+        Time(now),
+    );
 }
 
 pub(super) fn remove_condition(status: &mut RolloutStatus, type_: &str) {
