@@ -8,6 +8,7 @@
 //! Owns no decision: which objects, in which order, and what to prune come from `inventory`.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -53,11 +54,34 @@ struct Served {
     namespaced: bool,
 }
 
-/// Talks to one cluster for one GitSync.
+/// Where each kind is served, shared by every sync of a controller: looking a kind up again
+/// for each sync of each GitSync would be one discovery request per object kind per poll.
+/// A kind not served is not remembered (a CRD may bring it); the whole cache is dropped when
+/// a sync brings CRDs or the API server refuses a write, in case a kind moved.
+#[derive(Clone, Default)]
+pub struct Discovery(Arc<Mutex<BTreeMap<Kind, Served>>>);
+
+/// (group, version, kind).
+type Kind = (String, String, String);
+
+impl Discovery {
+    fn get(&self, id: &Kind) -> Option<Served> {
+        self.lock().get(id).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Kind, Served>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn forget(&self) {
+        self.lock().clear();
+    }
+}
+
+/// Talks to one cluster for one sync.
 pub struct Applier {
     client: kube::Client,
-    /// Discovery results of this sync; a kind created by the sync is looked up again.
-    served: BTreeMap<(String, String, String), Served>,
+    served: Discovery,
 }
 
 fn gvk(key: &Key) -> GroupVersionKind {
@@ -65,17 +89,20 @@ fn gvk(key: &Key) -> GroupVersionKind {
 }
 
 impl Applier {
+    /// An applier with a discovery cache of its own.
     pub fn new(client: kube::Client) -> Applier {
-        Applier {
-            client,
-            served: BTreeMap::new(),
-        }
+        Applier::with_discovery(client, Discovery::default())
+    }
+
+    /// An applier sharing `served` with other syncs.
+    pub fn with_discovery(client: kube::Client, served: Discovery) -> Applier {
+        Applier { client, served }
     }
 
     async fn served(&mut self, key: &Key) -> Result<Option<Served>, kube::Error> {
         let id = (key.group.clone(), key.version.clone(), key.kind.clone());
         if let Some(s) = self.served.get(&id) {
-            return Ok(Some(s.clone()));
+            return Ok(Some(s));
         }
         match pinned_kind(&self.client, &gvk(key)).await {
             Ok((resource, caps)) => {
@@ -83,7 +110,7 @@ impl Applier {
                     resource,
                     namespaced: caps.scope == Scope::Namespaced,
                 };
-                self.served.insert(id, s.clone());
+                self.served.lock().insert(id, s.clone());
                 Ok(Some(s))
             }
             // Not served (yet): a CRD of this sync may bring it.
@@ -101,14 +128,15 @@ impl Applier {
     }
 
     /// Applies `objects` (rendered, in any order) for the GitSync `tracking`, namespaced ones
-    /// without a namespace going to `namespace`, without the fields `ignore` leaves to others. Returns the keys applied, in apply order.
+    /// without a namespace going to `namespace`, without the fields `ignore` leaves to others.
+    /// Returns each object as the API server answered its apply, in apply order.
     pub async fn apply(
         &mut self,
         objects: &[Value],
         namespace: &str,
         tracking: &str,
         ignore: &[IgnoreDifferences],
-    ) -> Result<Vec<Key>, ApplyError> {
+    ) -> Result<Vec<(Key, Value)>, ApplyError> {
         let mut keyed = Vec::with_capacity(objects.len());
         for obj in objects {
             let key = inventory::Key::of(obj).ok_or_else(|| ApplyError::NotAnObject {
@@ -171,27 +199,47 @@ impl Applier {
                     .as_ref()
                     .is_some_and(|ns| new_namespaces.contains(ns));
             if !waits {
-                self.write(key, obj, true).await?;
+                self.check(key, obj).await?;
             }
         }
         // CRDs and Namespaces, each waited for; then the rest, checked again, then written.
         let (first, rest): (Vec<_>, Vec<_>) = prepared.iter().partition(|(k, _)| {
             k.kind == "CustomResourceDefinition" || (k.group.is_empty() && k.kind == "Namespace")
         });
+        let mut applied = Vec::with_capacity(prepared.len());
         for (key, obj) in &first {
-            self.write(key, obj, false).await?;
+            applied.push(((*key).clone(), self.write(key, obj).await?));
             self.ready(key).await?;
         }
         for (key, obj) in &rest {
-            self.write(key, obj, true).await?;
+            self.check(key, obj).await?;
         }
         for (key, obj) in &rest {
-            self.write(key, obj, false).await?;
+            applied.push(((*key).clone(), self.write(key, obj).await?));
         }
-        Ok(prepared.into_iter().map(|(k, _)| k).collect())
+        Ok(applied)
     }
 
-    async fn write(&mut self, key: &Key, obj: &Value, dry_run: bool) -> Result<(), ApplyError> {
+    /// A dry run of one server-side apply: what the API server would refuse, without a write.
+    async fn check(&mut self, key: &Key, obj: &Value) -> Result<(), ApplyError> {
+        self.patch(key, obj, true).await.map(|_| ())
+    }
+
+    /// One server-side apply; the object as the API server answered it.
+    async fn write(&mut self, key: &Key, obj: &Value) -> Result<Value, ApplyError> {
+        let written = self.patch(key, obj, false).await?;
+        serde_json::to_value(written).map_err(|e| ApplyError::Api {
+            object: key.describe(),
+            cause: kube::Error::SerdeError(e),
+        })
+    }
+
+    async fn patch(
+        &mut self,
+        key: &Key,
+        obj: &Value,
+        dry_run: bool,
+    ) -> Result<DynamicObject, ApplyError> {
         let object = key.describe();
         let served = self
             .served(key)
@@ -208,13 +256,14 @@ impl Applier {
         let api = self.api(&served, key.namespace.as_deref());
         let mut params = PatchParams::apply(MANAGER).force();
         params.dry_run = dry_run;
-        api.patch(&key.name, &params, &Patch::Apply(obj))
-            .await
-            .map(|_| ())
-            .map_err(|cause| match cause {
-                kube::Error::Api(_) => ApplyError::Refused { object, cause },
-                cause => ApplyError::Api { object, cause },
-            })
+        let written = api.patch(&key.name, &params, &Patch::Apply(obj)).await;
+        if written.is_err() {
+            self.served.forget();
+        }
+        written.map_err(|cause| match cause {
+            kube::Error::Api(_) => ApplyError::Refused { object, cause },
+            cause => ApplyError::Api { object, cause },
+        })
     }
 
     /// Waits (through a watch) until a CRD is Established or a Namespace Active; other kinds
@@ -248,7 +297,7 @@ impl Applier {
             _ => return Ok(()),
         };
         // A new CRD means new kinds: look them up again.
-        self.served.clear();
+        self.served.forget();
         waited.map_err(|state| ApplyError::NotReady {
             object: key.describe(),
             state,

@@ -20,7 +20,7 @@ use rollout_rs_crds::gitsync::{GitSource, GitSync, GitSyncStatus};
 use rollout_rs_crds::labels::tracked_by;
 use serde_json::Value;
 
-use crate::apply::{Applier, MANAGER};
+use crate::apply::{Applier, Discovery, MANAGER};
 use crate::health;
 use crate::inventory::{self, Key, LiveMarks};
 use crate::source::{Credentials, FetchRequest, FetchedRevision, Fetcher, poll_interval};
@@ -52,6 +52,8 @@ struct Context<S, R> {
     client: Client,
     source: S,
     render: R,
+    /// Where kinds are served, shared by every sync.
+    discovery: Discovery,
     /// Failed syncs in a row, per GitSync uid: the retry backoff. Forgotten on success.
     failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
@@ -72,6 +74,7 @@ pub async fn run<S: Fetcher + 'static, R: Render>(
         source,
         render,
         failures: Default::default(),
+        discovery: Discovery::default(),
     });
     // The cache keeps GitSyncs without their managedFields: never read, and as large as the
     // inventory they describe.
@@ -256,8 +259,8 @@ async fn sync<S: Fetcher + 'static, R: Render>(
         return Err(Stopped::at(reason::OUT_OF_SYNC, message, fetched));
     };
     let tracking = tracked_by(&ns, &name);
-    let mut applier = Applier::new(ctx.client.clone());
-    let applied = applier
+    let mut applier = Applier::with_discovery(ctx.client.clone(), ctx.discovery.clone());
+    let written = applier
         .apply(
             &rendered,
             &target_ns,
@@ -266,6 +269,7 @@ async fn sync<S: Fetcher + 'static, R: Render>(
         )
         .await
         .map_err(|e| Stopped::at(reason::APPLY_FAILED, e.to_string(), fetched))?;
+    let applied: Vec<Key> = written.iter().map(|(k, _)| k.clone()).collect();
 
     // Prune: what the inventory holds, Git no longer renders, and still carries our mark.
     let inventory: Vec<Key> = prev.resources.iter().map(Key::from_status).collect();
@@ -306,11 +310,11 @@ async fn sync<S: Fetcher + 'static, R: Render>(
         left.extend(decision.delete.iter().cloned());
     }
 
-    let mut healths = Vec::with_capacity(applied.len());
-    for key in &applied {
-        let live = applier.live(key).await.ok().flatten();
-        healths.push((key.clone(), health::of(live.as_ref())));
-    }
+    // Health from the objects as the applies answered: no read after each write.
+    let healths: Vec<_> = written
+        .iter()
+        .map(|(key, live)| (key.clone(), health::of(Some(live))))
+        .collect();
     Ok(status::synced(
         prev,
         &revision,

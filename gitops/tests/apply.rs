@@ -55,10 +55,13 @@ async fn g3_crds_and_namespaces_first_then_the_rest_all_tracked() -> R {
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}),
         widget_crd(),
     ];
-    let keys = applier
+    let keys: Vec<Key> = applier
         .apply(&set, "default", "gitops/app", &[])
         .await
-        .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+        .map_err(|e| HarnessError::Manifest(e.to_string()))?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
     let kinds: Vec<&str> = keys.iter().map(|k| k.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -155,10 +158,13 @@ async fn a_second_apply_of_the_same_set_writes_nothing() -> R {
     let cluster = Cluster::start().await?;
     let mut applier = Applier::new(cluster.client.clone());
     let set = [config_map("same", None)];
-    let keys = applier
+    let keys: Vec<Key> = applier
         .apply(&set, "default", "gitops/app", &[])
         .await
-        .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+        .map_err(|e| HarnessError::Manifest(e.to_string()))?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
     let before = get(&cluster, &keys[0])
         .await?
         .and_then(|o| o.metadata.resource_version);
