@@ -991,18 +991,20 @@ async fn admin(
         ("requests", &Method::GET) => {
             // `?after=N` answers once more than N requests have been recorded (or after 30 s):
             // a test waits on the log without polling it.
+            let Some(after) = query.get("after").and_then(|a| a.parse::<u64>().ok()) else {
+                return ok(&json!({"items": srv.faults().requests()}));
+            };
             let (mut seen, mut changes) = srv.faults().recorded();
-            if let Some(after) = query.get("after").and_then(|a| a.parse::<u64>().ok()) {
-                let wait = async {
-                    while seen <= after {
-                        if changes.changed().await.is_err() {
-                            break;
-                        }
-                        seen = *changes.borrow();
+            let wait = async {
+                while seen <= after {
+                    if changes.changed().await.is_err() {
+                        break;
                     }
-                };
-                let _ = tokio::time::timeout(Duration::from_secs(30), wait).await;
-            }
+                    seen = *changes.borrow();
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(30), wait).await;
+            // The count to wait after next time.
             let (recorded, _) = srv.faults().recorded();
             ok(&json!({"items": srv.faults().requests(), "recorded": recorded}))
         }

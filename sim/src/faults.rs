@@ -5,7 +5,8 @@
 //!
 //! Set at start ([`crate::Config::faults`]) or at run time through `PUT /sim/faults`; the log is
 //! read with `GET /sim/requests` (`?after=N`: once more than N requests were recorded since
-//! start, the `recorded` count the log answers with, so tests wait without polling) and cleared
+//! start, answering with that count as `recorded`, so tests wait without polling; start with
+//! `?after=0`) and cleared
 //! with `DELETE /sim/requests`. Random draws come from
 //! a seeded generator, so a test sees the same faults on every run.
 

@@ -216,7 +216,7 @@ async fn core_watch_sees_events_api_writes() {
         ]);
     // Write only once kubectl's watch is open (the simulator's request log shows it).
     let opened = tokio::time::timeout(Duration::from_secs(20), async {
-        let mut uri = "/sim/requests".to_string();
+        let mut uri = "/sim/requests?after=0".to_string();
         loop {
             let (_, body) = c.http("GET", &uri, "application/json", "").await;
             let log: Value = serde_json::from_str(&body).unwrap_or_default();

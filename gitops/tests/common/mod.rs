@@ -122,13 +122,13 @@ pub async fn until_requests(
 ) -> R<Vec<Request>> {
     let timeout = Duration::from_secs(30);
     let wait = async {
-        let mut after = None;
+        let mut after = 0;
         loop {
-            let (log, recorded) = log(env, after).await?;
+            let (log, recorded) = log(env, Some(after)).await?;
             if log.iter().filter(|r| which(r)).count() >= n {
                 return Ok(log);
             }
-            after = Some(recorded);
+            after = recorded;
         }
     };
     tokio::time::timeout(timeout, wait).await.map_err(|_| {
