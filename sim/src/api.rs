@@ -278,16 +278,32 @@ async fn serve(
     body: Body,
     query: &HashMap<String, String>,
 ) -> Response {
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
+    let header_text = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let content_type = header_text(header::CONTENT_TYPE);
+    let protobuf_in = crate::protobuf::is_protobuf(content_type);
+    // Protobuf bodies exist for built-in kinds only, and patches are never protobuf.
+    if content_type.contains("cbor")
+        || (protobuf_in && (target.rt.crd.is_some() || parts.method == Method::PATCH))
+    {
         return ApiError::new(
             415,
             "UnsupportedMediaType",
             format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({content_type})"),
+        )
+        .into_response();
+    }
+    let protobuf_out = crate::protobuf::only_protobuf(header_text(header::ACCEPT));
+    if protobuf_out && (target.rt.crd.is_some() || is_true(query.get("watch"))) {
+        return ApiError::new(
+            406,
+            "NotAcceptable",
+            "the server was unable to respond with a content type that the client supports",
         )
         .into_response();
     }
@@ -301,6 +317,23 @@ async fn serve(
             )
             .into_response();
         }
+    };
+    let body = if protobuf_in && !body.is_empty() {
+        match crate::protobuf::to_json(&body).and_then(|v| {
+            serde_json::to_vec(&v)
+                .map(Bytes::from)
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(json) => json,
+            Err(e) => {
+                return ApiError::bad_request(format!(
+                    "the body of the request could not be decoded as protobuf: {e}"
+                ))
+                .into_response();
+            }
+        }
+    } else {
+        body
     };
     // The storage key of a named object must be a path segment, as the real API server's key
     // functions insist.
@@ -339,9 +372,32 @@ async fn serve(
             "{m} is not supported on this path"
         ))),
     };
-    match result {
-        Ok((code, v)) => json_response(code, &v),
-        Err(e) => e.into_response(),
+    match (result, protobuf_out) {
+        (Ok((code, v)), false) => json_response(code, &v),
+        (Err(e), false) => e.into_response(),
+        (Ok((code, v)), true) => protobuf_response(code, &v),
+        (Err(e), true) => protobuf_response(
+            StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &e.status(),
+        ),
+    }
+}
+
+/// An answer for a client that accepts only protobuf.
+fn protobuf_response(code: StatusCode, body: &Value) -> Response {
+    match crate::protobuf::from_json(body) {
+        Ok(bytes) => (
+            code,
+            [(header::CONTENT_TYPE, crate::protobuf::MEDIA_TYPE)],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => ApiError::new(
+            406,
+            "NotAcceptable",
+            format!("this answer has no protobuf form: {e}"),
+        )
+        .into_response(),
     }
 }
 

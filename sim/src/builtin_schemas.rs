@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::{
-    apps, autoscaling, batch, coordination, core, events, networking, policy, rbac,
+    apps, autoscaling, batch, coordination, core, events, networking, policy, rbac, scheduling,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
 use schemars::JsonSchema;
@@ -33,7 +33,15 @@ fn strip(v: &mut serde_json::Value) {
             for key in ["description", "title", "$schema", "examples", "example"] {
                 map.remove(key);
             }
-            map.values_mut().for_each(strip);
+            for (key, value) in map.iter_mut() {
+                match (key.as_str(), value) {
+                    // Field names, not keywords: a field may be called `description`.
+                    ("properties", serde_json::Value::Object(fields)) => {
+                        fields.values_mut().for_each(strip)
+                    }
+                    (_, value) => strip(value),
+                }
+            }
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
         _ => {}
@@ -99,6 +107,19 @@ pub fn schema(group: &str, version: &str, kind: &str) -> Option<Arc<JSONSchemaPr
             );
             add("apps", "v1", "DaemonSet", generate::<apps::v1::DaemonSet>());
             add("batch", "v1", "Job", generate::<batch::v1::Job>());
+            add("batch", "v1", "CronJob", generate::<batch::v1::CronJob>());
+            add(
+                "",
+                "v1",
+                "ResourceQuota",
+                generate::<core::v1::ResourceQuota>(),
+            );
+            add(
+                "scheduling.k8s.io",
+                "v1",
+                "PriorityClass",
+                generate::<scheduling::v1::PriorityClass>(),
+            );
             add(
                 "networking.k8s.io",
                 "v1",
@@ -175,5 +196,12 @@ mod tests {
             let spec_like = s.properties.as_ref().map(|p| p.len()).unwrap_or_default();
             assert!(spec_like >= 3, "{} schema has too few properties", rt.kind);
         }
+    }
+
+    #[test]
+    fn fields_named_like_schema_keywords_are_kept() {
+        let pc = schema("scheduling.k8s.io", "v1", "PriorityClass").unwrap();
+        let fields = pc.properties.as_ref().unwrap();
+        assert!(fields.contains_key("description"), "{:?}", fields.keys());
     }
 }

@@ -22,6 +22,7 @@ mod openapi;
 mod ops;
 mod patch;
 mod printers;
+mod protobuf;
 mod registry;
 mod scale;
 mod schema;

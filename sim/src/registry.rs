@@ -124,6 +124,15 @@ const BUILTINS: &[Builtin] = &[
     b(
         "",
         "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        true,
+        &["quota"],
+    )
+    .status(),
+    b(
+        "",
+        "v1",
         "PersistentVolumeClaim",
         "persistentvolumeclaims",
         true,
@@ -147,6 +156,17 @@ const BUILTINS: &[Builtin] = &[
         .all()
         .status(),
     b("batch", "v1", "Job", "jobs", true, &[]).all().status(),
+    b("batch", "v1", "CronJob", "cronjobs", true, &["cj"])
+        .all()
+        .status(),
+    b(
+        "scheduling.k8s.io",
+        "v1",
+        "PriorityClass",
+        "priorityclasses",
+        false,
+        &["pc"],
+    ),
     b(
         "networking.k8s.io",
         "v1",
