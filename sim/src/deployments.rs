@@ -1,8 +1,9 @@
 //! Simulated Deployment controller: one ReplicaSet per pod template (`<deployment>-<hash>`,
-//! labelled `pod-template-hash`), the current one scaled to `spec.replicas` and older ones to
-//! zero, and Deployment status summed from its ReplicaSets. Updates replace old pods at once
-//! (no maxSurge / maxUnavailable pacing): enough for manifests that carry Deployments beside
-//! Rollouts, which is what the GitOps tests need.
+//! labelled `pod-template-hash`), the current one scaled up to `spec.replicas` and older ones
+//! down to zero, and Deployment status summed from its ReplicaSets. An update is paced as the
+//! real controller paces it ([`rolling_plan`]): never more than `replicas + maxSurge` pods, never
+//! fewer than `replicas - maxUnavailable` available; `Recreate` empties the old ReplicaSets
+//! before the new one grows. A paused Deployment is scaled but not rolled.
 //!
 //! Revisions are kept as the real controller keeps them, since `kubectl rollout history` reads
 //! nothing else: the current ReplicaSet carries `deployment.kubernetes.io/revision` (one more
@@ -60,6 +61,100 @@ fn percent_of(s: &str, replicas: i64) -> i64 {
         Some(Ok(p)) => (p * replicas + 99) / 100,
         _ => s.parse().unwrap_or(0),
     }
+}
+
+/// `maxUnavailable` as a number of pods: a percentage of `replicas` rounded down, 25% by
+/// default, and all of them for the Recreate strategy.
+fn max_unavailable(d: &Value, replicas: i64) -> i64 {
+    if d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate") {
+        return replicas;
+    }
+    match d.pointer("/spec/strategy/rollingUpdate/maxUnavailable") {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(Value::String(s)) => percent_down(s, replicas),
+        _ => percent_down("25%", replicas),
+    }
+}
+
+fn percent_down(s: &str, replicas: i64) -> i64 {
+    match s.strip_suffix('%').map(str::parse::<i64>) {
+        Some(Ok(p)) => p * replicas / 100,
+        _ => s.parse().unwrap_or(0),
+    }
+}
+
+/// A ReplicaSet's counts as the pacing reads them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Counts {
+    /// `spec.replicas`.
+    spec: i64,
+    /// `status.availableReplicas`.
+    available: i64,
+}
+
+/// One step of a rollout, as the real controller takes it: the new ReplicaSet's size and each
+/// old one's (oldest first, as given). `surge` and `unavailable` are already in pods. The new
+/// one grows while the total stays within `desired + surge`; old pods that are not available go
+/// next, then available ones while `desired - unavailable` stay available. Recreate (`recreate`)
+/// waits for every old pod to be gone before growing.
+fn rolling_plan(
+    desired: i64,
+    surge: i64,
+    unavailable: i64,
+    recreate: bool,
+    new: Counts,
+    old: &[Counts],
+) -> (i64, Vec<i64>) {
+    if recreate {
+        let old_pods: i64 = old.iter().map(|c| c.spec.max(c.available)).sum();
+        let new_size = if old_pods == 0 {
+            desired
+        } else {
+            new.spec.min(desired)
+        };
+        return (new_size, vec![0; old.len()]);
+    }
+    // Both zero would deadlock; the real controller allows one unavailable pod then.
+    let unavailable = if surge == 0 && unavailable == 0 {
+        1
+    } else {
+        unavailable
+    };
+    let mut old_sizes: Vec<i64> = old.iter().map(|c| c.spec).collect();
+    let total = |new_size: i64, old_sizes: &[i64]| new_size + old_sizes.iter().sum::<i64>();
+
+    // Scale up the new ReplicaSet within the surge (down at once when it is above desired).
+    let mut new_size = new.spec;
+    if new_size > desired {
+        new_size = desired;
+    } else {
+        let room = (desired + surge - total(new_size, &old_sizes)).max(0);
+        new_size += room.min(desired - new_size);
+    }
+    // One move per sync, as the real controller: the old side is looked at once the new
+    // ReplicaSet's size is settled.
+    if new_size != new.spec {
+        return (new_size, old_sizes);
+    }
+
+    // Scale down old ReplicaSets within the availability budget.
+    let min_available = desired - unavailable;
+    let new_unavailable = (new.spec - new.available).max(0);
+    let mut budget = total(new.spec, &old_sizes) - min_available - new_unavailable;
+    for (size, counts) in old_sizes.iter_mut().zip(old) {
+        let unhealthy = (*size - counts.available).max(0);
+        let cut = unhealthy.min(budget.max(0));
+        *size -= cut;
+        budget -= cut;
+    }
+    let available: i64 = new.available + old.iter().map(|c| c.available).sum::<i64>();
+    let mut removable = (available - min_available).max(0);
+    for size in old_sizes.iter_mut() {
+        let cut = (*size).min(removable);
+        *size -= cut;
+        removable -= cut;
+    }
+    (new_size, old_sizes)
 }
 
 /// The annotations the current ReplicaSet must carry: the Deployment's own (copied), its
@@ -209,13 +304,58 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
     };
 
     let current = owned.iter().find(|rs| is_current(rs));
-    let new_revision = owned
-        .iter()
-        .filter(|rs| !is_current(rs))
-        .map(revision)
-        .max()
-        .unwrap_or(0)
-        + 1;
+    let mut old: Vec<&Value> = owned.iter().filter(|rs| !is_current(rs)).collect();
+    // Oldest first: the real controller scales old ReplicaSets down in creation order.
+    old.sort_by_key(|rs| {
+        (
+            meta_str(rs, "creationTimestamp")
+                .unwrap_or_default()
+                .to_string(),
+            meta_str(rs, "name").unwrap_or_default().to_string(),
+        )
+    });
+    let counts = |rs: &Value| Counts {
+        spec: rs
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+        available: count(rs, "availableReplicas"),
+    };
+    let old_counts: Vec<Counts> = old.iter().map(|rs| counts(rs)).collect();
+    let rolling = old_counts.iter().any(|c| c.spec > 0 || c.available > 0);
+    let paused = d.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
+    if paused && (current.is_none() || rolling) {
+        // A paused rollout stays where it is; only its status is kept current below.
+        drop(old);
+        let owned: Vec<Value> = owned_replica_sets(&state, &uid);
+        write_deployment_status(
+            &mut state,
+            &d_type,
+            ns,
+            name,
+            d,
+            desired,
+            &owned,
+            &is_current,
+        );
+        return;
+    }
+    let (new_size, old_sizes) = if rolling {
+        rolling_plan(
+            desired,
+            max_surge(&d, desired),
+            max_unavailable(&d, desired),
+            d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate"),
+            current.map(counts).unwrap_or(Counts {
+                spec: 0,
+                available: 0,
+            }),
+            &old_counts,
+        )
+    } else {
+        (desired, vec![0; old.len()])
+    };
+    let new_revision = old.iter().map(|rs| revision(rs)).max().unwrap_or(0) + 1;
     let annotations = current_annotations(&d, current, new_revision, desired);
     match current {
         None => {
@@ -236,7 +376,7 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}],
                 },
                 "spec": {
-                    "replicas": desired,
+                    "replicas": new_size,
                     "minReadySeconds": d.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0)),
                     "selector": selector,
                     "template": rs_template,
@@ -250,20 +390,20 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
             }
         }
         Some(rs)
-            if rs.pointer("/spec/replicas").and_then(Value::as_i64) != Some(desired)
+            if rs.pointer("/spec/replicas").and_then(Value::as_i64) != Some(new_size)
                 || rs
                     .pointer("/metadata/annotations")
                     .and_then(Value::as_object)
                     != Some(&annotations) =>
         {
-            scale(&mut state, &rs_type, ns, rs, desired, annotations)
+            scale(&mut state, &rs_type, ns, rs, new_size, annotations)
         }
         Some(_) => {}
     }
-    for old in owned.iter().filter(|rs| !is_current(rs)) {
-        if old.pointer("/spec/replicas").and_then(Value::as_i64) != Some(0) {
+    for (rs, size) in old.iter().zip(old_sizes) {
+        if rs.pointer("/spec/replicas").and_then(Value::as_i64) != Some(size) {
             // As the real controller: a scaled ReplicaSet records the counts it was scaled for.
-            let mut annotations = old
+            let mut annotations = rs
                 .pointer("/metadata/annotations")
                 .and_then(Value::as_object)
                 .cloned()
@@ -273,12 +413,36 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
                 MAX_REPLICAS.into(),
                 json!((desired + max_surge(&d, desired)).to_string()),
             );
-            scale(&mut state, &rs_type, ns, old, 0, annotations);
+            scale(&mut state, &rs_type, ns, rs, size, annotations);
         }
     }
 
     let owned: Vec<Value> = owned_replica_sets(&state, &uid);
-    let d = set_revision(&mut state, &d_type, ns, name, d, &owned, &is_current);
+    write_deployment_status(
+        &mut state,
+        &d_type,
+        ns,
+        name,
+        d,
+        desired,
+        &owned,
+        &is_current,
+    );
+}
+
+/// Sums the ReplicaSets into the Deployment's status (and revision), written only on change.
+#[allow(clippy::too_many_arguments)]
+fn write_deployment_status(
+    state: &mut crate::store::State,
+    d_type: &crate::registry::ResourceType,
+    ns: &str,
+    name: &str,
+    d: Value,
+    desired: i64,
+    owned: &[Value],
+    is_current: &dyn Fn(&Value) -> bool,
+) {
+    let d = set_revision(state, d_type, ns, name, d, owned, is_current);
     let sum = |field: &str| owned.iter().map(|rs| count(rs, field)).sum::<i64>();
     let updated = owned
         .iter()
@@ -325,8 +489,8 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
         let mut updated_d = d.clone();
         updated_d["status"] = status;
         crate::workloads::write_status(
-            &mut state,
-            &d_type,
+            state,
+            d_type,
             ns,
             name,
             updated_d,
@@ -435,6 +599,48 @@ mod tests {
         );
         assert_eq!(percent_of("30%", 10), 3);
         assert_eq!(percent_of("2", 10), 2);
+    }
+
+    #[test]
+    fn rollouts_are_paced_by_surge_and_unavailability() {
+        let c = |spec, available| Counts { spec, available };
+        // (desired, surge, unavailable, recreate, new, old) -> (new size, old sizes)
+        let cases: &[(i64, i64, i64, bool, Counts, &[Counts], (i64, &[i64]))] = &[
+            // Surge first: one more pod, the old ones untouched in the same step.
+            (4, 1, 0, false, c(0, 0), &[c(4, 4)], (1, &[4])),
+            // The surged pod is not available yet: nothing more may go.
+            (4, 1, 0, false, c(1, 0), &[c(4, 4)], (1, &[4])),
+            // It is: one old pod goes.
+            (4, 1, 0, false, c(1, 1), &[c(4, 4)], (1, &[3])),
+            // Then the new one grows again.
+            (4, 1, 0, false, c(1, 1), &[c(3, 3)], (2, &[3])),
+            // maxUnavailable lets old pods go before new ones are ready.
+            (4, 0, 1, false, c(0, 0), &[c(4, 4)], (0, &[3])),
+            (4, 0, 1, false, c(0, 0), &[c(3, 3)], (1, &[3])),
+            // Both zero would never move: one unavailable is allowed.
+            (2, 0, 0, false, c(0, 0), &[c(2, 2)], (0, &[1])),
+            // Unavailable old pods go first, even while fewer than desired are available.
+            (4, 1, 0, false, c(1, 1), &[c(4, 2)], (1, &[3])),
+            // ...but not when the new ones' unready pods use up the budget.
+            (4, 1, 0, false, c(1, 0), &[c(4, 2)], (1, &[4])),
+            // Oldest first across several old ReplicaSets.
+            (4, 0, 2, false, c(0, 0), &[c(2, 2), c(2, 2)], (0, &[0, 2])),
+            // Done: the old ReplicaSet emptied.
+            (3, 1, 0, false, c(3, 3), &[c(1, 1)], (3, &[0])),
+            // Scaled down during a rollout: the new one shrinks at once.
+            (2, 1, 0, false, c(3, 3), &[c(1, 1)], (2, &[1])),
+            // Recreate: old pods gone first, then the new one at full size.
+            (3, 0, 3, true, c(0, 0), &[c(3, 3)], (0, &[0])),
+            (3, 0, 3, true, c(0, 0), &[c(0, 2)], (0, &[0])),
+            (3, 0, 3, true, c(0, 0), &[c(0, 0)], (3, &[0])),
+        ];
+        for (i, (desired, surge, unavailable, recreate, new, old, want)) in cases.iter().enumerate()
+        {
+            let got = rolling_plan(*desired, *surge, *unavailable, *recreate, *new, old);
+            assert_eq!((got.0, got.1.as_slice()), *want, "case {i}");
+        }
+        assert_eq!(percent_down("25%", 3), 0);
+        assert_eq!(percent_down("50%", 5), 2);
     }
 
     #[test]
