@@ -604,8 +604,9 @@ mod tests {
     #[test]
     fn rollouts_are_paced_by_surge_and_unavailability() {
         let c = |spec, available| Counts { spec, available };
-        // (desired, surge, unavailable, recreate, new, old) -> (new size, old sizes)
-        let cases: &[(i64, i64, i64, bool, Counts, &[Counts], (i64, &[i64]))] = &[
+        /// (desired, surge, unavailable, recreate, new, old) -> (new size, old sizes)
+        type Case<'a> = (i64, i64, i64, bool, Counts, &'a [Counts], (i64, &'a [i64]));
+        let cases: &[Case] = &[
             // Surge first: one more pod, the old ones untouched in the same step.
             (4, 1, 0, false, c(0, 0), &[c(4, 4)], (1, &[4])),
             // The surged pod is not available yet: nothing more may go.
