@@ -5,6 +5,7 @@
 //! availableReplicas honouring minReadySeconds, observedGeneration) is kept true. A new pod is
 //! bound to a Node by [`crate::nodes::Scheduler`] and started at once (phase Running, pod IP,
 //! containers running but not ready); readiness flips only the Ready conditions and flags.
+//! A pod no ReplicaSet owns (`kubectl run`) is scheduled and started the same way.
 //!
 //! It reacts to the store's change events and to readiness timers; it never polls.
 
@@ -49,11 +50,14 @@ pub async fn run(srv: Arc<Server>) {
                     crate::deployments::reconcile(&srv, &ns, &d);
                 }
             }
-            "/pods" => {
-                if let Some((ns, name)) = controller_of(&event.object, "ReplicaSet") {
-                    reconcile(&srv, &ns, &name);
+            "/pods" => match controller_of(&event.object, "ReplicaSet") {
+                Some((ns, name)) => reconcile(&srv, &ns, &name),
+                None if is_new(&event.object) => {
+                    let (ns, name) = key_of(&event.object);
+                    start_bare_pod(&srv, &ns, &name);
                 }
-            }
+                None => {}
+            },
             _ => {}
         }
     }
@@ -95,6 +99,15 @@ fn resync(srv: &Arc<Server>) {
         .collect();
     for (ns, name) in deployments {
         crate::deployments::reconcile(srv, &ns, &name);
+    }
+    let bare: Vec<(String, String)> = srv
+        .lock()
+        .list("/pods")
+        .filter(|(_, pod)| controller_of(pod, "ReplicaSet").is_none() && is_new(pod))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (ns, name) in bare {
+        start_bare_pod(srv, &ns, &name);
     }
 }
 
@@ -249,6 +262,80 @@ fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
                 mark_ready(&srv, &ns, &pod_name);
             }
             reconcile(&srv, &ns, &name);
+        });
+    }
+}
+
+/// A pod nobody has scheduled or started yet.
+fn is_new(pod: &Value) -> bool {
+    pod.pointer("/spec/nodeName").is_none()
+        && pod.pointer("/status/phase").is_none()
+        && pod.pointer("/metadata/deletionTimestamp").is_none()
+}
+
+/// What the scheduler and the kubelet do with a pod no ReplicaSet owns (`kubectl run`, a bare
+/// Pod manifest): bind it to a Node and start it, Ready after the same delay as any pod.
+fn start_bare_pod(srv: &Arc<Server>, ns: &str, name: &str) {
+    let timer = {
+        let mut state = srv.lock();
+        let Some(pod_type) = state.registry.get("", "v1", "pods").cloned() else {
+            return;
+        };
+        let Some(pod) = state
+            .get("/pods", &(ns.to_string(), name.to_string()))
+            .cloned()
+            .filter(is_new)
+        else {
+            return;
+        };
+        let binding = Scheduler::survey(&state).place();
+        let opts = WriteOptions::default();
+        let pod = match &binding {
+            Some(b) => {
+                let mut bound = pod;
+                bound["spec"]["nodeName"] = json!(b.node);
+                match ops::update(
+                    &mut state,
+                    &pod_type,
+                    Some(ns),
+                    name,
+                    bound,
+                    Part::Main,
+                    &opts,
+                ) {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        tracing::warn!(
+                            "simulated scheduler: binding pod {ns}/{name}: {}",
+                            e.message
+                        );
+                        return;
+                    }
+                }
+            }
+            None => pod,
+        };
+        let mut started = pod.clone();
+        started["status"] = match &binding {
+            Some(b) => started_status(&pod, b),
+            None => unschedulable_status(&Scheduler::survey(&state).unschedulable_message()),
+        };
+        write_status(
+            &mut state,
+            &pod_type,
+            ns,
+            name,
+            started,
+            "simulated kubelet",
+        );
+        binding.and_then(|_| readiness_timer(&pod))
+    };
+    if let Some((delay, Some(pod_name))) = timer {
+        let srv = srv.clone();
+        let ns = ns.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            mark_ready(&srv, &ns, &pod_name);
         });
     }
 }

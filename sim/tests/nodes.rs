@@ -388,3 +388,64 @@ async fn rollout_history_counts_revisions() {
         .await;
     assert_eq!(sets.lines().count(), 2, "no twin ReplicaSet: {sets}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_run_starts_a_pod_on_a_node() {
+    let c = Cluster::start().await;
+    c.kubectl_ok(
+        &[
+            "run",
+            "shell",
+            "--image=busybox:1.36",
+            "--",
+            "sleep",
+            "3600",
+        ],
+        None,
+    )
+    .await;
+    c.kubectl_ok(
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "pod/shell",
+            "--timeout=20s",
+        ],
+        None,
+    )
+    .await;
+    let out = c
+        .kubectl_ok(&["get", "pod", "shell", "-o", "wide"], None)
+        .await;
+    let row: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..4], ["shell", "1/1", "Running", "0"], "{out}");
+    assert!(row[6].starts_with("sim-node-"), "{out}");
+    let logs = c.kubectl_ok(&["logs", "shell"], None).await;
+    assert!(!logs.is_empty());
+
+    // With no Node to take it, a bare pod is Pending with the scheduler's reason.
+    let none = Cluster::start_with(rollout_rs_sim::Config {
+        nodes: 0,
+        ..Default::default()
+    })
+    .await;
+    none.kubectl_ok(&["run", "stuck", "--image=busybox:1.36"], None)
+        .await;
+    none.kubectl_ok(
+        &[
+            "wait",
+            "--for=jsonpath={.status.conditions[0].reason}=Unschedulable",
+            "pod/stuck",
+            "--timeout=20s",
+        ],
+        None,
+    )
+    .await;
+    let out = none.kubectl_ok(&["get", "pod", "stuck"], None).await;
+    assert!(out.contains("Pending"), "{out}");
+}
