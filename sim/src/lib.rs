@@ -27,6 +27,7 @@ mod registry;
 mod scale;
 mod schema;
 mod selector;
+mod services;
 mod ssa;
 mod store;
 mod table;

@@ -238,6 +238,9 @@ pub fn create(
         m.remove("generation");
     }
     admit(rt, &mut obj, opts)?;
+    if rt.group.is_empty() && rt.plural == "services" && !dry_run {
+        state.services.on_create(&mut obj);
+    }
     if let Some(manager) = &opts.manager {
         crate::ssa::track_update(rt, manager, None, &mut obj, Part::Main);
     }
@@ -386,6 +389,9 @@ pub fn update(
             .unwrap_or(0)
             + 1;
         meta_mut(&mut new).insert("generation".into(), json!(generation));
+    }
+    if rt.group.is_empty() && rt.plural == "services" && part == Part::Main && !dry_run {
+        state.services.on_update(&old, &mut new);
     }
     admit(rt, &mut new, opts)?;
     if let Some(manager) = &opts.manager {

@@ -49,6 +49,8 @@ pub struct State {
     dependents: HashMap<String, BTreeSet<(String, ObjectKey)>>,
     /// Objects held by the `foregroundDeletion` finalizer.
     foreground: BTreeSet<(String, ObjectKey)>,
+    /// Service cluster IPs and node ports handed out.
+    pub services: crate::services::Allocator,
 }
 
 fn owner_uids(obj: &Value) -> Vec<String> {
@@ -80,6 +82,7 @@ impl State {
             events,
             dependents: HashMap::new(),
             foreground: BTreeSet::new(),
+            services: Default::default(),
         }
     }
 

@@ -203,8 +203,14 @@ async fn every_typed_kubectl_create_works() {
     let np = json(&c, &["get", "service", "np", "-n", "shop"]).await;
     assert_eq!(np["spec"]["ports"][0]["nodePort"], 30080);
     assert_eq!(np["spec"]["ports"][0]["targetPort"], 8080);
+    let ip = svc["spec"]["clusterIP"].as_str().unwrap_or_default();
+    assert!(ip.starts_with("10.9"), "a cluster IP is allocated: {svc}");
+    let lb = json(&c, &["get", "service", "lb", "-n", "shop"]).await;
+    let node_port = lb["spec"]["ports"][0]["nodePort"].as_u64().unwrap_or(0);
+    assert!((30000..=32767).contains(&node_port), "{lb}");
     let ext = json(&c, &["get", "service", "ext", "-n", "shop"]).await;
     assert_eq!(ext["spec"]["externalName"], "db.example");
+    assert!(ext["spec"].get("clusterIP").is_none(), "{ext}");
     let deploy = json(&c, &["get", "deployment", "web", "-n", "shop"]).await;
     assert_eq!(deploy["spec"]["replicas"], 0, "a zero sent is kept");
     assert_eq!(
