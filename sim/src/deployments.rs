@@ -92,6 +92,16 @@ struct Counts {
     available: i64,
 }
 
+fn counts(rs: &Value) -> Counts {
+    Counts {
+        spec: rs
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+        available: count(rs, "availableReplicas"),
+    }
+}
+
 /// One step of a rollout, as the real controller takes it: the new ReplicaSet's size and each
 /// old one's (oldest first, as given). `surge` and `unavailable` are already in pods. The new
 /// one grows while the total stays within `desired + surge`; old pods that are not available go
@@ -287,7 +297,6 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
         .max(0);
     let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let hash = template_hash(&template);
-    let opts = WriteOptions::default();
 
     let owned: Vec<Value> = owned_replica_sets(&state, &uid);
     let wanted = semantic(&template);
@@ -314,49 +323,88 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
             meta_str(rs, "name").unwrap_or_default().to_string(),
         )
     });
-    let counts = |rs: &Value| Counts {
-        spec: rs
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(0),
-        available: count(rs, "availableReplicas"),
-    };
     let old_counts: Vec<Counts> = old.iter().map(|rs| counts(rs)).collect();
     let rolling = old_counts.iter().any(|c| c.spec > 0 || c.available > 0);
     let paused = d.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
-    if paused && (current.is_none() || rolling) {
-        // A paused rollout stays where it is; only its status is kept current below.
-        drop(old);
-        let owned: Vec<Value> = owned_replica_sets(&state, &uid);
-        write_deployment_status(
+    // A paused rollout stays where it is; only its status is kept current.
+    if !(paused && (current.is_none() || rolling)) {
+        roll(
             &mut state,
-            &d_type,
-            ns,
-            name,
-            d,
-            desired,
-            &owned,
-            &is_current,
+            &rs_type,
+            &d,
+            Rolling {
+                template: &template,
+                hash: &hash,
+                desired,
+                rolling,
+                current,
+                old: &old,
+                old_counts: &old_counts,
+            },
         );
-        return;
     }
+    let owned: Vec<Value> = owned_replica_sets(&state, &uid);
+    write_deployment_status(
+        &mut state,
+        &d_type,
+        ns,
+        name,
+        d,
+        desired,
+        &owned,
+        &is_current,
+    );
+}
+
+/// What one sync of a Deployment has found: its template, the current ReplicaSet and the old
+/// ones (oldest first) with their counts.
+struct Rolling<'a> {
+    template: &'a Value,
+    hash: &'a str,
+    desired: i64,
+    rolling: bool,
+    current: Option<&'a Value>,
+    old: &'a [&'a Value],
+    old_counts: &'a [Counts],
+}
+
+/// Creates or scales the current ReplicaSet and scales the old ones, one paced step.
+fn roll(
+    state: &mut crate::store::State,
+    rs_type: &crate::registry::ResourceType,
+    d: &Value,
+    r: Rolling,
+) {
+    let Rolling {
+        template,
+        hash,
+        desired,
+        rolling,
+        current,
+        old,
+        old_counts,
+    } = r;
+    let ns = meta_str(d, "namespace").unwrap_or_default().to_string();
+    let name = meta_str(d, "name").unwrap_or_default().to_string();
+    let uid = meta_str(d, "uid").unwrap_or_default().to_string();
+    let opts = WriteOptions::default();
     let (new_size, old_sizes) = if rolling {
         rolling_plan(
             desired,
-            max_surge(&d, desired),
-            max_unavailable(&d, desired),
+            max_surge(d, desired),
+            max_unavailable(d, desired),
             d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate"),
             current.map(counts).unwrap_or(Counts {
                 spec: 0,
                 available: 0,
             }),
-            &old_counts,
+            old_counts,
         )
     } else {
         (desired, vec![0; old.len()])
     };
     let new_revision = old.iter().map(|rs| revision(rs)).max().unwrap_or(0) + 1;
-    let annotations = current_annotations(&d, current, new_revision, desired);
+    let annotations = current_annotations(d, current, new_revision, desired);
     match current {
         None => {
             let mut rs_template = template.clone();
@@ -382,7 +430,7 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
                     "template": rs_template,
                 },
             });
-            if let Err(e) = ops::create(&mut state, &rs_type, Some(ns), rs, &opts) {
+            if let Err(e) = ops::create(state, rs_type, Some(&ns), rs, &opts) {
                 tracing::warn!(
                     "simulated Deployment controller: creating the ReplicaSet of {ns}/{name}: {}",
                     e.message
@@ -396,7 +444,7 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
                     .and_then(Value::as_object)
                     != Some(&annotations) =>
         {
-            scale(&mut state, &rs_type, ns, rs, new_size, annotations)
+            scale(state, rs_type, &ns, rs, new_size, annotations)
         }
         Some(_) => {}
     }
@@ -411,23 +459,11 @@ pub fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
             annotations.insert(DESIRED_REPLICAS.into(), json!(desired.to_string()));
             annotations.insert(
                 MAX_REPLICAS.into(),
-                json!((desired + max_surge(&d, desired)).to_string()),
+                json!((desired + max_surge(d, desired)).to_string()),
             );
-            scale(&mut state, &rs_type, ns, rs, size, annotations);
+            scale(state, rs_type, &ns, rs, size, annotations);
         }
     }
-
-    let owned: Vec<Value> = owned_replica_sets(&state, &uid);
-    write_deployment_status(
-        &mut state,
-        &d_type,
-        ns,
-        name,
-        d,
-        desired,
-        &owned,
-        &is_current,
-    );
 }
 
 /// Sums the ReplicaSets into the Deployment's status (and revision), written only on change.

@@ -12,6 +12,21 @@ const FIRST_CLUSTER_IP: u32 = u32::from_be_bytes([10, 96, 0, 10]);
 const LAST_CLUSTER_IP: u32 = u32::from_be_bytes([10, 111, 255, 254]);
 const NODE_PORTS: std::ops::RangeInclusive<u32> = 30000..=32767;
 
+/// A Service's spec and type, unless it is an ExternalName (which has no addresses).
+fn addressed_spec(service: &mut Value) -> Option<(&mut serde_json::Map<String, Value>, String)> {
+    let spec = service.get_mut("spec")?.as_object_mut()?;
+    let kind = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
+    (kind != "ExternalName").then_some((spec, kind))
+}
+
+fn unset(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_str).is_none_or(str::is_empty)
+}
+
 /// Allocation counters, kept with the store.
 #[derive(Debug, Default)]
 pub struct Allocator {
@@ -36,18 +51,9 @@ impl Allocator {
 
     /// Fills what a new Service's spec leaves to the server.
     pub fn on_create(&mut self, service: &mut Value) {
-        let Some(spec) = service.get_mut("spec").and_then(Value::as_object_mut) else {
+        let Some((spec, kind)) = addressed_spec(service) else {
             return;
         };
-        let kind = spec
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("ClusterIP")
-            .to_string();
-        if kind == "ExternalName" {
-            return;
-        }
-        let unset = |v: Option<&Value>| v.and_then(Value::as_str).is_none_or(str::is_empty);
         if unset(spec.get("clusterIP")) {
             let ip = self.cluster_ip();
             spec.insert("clusterIP".into(), json!(ip));
@@ -89,18 +95,9 @@ fn keep_allocated(old: &Value, new: &mut Value) {
     let Some(old_spec) = old.get("spec").and_then(Value::as_object) else {
         return;
     };
-    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+    let Some((spec, kind)) = addressed_spec(new) else {
         return;
     };
-    let kind = spec
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("ClusterIP")
-        .to_string();
-    if kind == "ExternalName" {
-        return;
-    }
-    let unset = |v: Option<&Value>| v.and_then(Value::as_str).is_none_or(str::is_empty);
     if unset(spec.get("clusterIP")) {
         for field in ["clusterIP", "clusterIPs"] {
             if let Some(v) = old_spec.get(field) {

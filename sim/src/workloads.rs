@@ -266,6 +266,13 @@ fn reconcile(srv: &Arc<Server>, ns: &str, name: &str) {
     }
 }
 
+/// The pod type and a pod, as stored.
+fn pod(state: &State, ns: &str, name: &str) -> Option<(ResourceType, Value)> {
+    let pod_type = state.registry.get("", "v1", "pods")?.clone();
+    let pod = state.get("/pods", &(ns.to_string(), name.to_string()))?;
+    Some((pod_type, pod.clone()))
+}
+
 /// A pod nobody has scheduled or started yet.
 fn is_new(pod: &Value) -> bool {
     pod.pointer("/spec/nodeName").is_none()
@@ -278,14 +285,7 @@ fn is_new(pod: &Value) -> bool {
 fn start_bare_pod(srv: &Arc<Server>, ns: &str, name: &str) {
     let timer = {
         let mut state = srv.lock();
-        let Some(pod_type) = state.registry.get("", "v1", "pods").cloned() else {
-            return;
-        };
-        let Some(pod) = state
-            .get("/pods", &(ns.to_string(), name.to_string()))
-            .cloned()
-            .filter(is_new)
-        else {
+        let Some((pod_type, pod)) = pod(&state, ns, name).filter(|(_, p)| is_new(p)) else {
             return;
         };
         let binding = Scheduler::survey(&state).place();
@@ -566,13 +566,7 @@ fn ready_status(status: &Value) -> Value {
 
 fn mark_ready(srv: &Arc<Server>, ns: &str, name: &str) {
     let mut state = srv.lock();
-    let Some(pod_type) = state.registry.get("", "v1", "pods").cloned() else {
-        return;
-    };
-    let Some(pod) = state
-        .get("/pods", &(ns.to_string(), name.to_string()))
-        .cloned()
-    else {
+    let Some((pod_type, pod)) = pod(&state, ns, name) else {
         return;
     };
     // An unscheduled pod has no kubelet to run it, so it never turns Ready.
