@@ -46,39 +46,39 @@ fn revision(rs: &Value) -> u64 {
 /// `maxSurge` as a number of pods: a percentage of `replicas` rounded up, 25% by default, and
 /// none for the Recreate strategy.
 fn max_surge(d: &Value, replicas: i64) -> i64 {
-    if d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate") {
-        return 0;
-    }
-    match d.pointer("/spec/strategy/rollingUpdate/maxSurge") {
-        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
-        Some(Value::String(s)) => percent_of(s, replicas),
-        _ => percent_of("25%", replicas),
-    }
-}
-
-fn percent_of(s: &str, replicas: i64) -> i64 {
-    match s.strip_suffix('%').map(str::parse::<i64>) {
-        Some(Ok(p)) => (p * replicas + 99) / 100,
-        _ => s.parse().unwrap_or(0),
-    }
+    rolling_limit(d, "maxSurge", replicas, Round::Up).unwrap_or(0)
 }
 
 /// `maxUnavailable` as a number of pods: a percentage of `replicas` rounded down, 25% by
 /// default, and all of them for the Recreate strategy.
 fn max_unavailable(d: &Value, replicas: i64) -> i64 {
-    if d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate") {
-        return replicas;
-    }
-    match d.pointer("/spec/strategy/rollingUpdate/maxUnavailable") {
-        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
-        Some(Value::String(s)) => percent_down(s, replicas),
-        _ => percent_down("25%", replicas),
-    }
+    rolling_limit(d, "maxUnavailable", replicas, Round::Down).unwrap_or(replicas)
 }
 
-fn percent_down(s: &str, replicas: i64) -> i64 {
-    match s.strip_suffix('%').map(str::parse::<i64>) {
-        Some(Ok(p)) => p * replicas / 100,
+#[derive(Clone, Copy)]
+enum Round {
+    Up,
+    Down,
+}
+
+/// A `rollingUpdate` limit in pods; `None` for the Recreate strategy.
+fn rolling_limit(d: &Value, field: &str, replicas: i64, round: Round) -> Option<i64> {
+    if d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate") {
+        return None;
+    }
+    Some(
+        match d.pointer(&format!("/spec/strategy/rollingUpdate/{field}")) {
+            Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+            Some(Value::String(s)) => percent_of(s, replicas, round),
+            _ => percent_of("25%", replicas, round),
+        },
+    )
+}
+
+fn percent_of(s: &str, replicas: i64, round: Round) -> i64 {
+    match (s.strip_suffix('%').map(str::parse::<i64>), round) {
+        (Some(Ok(p)), Round::Up) => (p * replicas + 99) / 100,
+        (Some(Ok(p)), Round::Down) => p * replicas / 100,
         _ => s.parse().unwrap_or(0),
     }
 }
@@ -633,8 +633,9 @@ mod tests {
             (back[REVISION].as_str(), back[REVISION_HISTORY].as_str()),
             (Some("3"), Some("1"))
         );
-        assert_eq!(percent_of("30%", 10), 3);
-        assert_eq!(percent_of("2", 10), 2);
+        assert_eq!(percent_of("30%", 10, Round::Up), 3);
+        assert_eq!(percent_of("25%", 3, Round::Up), 1);
+        assert_eq!(percent_of("2", 10, Round::Up), 2);
     }
 
     #[test]
@@ -676,8 +677,8 @@ mod tests {
             let got = rolling_plan(*desired, *surge, *unavailable, *recreate, *new, old);
             assert_eq!((got.0, got.1.as_slice()), *want, "case {i}");
         }
-        assert_eq!(percent_down("25%", 3), 0);
-        assert_eq!(percent_down("50%", 5), 2);
+        assert_eq!(percent_of("25%", 3, Round::Down), 0);
+        assert_eq!(percent_of("50%", 5, Round::Down), 2);
     }
 
     #[test]
