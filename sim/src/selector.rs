@@ -240,6 +240,26 @@ mod tests {
     }
 
     #[test]
+    fn structured_label_selectors() {
+        let labels: BTreeMap<String, String> =
+            [("a".to_string(), "1".to_string())].into_iter().collect();
+        let sel = |v: serde_json::Value| LabelSelector::from_json(&v);
+        assert!(sel(json!({})).is_ok_and(|s| s.matches(&labels)));
+        assert!(sel(json!({"matchLabels": {"a": "1"}})).is_ok_and(|s| s.matches(&labels)));
+        assert!(sel(json!({"matchLabels": {"a": "2"}})).is_ok_and(|s| !s.matches(&labels)));
+        let expr = |op: &str, values: serde_json::Value| {
+            sel(json!({"matchExpressions": [{"key": "a", "operator": op, "values": values}]}))
+        };
+        assert!(expr("In", json!(["1", "3"])).is_ok_and(|s| s.matches(&labels)));
+        assert!(expr("NotIn", json!(["1"])).is_ok_and(|s| !s.matches(&labels)));
+        assert!(expr("Exists", json!([])).is_ok_and(|s| s.matches(&labels)));
+        assert!(expr("DoesNotExist", json!([])).is_ok_and(|s| !s.matches(&labels)));
+        assert!(expr("In", json!([])).is_err(), "In needs values");
+        assert!(expr("Near", json!(["1"])).is_err());
+        assert!(sel(json!({"matchLabels": {"a": 1}})).is_err());
+    }
+
+    #[test]
     fn field_selectors() {
         let obj =
             json!({"metadata": {"name": "a", "namespace": "ns"}, "status": {"phase": "Running"}});

@@ -1066,3 +1066,89 @@ async fn without_authorization_nothing_is_checked() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subject_access_and_token_reviews() {
+    let c = cluster().await;
+    alice(&c).await;
+    c.kubectl_ok(&["apply", "-f", "-"], Some(READER)).await;
+    let post = |path: &'static str, body: Value| {
+        let c = &c;
+        async move {
+            let out = c
+                .kubectl_ok(
+                    &["create", "--raw", path, "-f", "-"],
+                    Some(&body.to_string()),
+                )
+                .await;
+            serde_json::from_str::<Value>(&out).expect("a review")
+        }
+    };
+    // Another user's access, as the admin asks it.
+    let sar = |ns: &str| {
+        json!({"spec": {"user": "alice", "groups": ["devs"],
+            "resourceAttributes": {"namespace": ns, "verb": "get", "resource": "configmaps", "name": "special"}}})
+    };
+    let answer = post(
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        sar("shop"),
+    )
+    .await;
+    assert_eq!(answer["status"]["allowed"], true, "{answer}");
+    let answer = post(
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        sar("prod"),
+    )
+    .await;
+    assert_eq!(answer["status"]["allowed"], false, "{answer}");
+    let answer = post(
+        "/apis/authorization.k8s.io/v1/namespaces/shop/localsubjectaccessreviews",
+        json!({"spec": {"user": "alice", "resourceAttributes": {"verb": "get", "resource": "configmaps", "name": "special"}}}),
+    )
+    .await;
+    assert_eq!(answer["status"]["allowed"], true, "{answer}");
+
+    // Which user a token stands for.
+    let token = sa_token(&c, "shop", "reader").await;
+    let answer = post(
+        "/apis/authentication.k8s.io/v1/tokenreviews",
+        json!({"spec": {"token": token}}),
+    )
+    .await;
+    assert_eq!(answer["status"]["authenticated"], true, "{answer}");
+    assert_eq!(
+        answer["status"]["user"]["username"],
+        "system:serviceaccount:shop:reader"
+    );
+    assert_eq!(
+        answer["status"]["audiences"],
+        json!(["https://kubernetes.default.svc.cluster.local"])
+    );
+    let answer = post(
+        "/apis/authentication.k8s.io/v1/tokenreviews",
+        json!({"spec": {"token": "nope"}}),
+    )
+    .await;
+    assert!(answer["status"]["authenticated"].is_null(), "{answer}");
+
+    // Only who may: the ServiceAccount may not ask about others.
+    let reader = c.kubeconfig_for("reader", Some(&token));
+    let (ok, _, err) = c
+        .kubectl_with(
+            &reader,
+            &[
+                "create",
+                "--raw",
+                "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                "-f",
+                "-",
+            ],
+            Some(&sar("shop").to_string()),
+        )
+        .await;
+    assert!(!ok);
+    assert!(
+        err.contains(r#"subjectaccessreviews.authorization.k8s.io is forbidden: User "system:serviceaccount:shop:reader" cannot create resource "subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope"#),
+        "{err}"
+    );
+}

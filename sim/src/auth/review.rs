@@ -542,3 +542,70 @@ fn bound_object(state: &State, ns: &str, r: &Value) -> Result<BoundObject, ApiEr
         uid,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_review_attributes() {
+        let body = json!({"spec": {"resourceAttributes": {"verb": "get", "group": "apps",
+            "resource": "deployments", "subresource": "scale", "name": "web", "namespace": "a"}}});
+        let attrs = access_attributes(&body, "SelfSubjectAccessReview", None).ok();
+        assert_eq!(
+            attrs.map(|a| (
+                a.verb,
+                a.api_group,
+                a.resource,
+                a.subresource,
+                a.name,
+                a.namespace
+            )),
+            Some((
+                "get".into(),
+                "apps".into(),
+                "deployments".into(),
+                "scale".into(),
+                "web".into(),
+                "a".into()
+            ))
+        );
+        let body = json!({"spec": {"nonResourceAttributes": {"verb": "get", "path": "/healthz"}}});
+        let attrs = access_attributes(&body, "SelfSubjectAccessReview", None).ok();
+        assert!(attrs.is_some_and(|a| !a.resource_request && a.path == "/healthz"));
+
+        let neither = access_attributes(&json!({"spec": {}}), "SelfSubjectAccessReview", None);
+        assert_eq!(
+            neither.err().map(|e| (e.code, e.message)),
+            Some((
+                422,
+                r#"SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec.resourceAttributes: Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified"#.to_string()
+            ))
+        );
+        // A LocalSubjectAccessReview is about its own namespace.
+        let body = json!({"spec": {"resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "b"}}});
+        let other = access_attributes(&body, "LocalSubjectAccessReview", Some("a"));
+        assert_eq!(other.err().map(|e| e.code), Some(400));
+        let body = json!({"spec": {"resourceAttributes": {"verb": "get", "resource": "pods"}}});
+        let local = access_attributes(&body, "LocalSubjectAccessReview", Some("a"));
+        assert_eq!(local.ok().map(|a| a.namespace), Some("a".to_string()));
+    }
+
+    #[test]
+    fn review_bodies() {
+        let body = parse_body(b"{}", "authorization.k8s.io", "SelfSubjectAccessReview");
+        assert_eq!(
+            body.ok(),
+            Some(
+                json!({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                "metadata": {"creationTimestamp": null}})
+            )
+        );
+        for bad in [&b"[]"[..], b"nope", br#"{"kind":"Pod"}"#] {
+            let e = parse_body(bad, "authorization.k8s.io", "SelfSubjectAccessReview");
+            assert_eq!(e.err().map(|e| e.code), Some(400));
+        }
+        let subject = review_subject(&json!({"spec": {}}), "SubjectAccessReview");
+        assert_eq!(subject.err().map(|e| e.code), Some(422));
+    }
+}
