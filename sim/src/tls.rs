@@ -47,9 +47,13 @@ pub fn acceptor() -> Result<TlsAcceptor, String> {
 }
 
 /// Serves `app` on `listener`, TLS and plain HTTP connections alike, each on its own task (a
-/// slow handshake holds up nobody else).
+/// slow handshake holds up nobody else). The connections' tasks belong to this future: when it
+/// is aborted (`Handle::stop`) every connection, watches included, closes with it.
 pub async fn serve(listener: TcpListener, app: axum::Router, tls: TlsAcceptor) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        // Forget the connections that have ended.
+        while connections.try_join_next().is_some() {}
         let tcp = match listener.accept().await {
             Ok((tcp, _)) => tcp,
             Err(e) => {
@@ -65,7 +69,7 @@ pub async fn serve(listener: TcpListener, app: axum::Router, tls: TlsAcceptor) {
         }
         let app = app.clone();
         let tls = tls.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let mut first = [0u8; 1];
             let is_tls = matches!(tcp.peek(&mut first).await, Ok(1) if first[0] == TLS_HANDSHAKE);
             let service = TowerToHyperService::new(app);

@@ -1152,3 +1152,32 @@ async fn subject_access_and_token_reviews() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_closes_open_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let c = Cluster::start_with_auth().await;
+    let mut watch = tokio::net::TcpStream::connect(("127.0.0.1", c.sim.port()))
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET /api/v1/namespaces/default/configmaps?watch=true HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\r\n",
+        c.sim.admin_token()
+    );
+    watch.write_all(request.as_bytes()).await.expect("send");
+    let mut buf = vec![0u8; 4096];
+    let n = watch.read(&mut buf).await.expect("the watch answers");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    c.sim.stop();
+    // The watch ends: the connection is closed (EOF), not left open.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match watch.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the watch outlived the server");
+}
