@@ -33,6 +33,7 @@ pub struct Server {
     pub faults: Mutex<FaultState>,
     pub address: String,
     pub bookmark_interval: Duration,
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl Server {
@@ -69,7 +70,7 @@ enum Route {
     Version,
     OpenApiRoot,
     OpenApi(String, String),
-    /// `/sim/faults` and `/sim/requests`: the simulator's own admin endpoints.
+    /// `/sim/faults`, `/sim/requests` and `/sim/tokens`: the simulator's own admin endpoints.
     Admin(String),
     CoreVersions,
     GroupList,
@@ -99,7 +100,9 @@ fn route(state: &State, path: &str) -> Result<Route, ApiError> {
         .collect();
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return Ok(Route::Version),
-        ["sim", what @ ("faults" | "requests")] => return Ok(Route::Admin(what.to_string())),
+        ["sim", what @ ("faults" | "requests" | "tokens")] => {
+            return Ok(Route::Admin(what.to_string()));
+        }
         [endpoint @ ("healthz" | "livez" | "readyz"), check @ ..] => {
             // Post-start hook checks are named with a '/' (`poststarthook/crd-informer-synced`).
             let check = (!check.is_empty()).then(|| check.join("/"));
@@ -169,10 +172,17 @@ pub async fn handle(srv: AxumState<Arc<Server>>, req: Request) -> Response {
 }
 
 async fn handle_inner(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
         .map(|q| q.0)
         .unwrap_or_default();
+    // Authentication and authorization come before routing, as in the real server's filter
+    // chain (a refused request for an unknown resource is 403, not 404).
+    if srv.auth.enabled
+        && let Err(e) = crate::auth::admit(&srv, &mut parts)
+    {
+        return refused(&srv, &parts, &query, e);
+    }
     let routed = {
         let state = srv.lock();
         route(&state, parts.uri.path())
@@ -216,33 +226,8 @@ async fn handle_inner(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> R
         }
         Ok(Route::Resource(t)) => *t,
     };
-    let verb = match (&parts.method, &target.name) {
-        (&Method::GET, None) if is_true(query.get("watch")) => "watch",
-        (&Method::GET, None) => "list",
-        (&Method::GET, Some(_)) => "get",
-        (&Method::POST, _) => "create",
-        (&Method::PUT, _) => "update",
-        (&Method::PATCH, _) => "patch",
-        (&Method::DELETE, None) => "deletecollection",
-        (&Method::DELETE, Some(_)) => "delete",
-        _ => "unknown",
-    };
-    let record = |code: StatusCode| RequestRecord {
-        verb: verb.to_string(),
-        group: target.rt.group.clone(),
-        version: target.rt.version.clone(),
-        resource: target.rt.plural.clone(),
-        subresource: target.sub.clone(),
-        namespace: target.namespace.clone(),
-        name: target.name.clone(),
-        user_agent: parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string(),
-        code: code.as_u16(),
-    };
+    let verb = verb_of(&parts.method, &target, &query);
+    let record = |code: StatusCode| request_record(&target, verb, &parts, code);
     let (latency, injected) = srv.faults().draw(verb, &target.rt.plural);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -268,6 +253,63 @@ async fn handle_inner(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> R
     let rec = record(response.status());
     srv.faults().record(rec);
     response
+}
+
+/// The answer to a request that authentication or authorization refused; one on a resource is
+/// in the request log too.
+fn refused(
+    srv: &Server,
+    parts: &axum::http::request::Parts,
+    query: &HashMap<String, String>,
+    e: ApiError,
+) -> Response {
+    let response = e.into_response();
+    let routed = route(&srv.lock(), parts.uri.path());
+    if let Ok(Route::Resource(t)) = routed {
+        let verb = verb_of(&parts.method, &t, query);
+        let rec = request_record(&t, verb, parts, response.status());
+        srv.faults().record(rec);
+    }
+    response
+}
+
+/// The verb of a request on a resource, as the request log names it.
+fn verb_of(method: &Method, target: &Target, query: &HashMap<String, String>) -> &'static str {
+    match (method, &target.name) {
+        (&Method::GET, None) if is_true(query.get("watch")) => "watch",
+        (&Method::GET, None) => "list",
+        (&Method::GET, Some(_)) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, None) => "deletecollection",
+        (&Method::DELETE, Some(_)) => "delete",
+        _ => "unknown",
+    }
+}
+
+fn request_record(
+    target: &Target,
+    verb: &str,
+    parts: &axum::http::request::Parts,
+    code: StatusCode,
+) -> RequestRecord {
+    RequestRecord {
+        verb: verb.to_string(),
+        group: target.rt.group.clone(),
+        version: target.rt.version.clone(),
+        resource: target.rt.plural.clone(),
+        subresource: target.sub.clone(),
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        code: code.as_u16(),
+    }
 }
 
 /// Serves a request on a resource, after fault injection.
@@ -346,6 +388,20 @@ async fn serve(
             ))
             .into_response();
         }
+    }
+    if crate::auth::review::handles(&target.rt, target.sub.as_deref()) {
+        return crate::auth::review::serve(
+            srv,
+            crate::auth::review::Request {
+                rt: &target.rt,
+                namespace: target.namespace.as_deref(),
+                name: target.name.as_deref(),
+                sub: target.sub.as_deref(),
+                method: &parts.method,
+                body: &body,
+                user: parts.extensions.get(),
+            },
+        );
     }
     let table = parts
         .headers
@@ -1013,7 +1069,7 @@ fn watch_object(rt: &ResourceType, obj: Value, as_table: bool) -> Value {
     table::render(rt, &[obj], &rv)
 }
 
-/// The simulator's admin endpoints: fault settings and the request log.
+/// The simulator's admin endpoints: fault settings, the request log and tokens.
 async fn admin(
     srv: &Server,
     what: &str,
@@ -1063,6 +1119,18 @@ async fn admin(
             // The count to wait after next time.
             let (recorded, _) = srv.faults().recorded();
             ok(&json!({"items": srv.faults().requests(), "recorded": recorded}))
+        }
+        ("tokens", &Method::POST) => {
+            let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+                Ok(b) => b,
+                Err(e) => {
+                    return ApiError::bad_request(format!("reading the body: {e}")).into_response();
+                }
+            };
+            match crate::auth::mint_request(&srv.auth, &bytes) {
+                Ok(answer) => json_response(StatusCode::CREATED, &answer),
+                Err(e) => e.into_response(),
+            }
         }
         ("requests", &Method::DELETE) => {
             srv.faults().clear_requests();

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::{
-    apps, autoscaling, batch, coordination, core, events, networking, policy, rbac, scheduling,
+    apps, authentication, authorization, autoscaling, batch, coordination, core, events,
+    networking, policy, rbac, scheduling,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
 use schemars::JsonSchema;
@@ -173,6 +174,44 @@ pub fn schema(group: &str, version: &str, kind: &str) -> Option<Arc<JSONSchemaPr
                 "v1",
                 "ClusterRoleBinding",
                 generate::<rbac::v1::ClusterRoleBinding>(),
+            );
+            let authn = "authentication.k8s.io";
+            add(
+                authn,
+                "v1",
+                "SelfSubjectReview",
+                generate::<authentication::v1::SelfSubjectReview>(),
+            );
+            add(
+                authn,
+                "v1",
+                "TokenReview",
+                generate::<authentication::v1::TokenReview>(),
+            );
+            let authz = "authorization.k8s.io";
+            add(
+                authz,
+                "v1",
+                "LocalSubjectAccessReview",
+                generate::<authorization::v1::LocalSubjectAccessReview>(),
+            );
+            add(
+                authz,
+                "v1",
+                "SelfSubjectAccessReview",
+                generate::<authorization::v1::SelfSubjectAccessReview>(),
+            );
+            add(
+                authz,
+                "v1",
+                "SelfSubjectRulesReview",
+                generate::<authorization::v1::SelfSubjectRulesReview>(),
+            );
+            add(
+                authz,
+                "v1",
+                "SubjectAccessReview",
+                generate::<authorization::v1::SubjectAccessReview>(),
             );
             m
         })

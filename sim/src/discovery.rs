@@ -72,7 +72,7 @@ fn resource_json(rt: &ResourceType) -> Vec<Value> {
         "singularName": rt.singular,
         "namespaced": rt.namespaced,
         "kind": rt.kind,
-        "verbs": VERBS,
+        "verbs": if rt.create_only { &["create"][..] } else { &VERBS[..] },
     });
     if !rt.short_names.is_empty() {
         main["shortNames"] = json!(rt.short_names);
@@ -88,6 +88,18 @@ fn resource_json(rt: &ResourceType) -> Vec<Value> {
             "namespaced": rt.namespaced,
             "kind": rt.kind,
             "verbs": ["get", "patch", "update"],
+        }));
+    }
+    if rt.group.is_empty() && rt.plural == "serviceaccounts" {
+        // TokenRequest (`kubectl create token`), answered by `crate::auth::review`.
+        out.push(json!({
+            "name": "serviceaccounts/token",
+            "singularName": "",
+            "namespaced": true,
+            "group": "authentication.k8s.io",
+            "version": "v1",
+            "kind": "TokenRequest",
+            "verbs": ["create"],
         }));
     }
     if rt.scale.is_some() {

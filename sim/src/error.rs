@@ -34,6 +34,15 @@ impl FieldError {
         }
     }
 
+    /// An invalid value printed as is (numbers: `Invalid value: 599: ...`).
+    pub fn invalid_raw(field: &str, value: &str, detail: &str) -> Self {
+        FieldError {
+            field: field.to_string(),
+            reason: "FieldValueInvalid",
+            body: format!("Invalid value: {value}: {detail}"),
+        }
+    }
+
     pub fn required(field: &str, detail: &str) -> Self {
         FieldError {
             field: field.to_string(),

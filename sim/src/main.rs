@@ -25,6 +25,12 @@ struct Args {
     /// Simulated Nodes to start with (sim-node-1, sim-node-2...).
     #[arg(long, default_value_t = 3)]
     nodes: usize,
+    /// Authenticate bearer tokens and authorize every request with RBAC, as kube-apiserver
+    /// --authorization-mode=RBAC: the default ClusterRoles and bindings exist, requests without
+    /// a token are system:anonymous, and the kubeconfig written carries a token of
+    /// kubernetes-admin (group system:masters).
+    #[arg(long)]
+    authorization: bool,
 }
 
 /// Parsing and checking here makes a bad value a usage error that names the flag, before
@@ -55,6 +61,7 @@ async fn main() -> ExitCode {
         port: args.port,
         faults: args.faults.unwrap_or_default(),
         nodes: args.nodes,
+        authorization: args.authorization,
         ..Default::default()
     };
     let sim = match rollout_rs_sim::start(config).await {

@@ -172,6 +172,7 @@ mod tests {
             schema: None,
             printer_columns: Vec::new(),
             crd: None,
+            create_only: false,
         }
     }
 

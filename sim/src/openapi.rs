@@ -96,22 +96,29 @@ pub fn group_version(registry: &Registry, group: &str, version: &str) -> Option<
         } else {
             format!("/{}/{}", gv_path(group, version), rt.plural)
         };
-        paths.insert(
-            base.clone(),
-            json!({
-                "get": operation(rt, "list", &[]),
-                "post": operation(rt, "post", &["application/json"]),
-            }),
-        );
-        paths.insert(
-            format!("{base}/{{name}}"),
-            json!({
-                "get": operation(rt, "get", &[]),
-                "put": operation(rt, "put", &["application/json"]),
-                "patch": operation(rt, "patch", &patch_types),
-                "delete": operation(rt, "delete", &[]),
-            }),
-        );
+        if rt.create_only {
+            paths.insert(
+                base.clone(),
+                json!({"post": operation(rt, "post", &["application/json"])}),
+            );
+        } else {
+            paths.insert(
+                base.clone(),
+                json!({
+                    "get": operation(rt, "list", &[]),
+                    "post": operation(rt, "post", &["application/json"]),
+                }),
+            );
+            paths.insert(
+                format!("{base}/{{name}}"),
+                json!({
+                    "get": operation(rt, "get", &[]),
+                    "put": operation(rt, "put", &["application/json"]),
+                    "patch": operation(rt, "patch", &patch_types),
+                    "delete": operation(rt, "delete", &[]),
+                }),
+            );
+        }
         let mut schema = rt
             .schema
             .as_deref()

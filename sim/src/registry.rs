@@ -30,6 +30,9 @@ pub struct ResourceType {
     pub printer_columns: Vec<CustomResourceColumnDefinition>,
     /// Name of the CRD that registered this type, if any.
     pub crd: Option<String>,
+    /// A review API (SelfSubjectAccessReview, TokenReview...): only `create`, nothing stored;
+    /// answered by [`crate::auth::review`].
+    pub create_only: bool,
 }
 
 /// Paths of the scale subresource, as in `CustomResourceSubresourceScale`.
@@ -71,6 +74,7 @@ struct Builtin {
     all: bool,
     status: bool,
     scale: bool,
+    create_only: bool,
 }
 
 const fn b(
@@ -91,6 +95,7 @@ const fn b(
         all: false,
         status: false,
         scale: false,
+        create_only: false,
     }
 }
 
@@ -105,6 +110,10 @@ impl Builtin {
     }
     const fn scale(mut self) -> Self {
         self.scale = true;
+        self
+    }
+    const fn create_only(mut self) -> Self {
+        self.create_only = true;
         self
     }
 }
@@ -245,6 +254,61 @@ const BUILTINS: &[Builtin] = &[
         &["crd", "crds"],
     )
     .status(),
+    // The review APIs every API server serves, whether or not it authorizes.
+    b(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        false,
+        &[],
+    )
+    .create_only(),
+    b(
+        "authentication.k8s.io",
+        "v1",
+        "TokenReview",
+        "tokenreviews",
+        false,
+        &[],
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io",
+        "v1",
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        true,
+        &[],
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        false,
+        &[],
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        false,
+        &[],
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        false,
+        &[],
+    )
+    .create_only(),
 ];
 
 /// Every served resource type, built-in and custom.
@@ -277,6 +341,7 @@ impl Default for Registry {
                 schema: crate::builtin_schemas::schema(bi.group, bi.version, bi.kind),
                 printer_columns: vec![],
                 crd: None,
+                create_only: bi.create_only,
             };
             types.insert(
                 (rt.group.clone(), rt.version.clone(), rt.plural.clone()),
@@ -353,6 +418,7 @@ impl Registry {
                     .map(Arc::new),
                 printer_columns: v.additional_printer_columns.clone().unwrap_or_default(),
                 crd: crd.metadata.name.clone(),
+                create_only: false,
             };
             self.types.insert(
                 (rt.group.clone(), rt.version.clone(), rt.plural.clone()),

@@ -32,6 +32,46 @@ impl LabelSelector {
         Ok(LabelSelector(reqs))
     }
 
+    /// A structured `metav1.LabelSelector` (`matchLabels` and `matchExpressions` with In,
+    /// NotIn, Exists, DoesNotExist). An empty one matches everything.
+    pub fn from_json(selector: &Value) -> Result<Self, String> {
+        let mut reqs = Vec::new();
+        if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
+            for (k, v) in labels {
+                let v = v
+                    .as_str()
+                    .ok_or_else(|| format!("matchLabels[{k}] is not a string"))?;
+                reqs.push(Req::Eq(k.clone(), v.to_string()));
+            }
+        }
+        let expressions = selector.get("matchExpressions").and_then(Value::as_array);
+        for e in expressions.into_iter().flatten() {
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .ok_or("a matchExpression has no key")?
+                .to_string();
+            let values: Vec<String> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            reqs.push(match e.get("operator").and_then(Value::as_str) {
+                Some("In") if !values.is_empty() => Req::In(key, values),
+                Some("NotIn") if !values.is_empty() => Req::NotIn(key, values),
+                Some("Exists") if values.is_empty() => Req::Exists(key),
+                Some("DoesNotExist") if values.is_empty() => Req::NotExists(key),
+                other => return Err(format!("{other:?} is not a valid label selector operator")),
+            });
+        }
+        Ok(LabelSelector(reqs))
+    }
+
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.0.iter().all(|r| match r {
             Req::Eq(k, v) => labels.get(k) == Some(v),
@@ -197,6 +237,26 @@ mod tests {
             );
         }
         assert!(LabelSelector::parse("env in prod").is_err());
+    }
+
+    #[test]
+    fn structured_label_selectors() {
+        let labels: BTreeMap<String, String> =
+            [("a".to_string(), "1".to_string())].into_iter().collect();
+        let sel = |v: serde_json::Value| LabelSelector::from_json(&v);
+        assert!(sel(json!({})).is_ok_and(|s| s.matches(&labels)));
+        assert!(sel(json!({"matchLabels": {"a": "1"}})).is_ok_and(|s| s.matches(&labels)));
+        assert!(sel(json!({"matchLabels": {"a": "2"}})).is_ok_and(|s| !s.matches(&labels)));
+        let expr = |op: &str, values: serde_json::Value| {
+            sel(json!({"matchExpressions": [{"key": "a", "operator": op, "values": values}]}))
+        };
+        assert!(expr("In", json!(["1", "3"])).is_ok_and(|s| s.matches(&labels)));
+        assert!(expr("NotIn", json!(["1"])).is_ok_and(|s| !s.matches(&labels)));
+        assert!(expr("Exists", json!([])).is_ok_and(|s| s.matches(&labels)));
+        assert!(expr("DoesNotExist", json!([])).is_ok_and(|s| !s.matches(&labels)));
+        assert!(expr("In", json!([])).is_err(), "In needs values");
+        assert!(expr("Near", json!(["1"])).is_err());
+        assert!(sel(json!({"matchLabels": {"a": 1}})).is_err());
     }
 
     #[test]

@@ -58,6 +58,12 @@ pub async fn run(srv: Arc<Server>) {
                 }
                 None => {}
             },
+            // The ServiceAccounts controller, with authorization only (without it nothing
+            // needs a ServiceAccount, and the store stays as it always was).
+            "/namespaces" if srv.auth.enabled => {
+                let (_, name) = key_of(&event.object);
+                crate::auth::default_service_account(&mut srv.lock(), &name);
+            }
             _ => {}
         }
     }

@@ -82,6 +82,22 @@ async fn faults_flag_is_in_effect_from_the_start() -> Result {
 }
 
 #[tokio::test]
+async fn authorization_flag_is_in_effect_from_the_start() -> Result {
+    let (_child, port) = start(&["--authorization"]).await?;
+    // Anonymous: the public health endpoints only.
+    let (code, body) = common::http(port, "GET", "/healthz", "application/json", "").await;
+    assert_eq!((code, body.as_str()), (200, "ok"));
+    let (code, body) =
+        common::http(port, "GET", "/api/v1/namespaces", "application/json", "").await;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(r#"User \"system:anonymous\" cannot list resource \"namespaces\""#),
+        "{body}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn bad_faults_flag_is_a_startup_error() -> Result {
     for (faults, why) in [
         (r#"{"verbs": {"get": "#, "EOF"),

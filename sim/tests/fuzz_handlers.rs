@@ -101,6 +101,54 @@ fn request() -> impl Strategy<Value = (String, String, String, String)> {
     )
 }
 
+/// Credentials and impersonation headers, valid and not.
+fn auth_headers(admin: String) -> impl Strategy<Value = Vec<(String, String)>> {
+    let authorization = prop_oneof![
+        Just(None),
+        Just(Some(format!("Bearer {admin}"))),
+        Just(Some("Bearer nope".to_string())),
+        Just(Some("Bearer".to_string())),
+        Just(Some("Basic YTpi".to_string())),
+        "[ -~]{0,20}".prop_map(Some),
+    ];
+    let impersonation = prop_oneof![
+        Just(vec![]),
+        Just(vec![("Impersonate-User".to_string(), "alice".to_string())]),
+        Just(vec![("Impersonate-Group".to_string(), "devs".to_string())]),
+        Just(vec![
+            (
+                "Impersonate-User".to_string(),
+                "system:serviceaccount:default:x".to_string()
+            ),
+            ("Impersonate-Extra-scopes%2Fa".to_string(), "v".to_string()),
+            ("Impersonate-Uid".to_string(), "1".to_string()),
+        ]),
+        "[ -~]{0,12}".prop_map(|v| vec![("Impersonate-User".to_string(), v)]),
+    ];
+    (authorization, impersonation).prop_map(|(a, mut i)| {
+        i.extend(a.map(|a| ("Authorization".to_string(), a)));
+        i
+    })
+}
+
+#[test]
+fn no_request_breaks_the_server_with_authorization() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let c = rt.block_on(Cluster::start_with_auth());
+    let config = ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let admin = c.sim.admin_token().to_string();
+    proptest!(config, |((method, path, content_type, body) in request(), headers in auth_headers(admin.clone()))| {
+        let mut all: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        all.push(("Content-Type", &content_type));
+        let (code, resp) = rt.block_on(common::http_with_headers(c.sim.port(), &method, &path, &all, &body));
+        prop_assert!((200..500).contains(&code), "{method} {path} {headers:?} ({content_type}) {body:?} -> {code}: {resp}");
+    });
+}
+
 #[test]
 fn no_request_breaks_the_server() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");

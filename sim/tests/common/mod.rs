@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -19,6 +19,15 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 impl Cluster {
     pub async fn start() -> Cluster {
         Self::start_with(rollout_rs_sim::Config::default()).await
+    }
+
+    /// A simulator that authenticates and authorizes (RBAC); its kubeconfig is the admin's.
+    pub async fn start_with_auth() -> Cluster {
+        Self::start_with(rollout_rs_sim::Config {
+            authorization: true,
+            ..Default::default()
+        })
+        .await
     }
 
     pub async fn start_with(config: rollout_rs_sim::Config) -> Cluster {
@@ -71,14 +80,36 @@ impl Cluster {
     /// Runs kubectl against this cluster (its own HOME, so no discovery cache is shared), and
     /// returns (success, stdout, stderr).
     pub async fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        self.kubectl_with(&self.dir.join("kubeconfig"), args, stdin)
+            .await
+    }
+
+    /// Writes a kubeconfig for this cluster that authenticates with `token` (none: anonymous)
+    /// and returns its path.
+    pub fn kubeconfig_for(&self, name: &str, token: Option<&str>) -> PathBuf {
+        let path = self.dir.join(format!("{name}.kubeconfig"));
+        self.sim
+            .write_kubeconfig_for(&path, token)
+            .expect("write kubeconfig");
+        path
+    }
+
+    /// Like [`Cluster::kubectl`], with another kubeconfig (another user).
+    pub async fn kubectl_with(
+        &self,
+        kubeconfig: &Path,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> (bool, String, String) {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let stdin = stdin.map(str::to_string);
         let dir = self.dir.clone();
+        let kubeconfig = kubeconfig.to_path_buf();
         tokio::task::spawn_blocking(move || {
             use std::io::Write;
             let mut child = Command::new("kubectl")
                 .args(&args)
-                .env("KUBECONFIG", dir.join("kubeconfig"))
+                .env("KUBECONFIG", kubeconfig)
                 .env("HOME", &dir)
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
@@ -153,11 +184,26 @@ pub async fn http(
     content_type: &str,
     body: &str,
 ) -> (u16, String) {
+    http_with_headers(port, method, path, &[("Content-Type", content_type)], body).await
+}
+
+/// One HTTP/1.1 request with the given headers (e.g. `Authorization: Bearer ...`).
+pub async fn http_with_headers(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
+    let headers: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(req.as_bytes()).await.expect("send");
