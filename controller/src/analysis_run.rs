@@ -27,6 +27,7 @@ use serde_json::json;
 use crate::events::{Event, EventType, Recorder};
 use crate::io::{MANAGER, scoped, strip_meta};
 use crate::lenient::{Lenient, Reported};
+use crate::process::Process;
 use crate::retry::Retries;
 
 /// Why a reconcile failed; it is retried.
@@ -41,6 +42,8 @@ pub(crate) enum AnalysisRunError {
 struct Context {
     client: Client,
     http: Http,
+    process: Process,
+    queue: Arc<crate::process::Queue>,
     /// Runs that do not decode, reported once per reason.
     reported: Arc<Reported>,
     /// When to retry each failing run.
@@ -66,12 +69,24 @@ impl AnalysisRuns {
     }
 
     /// Runs it until the stream ends (on shutdown).
-    pub(crate) async fn run(self, namespace: Option<String>) {
-        run(self.client, self.http, namespace).await
+    pub(crate) async fn run(self, namespace: Option<String>, process: Process) {
+        run(self.client, self.http, namespace, process).await
     }
 }
 
-async fn run(client: Client, http: Http, namespace: Option<String>) {
+impl crate::process::Reason for AnalysisRunError {
+    fn reason(&self) -> &'static str {
+        match self {
+            AnalysisRunError::Status { .. } => "StatusWrite",
+            AnalysisRunError::NoNamespace => "NoNamespace",
+        }
+    }
+}
+
+/// The controller's name in metrics and log spans.
+const CONTROLLER: &str = "analysisrun";
+
+async fn run(client: Client, http: Http, namespace: Option<String>, process: Process) {
     // Each run decodes on its own: a malformed one ends Error, the others go on.
     let api: Api<Lenient<AnalysisRun>> = scoped(&client, namespace.as_deref());
     let (reader, writer) = reflector::store();
@@ -100,15 +115,37 @@ async fn run(client: Client, http: Http, namespace: Option<String>) {
             }
         })
         .applied_objects();
+    let queue = process.queue(CONTROLLER);
+    let stream = {
+        let queue = queue.clone();
+        stream.inspect(move |run| {
+            if let Ok(run) = run {
+                queue.triggered(key(run));
+            }
+        })
+    };
+    process.readiness.expect("analysisrun cache");
+    {
+        let (process, reader) = (process.clone(), reader.clone());
+        tokio::spawn(async move {
+            if crate::process::listed(&reader).await {
+                process.readiness.pass("analysisrun cache");
+            }
+        });
+    }
     let ctx = Arc::new(Context {
         client: client.clone(),
         http,
         reported,
         retries,
         recorder: Recorder::new(client, MANAGER),
+        process: process.clone(),
+        queue,
     });
     Controller::for_stream(stream, reader)
-        .run(reconcile, error_policy, ctx)
+        .reconcile_all_on(process.leadership.gained())
+        .graceful_shutdown_on(process.shutdown())
+        .run(instrumented, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!("analysis run reconcile: {e}");
@@ -133,6 +170,26 @@ fn error_policy(
     let wait = ctx.retries.failed(run.uid().as_deref().unwrap_or_default());
     tracing::warn!(run = %run.name_any(), "reconcile failed, retrying in {wait:?}: {err}");
     Action::requeue(wait)
+}
+
+fn key(run: &Lenient<AnalysisRun>) -> String {
+    format!("{}/{}", run.namespace().unwrap_or_default(), run.name_any())
+}
+
+/// One reconcile in its span, timed and counted; none at all on a standby.
+async fn instrumented(
+    listed: Arc<Lenient<AnalysisRun>>,
+    ctx: Arc<Context>,
+) -> Result<Action, AnalysisRunError> {
+    if !ctx.process.leadership.is_leader() {
+        ctx.queue.started(&key(&listed));
+        return Ok(Action::await_change());
+    }
+    let (ns, name) = (listed.namespace().unwrap_or_default(), listed.name_any());
+    let (process, queue) = (ctx.process.clone(), ctx.queue.clone());
+    process
+        .reconcile(CONTROLLER, &queue, &ns, &name, reconcile(listed, ctx))
+        .await
 }
 
 async fn reconcile(
@@ -202,6 +259,9 @@ async fn reconcile(
                 }))
                 .await;
                 for (metric, m) in &taken {
+                    ctx.process
+                        .metrics
+                        .measurement(metric, &format!("{:?}", m.phase));
                     tracing::info!(
                         run = %ar.name_any(),
                         namespace = %ns,

@@ -1,24 +1,33 @@
 //! The rollout-rs controllers and the wiring around them.
 //!
-//! Today: the rollout reconciler (canary with its traffic routers, and blue-green: [`rollout`]),
-//! the AnalysisRun controller ([`analysis_run`]), installing the CRDs ([`install`]) and the
-//! one-command developer cluster ([`dev`]). Metrics and health endpoints and leader election arrive with
-//! their issues; every controller follows observe → decide (pure) → execute.
+//! The rollout reconciler (canary with its traffic routers, and blue-green: [`rollout`]), the
+//! AnalysisRun controller ([`analysis_run`]), the Git reconciler's wiring, installing the CRDs
+//! ([`install`]) and the one-command developer cluster ([`dev`]); around them the process
+//! ([`process`]): metrics, health, logs and leader election. Every controller follows observe →
+//! decide (pure) → execute.
 
 mod analysis_run;
+#[cfg(feature = "sim")]
 pub mod dev;
 mod events;
 pub mod install;
 mod io;
 mod lenient;
 mod per_object;
+mod process;
 mod retry;
 mod rollout;
 
+pub use process::logs::{self, LogFormat, LogLevel};
 pub use rollout::hash::pod_template_hash;
 pub use rollout::reconcile::Options;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use process::Process;
+use process::leader::{Election, Leadership};
 
 /// Why the controllers could not run.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +45,35 @@ pub enum RunError {
     Signal(std::io::Error),
     #[error("the AnalysisRun controller cannot start: {0}")]
     AnalysisRuns(rollout_rs_analysis::provider::ProviderError),
+    /// The metrics or health address cannot be served (taken, not allowed).
+    #[error("{0}")]
+    Serve(String),
+    #[error("{0}")]
+    Election(String),
+}
+
+/// How the process runs beside its controllers: the `rollout-rs controller` flags.
+#[derive(Clone)]
+pub struct ProcessOptions {
+    /// Where `/metrics` is served.
+    pub metrics_addr: SocketAddr,
+    /// Where `/healthz`, `/readyz` and `/debug/log-level` are served.
+    pub health_addr: SocketAddr,
+    /// Elect a leader on a Lease: only it writes; the others keep warm caches.
+    pub leader_elect: bool,
+    /// The running log filter, which `/debug/log-level` changes.
+    pub log_level: LogLevel,
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        ProcessOptions {
+            metrics_addr: SocketAddr::from(([0, 0, 0, 0], 8090)),
+            health_addr: SocketAddr::from(([0, 0, 0, 0], 8081)),
+            leader_elect: false,
+            log_level: LogLevel::fixed(),
+        }
+    }
 }
 
 // The cause is printed in the message, not chained as a source as well (it would read twice).
@@ -47,7 +85,11 @@ impl From<kube::Error> for RunError {
 
 /// A client from `kubeconfig`, or from the environment (KUBECONFIG, in-cluster) when `None`.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, RunError> {
-    let config = match kubeconfig {
+    Ok(kube::Client::try_from(config(kubeconfig).await?)?)
+}
+
+async fn config(kubeconfig: Option<&std::path::Path>) -> Result<kube::Config, RunError> {
+    Ok(match kubeconfig {
         Some(path) => {
             let failed = |cause| RunError::Kubeconfig {
                 path: path.to_path_buf(),
@@ -59,29 +101,126 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client
                 .map_err(failed)?
         }
         None => kube::Config::infer().await.map_err(RunError::Infer)?,
-    };
-    Ok(kube::Client::try_from(config)?)
+    })
 }
 
-/// `rollout-rs controller`: every controller, until Ctrl-C.
+/// `rollout-rs controller`: every controller, with the metrics and health endpoints and (if
+/// asked) leader election, until SIGTERM or Ctrl-C. Then the reconciles in flight finish and
+/// the leader releases its Lease at once.
 pub async fn run_controllers(
     kubeconfig: Option<PathBuf>,
     options: Options,
+    run: ProcessOptions,
 ) -> Result<(), RunError> {
-    let client = client(kubeconfig.as_deref()).await?;
+    let metrics = Arc::new(process::metrics::Metrics::default());
+    let identity = identity();
+    let mut config = config(kubeconfig.as_deref()).await?;
+    // As client-go's binaries do: the API server's audit log and request metrics (and the
+    // simulator's request log) tell this replica's requests apart.
+    let agent = format!("rollout-rs/{} ({identity})", env!("CARGO_PKG_VERSION"));
+    if let Ok(agent) = http::HeaderValue::from_str(&agent) {
+        config.headers.push((http::header::USER_AGENT, agent));
+    }
+    let client = kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&process::api_requests::CountRequests(metrics.clone()))
+        .build();
     tracing::info!(
         namespace = options.namespace.as_deref().unwrap_or("<all>"),
+        leader_elect = run.leader_elect,
         "rollout-rs controller starting"
     );
-    tokio::select! {
-        ended = controllers(client, options) => ended,
-        signal = tokio::signal::ctrl_c() => signal.map_err(RunError::Signal),
+    let election = if run.leader_elect {
+        let namespace = lease_namespace(options.namespace.as_deref());
+        let m = metrics.clone();
+        let election = Election::start(client.clone(), &namespace, &identity, move |l| m.leader(l))
+            .await
+            .map_err(|e| RunError::Election(e.to_string()))?;
+        tracing::info!(%namespace, %identity, lease = process::leader::LEASE_NAME, "joined the leader election");
+        Some(election)
+    } else {
+        metrics.leader(true);
+        None
+    };
+    let leadership = election
+        .as_ref()
+        .map(|e| e.leadership.clone())
+        .unwrap_or_else(Leadership::always);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let process = Process::with_metrics(metrics, leadership, stopped);
+    let server = process::server::serve(&process, run.metrics_addr, run.health_addr, run.log_level)
+        .await
+        .map_err(|e| RunError::Serve(e.to_string()))?;
+    let signals = tokio::spawn(async move {
+        match stop_signal().await {
+            Ok(which) => {
+                tracing::info!("{which}: finishing the reconciles in flight, then stopping")
+            }
+            Err(e) => tracing::error!("waiting for a stop signal: {e}"),
+        }
+        let _ = stop.send(true);
+    });
+    let ended = controllers_in(client, options, process).await;
+    if let Some(election) = election {
+        election.resign().await;
     }
+    signals.abort();
+    server.abort();
+    ended
+}
+
+/// SIGTERM (what Kubernetes sends) or Ctrl-C.
+async fn stop_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            c = tokio::signal::ctrl_c() => c.map(|()| "interrupted"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map(|()| "interrupted")
+    }
+}
+
+/// Where the Lease lives: the pod's namespace (the chart passes it as `POD_NAMESPACE`), else
+/// the one watched, else `default`.
+fn lease_namespace(watched: Option<&str>) -> String {
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .filter(|ns| !ns.is_empty())
+        .or_else(|| watched.map(str::to_string))
+        .unwrap_or_else(|| "default".into())
+}
+
+/// This replica's name in the election: the pod's name (`POD_NAME`, else the host name) and
+/// the process id, unique even for two processes on one machine.
+fn identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "rollout-rs".into());
+    format!("{host}-{}", std::process::id())
 }
 
 /// Every controller on one client, until their streams end. One that cannot start says why
 /// (the process then exits non-zero) rather than leaving the others running without it.
 pub async fn controllers(client: kube::Client, options: Options) -> Result<(), RunError> {
+    controllers_in(client, options, Process::standalone()).await
+}
+
+async fn controllers_in(
+    client: kube::Client,
+    options: Options,
+    process: Process,
+) -> Result<(), RunError> {
     let namespace = options.namespace.clone();
     let analysis =
         analysis_run::AnalysisRuns::new(client.clone()).map_err(RunError::AnalysisRuns)?;
@@ -92,11 +231,12 @@ pub async fn controllers(client: kube::Client, options: Options) -> Result<(), R
             namespace.clone(),
             rollout_rs_gitops::source::GitCli::new(cache),
             rollout_rs_gitops::render::Renderers::from_env(),
+            gitops_hooks(&process),
         )
     });
     tokio::join!(
-        rollout::reconcile::run(client, options),
-        analysis.run(namespace),
+        rollout::reconcile::run(client, options, process.clone()),
+        analysis.run(namespace, process),
         async move {
             if let Some(gitops) = gitops {
                 gitops.await;
@@ -104,6 +244,30 @@ pub async fn controllers(client: kube::Client, options: Options) -> Result<(), R
         },
     );
     Ok(())
+}
+
+/// The Git reconciler's view of the process: it writes only while this replica leads, and its
+/// syncs count in the metrics as the `gitsync` controller's reconciles.
+fn gitops_hooks(process: &Process) -> rollout_rs_gitops::reconcile::Hooks {
+    use futures::StreamExt;
+    const CONTROLLER: &str = "gitsync";
+    let queue = process.queue(CONTROLLER);
+    process.readiness.expect("gitsync cache");
+    let (leadership, metrics, readiness) = (
+        process.leadership.clone(),
+        process.metrics.clone(),
+        process.readiness.clone(),
+    );
+    rollout_rs_gitops::reconcile::Hooks {
+        may_write: Box::new(move || leadership.is_leader()),
+        gained: process.leadership.gained().boxed(),
+        shutdown: Box::pin(process.shutdown()),
+        synced: Box::new(move |ns, name, took, failure| {
+            queue.started(&format!("{ns}/{name}"));
+            metrics.reconciled(CONTROLLER, took, failure);
+        }),
+        listed: Box::new(move || readiness.pass("gitsync cache")),
+    }
 }
 
 /// What the benches measure of the decision, without the reconciler's types.

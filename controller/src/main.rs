@@ -1,12 +1,14 @@
-//! The `rollout-rs` binary: `crds` prints the CRDs, `dev` runs the developer cluster. The
-//! controllers (`rollout-rs controller`) arrive with the rollout controller, under the command
-//! names fixed in design.md.
+//! The `rollout-rs` binary: `controller` runs the controllers against a cluster, `crds` prints
+//! the CRDs, `dev` (with the default `sim` feature) runs the developer cluster. Commands and
+//! flags are the ones design.md fixes.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rollout_rs_controller::LogFormat;
 
 #[derive(Parser)]
 #[command(
@@ -40,8 +42,22 @@ enum Command {
         /// Where the Git reconciler caches its clones [default: <temp dir>/rollout-rs-gitops].
         #[arg(long, requires = "gitops")]
         gitops_cache: Option<PathBuf>,
+        /// Where /metrics is served.
+        #[arg(long, default_value = "0.0.0.0:8090")]
+        metrics_addr: SocketAddr,
+        /// Where /healthz, /readyz and /debug/log-level are served (may equal --metrics-addr).
+        #[arg(long, default_value = "0.0.0.0:8081")]
+        health_addr: SocketAddr,
+        /// Elect a leader on the Lease `rollout-rs-controller` (in $POD_NAMESPACE, else the
+        /// watched namespace, else `default`): only the leader writes.
+        #[arg(long)]
+        leader_elect: bool,
+        /// How log lines are written; the level comes from RUST_LOG (default info).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        log_format: Format,
     },
     /// Start a simulated cluster with the CRDs installed and the controllers running, until Ctrl-C.
+    #[cfg(feature = "sim")]
     Dev {
         /// Port of the simulated API server on 127.0.0.1; 0 picks a free one.
         #[arg(long, default_value_t = 0)]
@@ -50,6 +66,13 @@ enum Command {
         #[arg(long)]
         kubeconfig_out: Option<PathBuf>,
     },
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -69,8 +92,15 @@ fn main() -> ExitCode {
             traffic_split_api_version,
             gitops,
             gitops_cache,
+            metrics_addr,
+            health_addr,
+            leader_elect,
+            log_format,
         } => {
-            init_tracing();
+            let log_level = rollout_rs_controller::logs::init(match log_format {
+                Format::Text => LogFormat::Text,
+                Format::Json => LogFormat::Json,
+            });
             let options = rollout_rs_controller::Options {
                 namespace,
                 traffic_split_api_version,
@@ -78,16 +108,23 @@ fn main() -> ExitCode {
                     gitops_cache.unwrap_or_else(|| std::env::temp_dir().join("rollout-rs-gitops"))
                 }),
             };
+            let process = rollout_rs_controller::ProcessOptions {
+                metrics_addr,
+                health_addr,
+                leader_elect,
+                log_level,
+            };
             block_on(
-                rollout_rs_controller::run_controllers(kubeconfig, options),
+                rollout_rs_controller::run_controllers(kubeconfig, options, process),
                 "rollout-rs controller",
             )
         }
+        #[cfg(feature = "sim")]
         Command::Dev {
             port,
             kubeconfig_out,
         } => {
-            init_tracing();
+            rollout_rs_controller::logs::init(LogFormat::Text);
             let kubeconfig =
                 kubeconfig_out.unwrap_or_else(rollout_rs_controller::dev::default_kubeconfig_path);
             block_on(
@@ -117,25 +154,4 @@ fn block_on<E: std::fmt::Display>(
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_tracing() {
-    // aws-lc-rs is the one rustls provider of the graph; installing it explicitly keeps the
-    // choice visible (and a second install is a no-op).
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(log_colours())
-        .init();
-}
-
-/// Colours are for a person at a terminal: in a file or a log collector the escape codes are
-/// noise. NO_COLOR (https://no-color.org) turns them off even there.
-fn log_colours() -> bool {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -212,6 +212,67 @@ impl Prometheus {
     /// Starts Prometheus scraping `exporter` on a free loopback port, and waits until it
     /// scrapes (which it does only once its configuration is loaded and its API ready).
     pub async fn start(exporter: &Exporter, dir: &std::path::Path) -> Result<Prometheus> {
+        let mut prometheus = Prometheus::spawn(&exporter.addr.to_string(), dir)?;
+        if let Some(child) = prometheus.child.as_mut() {
+            // Two scrapes: the first may come while the API is being switched to ready.
+            tokio::select! {
+                scraped = exporter.scraped(2, START) => scraped?,
+                exited = child.wait() => {
+                    return Err(HarnessError::Manifest(format!("{} exited at start: {exited:?}", binary())));
+                }
+            }
+        }
+        Ok(prometheus)
+    }
+
+    /// Starts Prometheus scraping `target` (`host:port`, path `/metrics`) every second, and
+    /// waits until its query API reports the target up. The target counts nothing for us, so
+    /// this asks the API (every 250 ms, for [`START`] at most): Prometheus has no way to watch.
+    pub async fn scraping(target: &str, dir: &std::path::Path) -> Result<Prometheus> {
+        let prometheus = Prometheus::spawn(target, dir)?;
+        let deadline = tokio::time::Instant::now() + START;
+        loop {
+            let up = prometheus.query("up").await.unwrap_or_default();
+            if up.iter().any(|(_, v)| *v == 1.0) {
+                return Ok(prometheus);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(HarnessError::Timeout(
+                    START,
+                    format!("Prometheus to scrape {target}"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// An instant query through prometheus-http-query (the analysis provider's client): each
+    /// series' labels and value.
+    pub async fn query(&self, promql: &str) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
+        let failed = |e: prometheus_http_query::Error| {
+            HarnessError::Manifest(format!("querying Prometheus for {promql}: {e}"))
+        };
+        let client = prometheus_http_query::Client::try_from(self.url.as_str()).map_err(failed)?;
+        let answer = client.query(promql).get().await.map_err(failed)?;
+        Ok(match answer.data() {
+            prometheus_http_query::response::Data::Vector(v) => v
+                .iter()
+                .map(|s| {
+                    let labels = s
+                        .metric()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    (labels, s.sample().value())
+                })
+                .collect(),
+            prometheus_http_query::response::Data::Scalar(s) => vec![(BTreeMap::new(), s.value())],
+            _ => Vec::new(),
+        })
+    }
+
+    /// A Prometheus server started on a free port, scraping `target`; not yet waited for.
+    fn spawn(target: &str, dir: &std::path::Path) -> Result<Prometheus> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -221,11 +282,10 @@ impl Prometheus {
         std::fs::write(
             &config,
             format!(
-                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: fixture\n    static_configs: [{{targets: ['{}']}}]\n",
-                exporter.addr
+                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: fixture\n    static_configs: [{{targets: ['{target}']}}]\n"
             ),
         )?;
-        let mut child = tokio::process::Command::new(binary())
+        let child = tokio::process::Command::new(binary())
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -243,13 +303,6 @@ impl Prometheus {
                     binary()
                 ))
             })?;
-        // Two scrapes: the first may come while the API is being switched to ready.
-        tokio::select! {
-            scraped = exporter.scraped(2, START) => scraped?,
-            exited = child.wait() => {
-                return Err(HarnessError::Manifest(format!("{} exited at start: {exited:?}", binary())));
-            }
-        }
         Ok(Prometheus {
             url: format!("http://127.0.0.1:{port}"),
             child: Some(child),

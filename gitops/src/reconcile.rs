@@ -38,6 +38,38 @@ pub trait Render: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Value>, String>> + Send;
 }
 
+/// Called after each sync of `namespace/name` with its duration and failure reason.
+pub type Synced = Box<dyn Fn(&str, &str, Duration, Option<&'static str>) + Send + Sync>;
+
+/// What the process running the reconciler decides for it: whether this replica may write
+/// (leader election), when it stops, and where each sync's outcome is counted. The defaults:
+/// always write, never stop from outside, count nothing.
+pub struct Hooks {
+    /// Checked before every sync: a standby keeps its cache warm and writes nothing.
+    pub may_write: Box<dyn Fn() -> bool + Send + Sync>,
+    /// Yields when this replica becomes the one that writes: every GitSync is synced then.
+    pub gained: futures::stream::BoxStream<'static, ()>,
+    /// Resolves when the process stops: syncs in flight finish, no new one starts.
+    pub shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send + Sync>>,
+    /// After each sync of `namespace/name`: how long it took and, if it failed, the `Ready`
+    /// reason (or `StatusWrite` when even the status could not be written).
+    pub synced: Synced,
+    /// Once the GitSync cache has listed.
+    pub listed: Box<dyn FnOnce() + Send>,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            may_write: Box::new(|| true),
+            gained: futures::stream::empty().boxed(),
+            shutdown: Box::pin(std::future::pending()),
+            synced: Box::new(|_, _, _, _| {}),
+            listed: Box::new(|| {}),
+        }
+    }
+}
+
 /// While applied objects are still progressing, their health is looked at this often.
 const HEALTH_RECHECK: Duration = Duration::from_secs(5);
 
@@ -50,6 +82,8 @@ pub enum SyncError {
 
 struct Context<S, R> {
     client: Client,
+    may_write: Box<dyn Fn() -> bool + Send + Sync>,
+    synced: Synced,
     source: S,
     render: R,
     /// Where kinds are served, shared by every sync.
@@ -64,13 +98,23 @@ pub async fn run<S: Fetcher + 'static, R: Render>(
     namespace: Option<String>,
     source: S,
     render: R,
+    hooks: Hooks,
 ) {
     let api: Api<GitSync> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
+    let Hooks {
+        may_write,
+        gained,
+        shutdown,
+        synced,
+        listed,
+    } = hooks;
     let ctx = Arc::new(Context {
         client,
+        may_write,
+        synced,
         source,
         render,
         failures: Default::default(),
@@ -84,8 +128,26 @@ pub async fn run<S: Fetcher + 'static, R: Render>(
         .modify(|gs: &mut GitSync| gs.metadata.managed_fields = None)
         .reflect(writer)
         .applied_objects();
+    {
+        let reader = reader.clone();
+        // kube-runtime's wait_until_ready wakes only the last of several waiters (the
+        // controller's runner waits too): ask again every half second until it has listed.
+        tokio::spawn(async move {
+            loop {
+                let ask =
+                    tokio::time::timeout(Duration::from_millis(500), reader.wait_until_ready());
+                match ask.await {
+                    Ok(Ok(())) => return listed(),
+                    Ok(Err(_)) => return,
+                    Err(_) => {}
+                }
+            }
+        });
+    }
     Controller::for_stream(gitsyncs, reader)
-        .run(reconcile, error_policy, ctx)
+        .reconcile_all_on(gained)
+        .graceful_shutdown_on(shutdown)
+        .run(instrumented, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!("gitsync reconcile: {e}");
@@ -150,22 +212,45 @@ impl Stopped {
     }
 }
 
-async fn reconcile<S: Fetcher + 'static, R: Render>(
+/// One sync in its span, timed and counted; none on a standby.
+async fn instrumented<S: Fetcher + 'static, R: Render>(
     gs: Arc<GitSync>,
     ctx: Arc<Context<S, R>>,
 ) -> Result<Action, SyncError> {
+    use tracing::Instrument;
+    if !(ctx.may_write)() {
+        return Ok(Action::await_change());
+    }
+    let (ns, name) = (gs.namespace().unwrap_or_default(), gs.name_any());
+    let span =
+        tracing::info_span!("reconcile", controller = "gitsync", namespace = %ns, name = %name);
+    let start = std::time::Instant::now();
+    let result = reconcile(gs, ctx.clone()).instrument(span).await;
+    let failure = match &result {
+        Ok((_, failure)) => *failure,
+        Err(SyncError::Status { .. }) => Some("StatusWrite"),
+    };
+    (ctx.synced)(&ns, &name, start.elapsed(), failure);
+    result.map(|(action, _)| action)
+}
+
+/// A sync, and the `Ready` reason when it failed.
+async fn reconcile<S: Fetcher + 'static, R: Render>(
+    gs: Arc<GitSync>,
+    ctx: Arc<Context<S, R>>,
+) -> Result<(Action, Option<&'static str>), SyncError> {
     let prev = gs.status.clone().unwrap_or_default();
     let generation = gs.metadata.generation;
     let now = jiff::Timestamp::now();
     let every = interval(&gs);
     let uid = gs.metadata.uid.clone().unwrap_or_default();
-    let mut failed = false;
+    let mut failed = None;
     let st = match sync(&gs, &ctx, &prev, now).await {
         Ok(st) => st,
         Err(s) => {
             // Waiting for a human (suspended, no automated sync) is not a failure to retry.
             if s.why != reason::SUSPENDED && s.why != reason::OUT_OF_SYNC {
-                failed = true;
+                failed = Some(s.why);
             }
             status::failed(
                 &prev,
@@ -179,7 +264,7 @@ async fn reconcile<S: Fetcher + 'static, R: Render>(
     };
     let failures = {
         let mut all = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failed {
+        if failed.is_some() {
             let n = all.entry(uid).or_default();
             *n += 1;
             *n
@@ -199,13 +284,14 @@ async fn reconcile<S: Fetcher + 'static, R: Render>(
             .any(|c| c.reason.as_deref() == Some(reason::SYNCED));
     write_status(&ctx.client, &gs, st).await?;
     let retry = gs.spec.sync_policy.as_ref().and_then(|p| p.retry.as_ref());
-    Ok(Action::requeue(if failures > 0 {
+    let next = if failures > 0 {
         crate::retry::after(retry, failures, every)
     } else if settling {
         HEALTH_RECHECK.min(every)
     } else {
         every
-    }))
+    };
+    Ok((Action::requeue(next), failed))
 }
 
 /// One sync: fetch, render, apply, prune, health. The status it ends with, or where it stopped

@@ -107,6 +107,7 @@ async fn start(prune: bool) -> R<(Env, Remote, Api<GitSync>)> {
         Some(ns.clone()),
         source,
         render,
+        Default::default(),
     ));
     let api: Api<GitSync> = Api::namespaced(client, &ns);
     env.apply(&json!({

@@ -46,6 +46,7 @@ async fn start_with(env: Env, repo_url: &str, cache: &TempDir) -> R<(Env, Api<Gi
         Some(env.ns.clone()),
         GitCli::new(cache.path()),
         Renderers::from_env(),
+        Default::default(),
     ));
     env.apply(&json!({
         "apiVersion": "rollout-rs.io/v1alpha1", "kind": "GitSync", "metadata": {"name": "app"},

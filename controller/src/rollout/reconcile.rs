@@ -87,6 +87,9 @@ where
 
 struct Context {
     client: Client,
+    /// Leadership, metrics and readiness of the process.
+    process: crate::process::Process,
+    queue: Arc<crate::process::Queue>,
     replica_sets: Store<ReplicaSet>,
     services: Store<Service>,
     /// Deployments, for the pod template a workloadRef names.
@@ -158,10 +161,27 @@ impl Default for Options {
     }
 }
 
+impl crate::process::Reason for ReconcileError {
+    fn reason(&self) -> &'static str {
+        match self {
+            ReconcileError::Api { .. } => "ApiError",
+            ReconcileError::NoNamespace => "NoNamespace",
+            ReconcileError::Routing(_) => "TrafficRouting",
+            ReconcileError::CacheBehind(_) => "CacheBehind",
+            ReconcileError::NotSynced(_) => "CacheNotSynced",
+            ReconcileError::Analysis(_) => "Analysis",
+        }
+    }
+}
+
+/// The controller's name in metrics and log spans.
+const CONTROLLER: &str = "rollout";
+
 /// Runs the rollout controller until the stream ends (on shutdown).
-pub(crate) async fn run(client: Client, options: Options) {
+pub(crate) async fn run(client: Client, options: Options, process: crate::process::Process) {
     let ns = options.namespace.as_deref();
     let memory = Arc::new(Memory::default());
+    let queue = process.queue(CONTROLLER);
     let (rollouts, rollout_events) = watches::rollouts(&client, ns, memory.clone());
     let (replica_sets, replica_set_events) = watches::replica_sets(&client, ns);
     let (runs, run_events) = watches::analysis_runs(&client, ns);
@@ -175,6 +195,44 @@ pub(crate) async fn run(client: Client, options: Options) {
     let (templates, template_trigger) = watches::templates(&client, ns, &rollouts, memory.clone());
     let (cluster_templates, cluster_template_trigger) =
         watches::cluster_templates(&client, &rollouts, memory.clone());
+    process.readiness.expect("rollout caches");
+    {
+        let (process, rollouts, replica_sets, services, runs) = (
+            process.clone(),
+            rollouts.clone(),
+            replica_sets.clone(),
+            services.clone(),
+            runs.clone(),
+        );
+        tokio::spawn(async move {
+            use crate::process::listed;
+            if listed(&rollouts).await
+                && listed(&replica_sets).await
+                && listed(&services).await
+                && listed(&runs).await
+            {
+                process.readiness.pass("rollout caches");
+            }
+        });
+    }
+    // Each change marks its Rollout as waiting: the work queue's depth.
+    let rollout_events = watches::queued_objects(rollout_events, queue.clone());
+    let replica_set_events = watches::queued_owners(replica_set_events, queue.clone());
+    let run_events = watches::queued_owners(run_events, queue.clone());
+    let [
+        service_trigger,
+        deployment_trigger,
+        router_trigger,
+        template_trigger,
+        cluster_template_trigger,
+    ] = [
+        service_trigger,
+        deployment_trigger,
+        router_trigger,
+        template_trigger,
+        cluster_template_trigger,
+    ]
+    .map(|t| watches::queued_refs(t, queue.clone()));
 
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -188,6 +246,8 @@ pub(crate) async fn run(client: Client, options: Options) {
         memory,
         recorder: Recorder::new(client, MANAGER),
         traffic_split_api_version: options.traffic_split_api_version.clone(),
+        queue,
+        process: process.clone(),
     });
     Controller::for_stream(rollout_events, rollouts)
         .owns_stream(replica_set_events)
@@ -197,7 +257,9 @@ pub(crate) async fn run(client: Client, options: Options) {
         .reconcile_on(router_trigger)
         .reconcile_on(template_trigger)
         .reconcile_on(cluster_template_trigger)
-        .run(reconcile, error_policy, ctx)
+        .reconcile_all_on(process.leadership.gained())
+        .graceful_shutdown_on(process.shutdown())
+        .run(instrumented, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!("reconcile: {e}");
@@ -483,6 +545,34 @@ async fn pods(
         .collect())
 }
 
+/// One reconcile in its span, timed and counted; none at all on a standby (the leader's
+/// election makes it reconcile everything).
+async fn instrumented(
+    listed: Arc<Lenient<Rollout>>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let (ns, name) = (listed.namespace().unwrap_or_default(), listed.name_any());
+    if !ctx.process.leadership.is_leader() {
+        ctx.queue.started(&format!("{ns}/{name}"));
+        return Ok(Action::await_change());
+    }
+    let process = ctx.process.clone();
+    let queue = ctx.queue.clone();
+    let result = process
+        .reconcile(
+            CONTROLLER,
+            &queue,
+            &ns,
+            &name,
+            reconcile(listed.clone(), ctx),
+        )
+        .await;
+    if listed.meta().deletion_timestamp.is_some() {
+        process.metrics.rollout(&ns, &name, None);
+    }
+    result
+}
+
 async fn reconcile(
     listed: Arc<Lenient<Rollout>>,
     ctx: Arc<Context>,
@@ -663,8 +753,16 @@ async fn route(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(),
     let Some(weights) = &plan.weights else {
         return Ok(());
     };
-    let Err(e) =
-        super::traffic::apply(ro, weights, &ctx.client, &ctx.traffic_split_api_version).await
+    let metrics = ctx.process.metrics.clone();
+    let wrote = move |router, took| metrics.router_write(router, took);
+    let Err(e) = super::traffic::apply(
+        ro,
+        weights,
+        &ctx.client,
+        &ctx.traffic_split_api_version,
+        &wrote,
+    )
+    .await
     else {
         return Ok(());
     };
@@ -945,6 +1043,21 @@ async fn publish_events(ro: &Rollout, plan: &Plan, ctx: &Context) {
 /// (abort, promote) makes this a conflict and the reconcile runs again on fresh data.
 async fn status(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(), ReconcileError> {
     let uid = ro.uid().unwrap_or_default();
+    let strategy = if ro.spec.strategy.blue_green.is_some() {
+        "blueGreen"
+    } else {
+        "canary"
+    };
+    let phase = plan
+        .status
+        .phase
+        .map(|p| format!("{p:?}"))
+        .unwrap_or_else(|| "Unknown".into());
+    ctx.process.metrics.rollout(
+        ns,
+        &ro.name_any(),
+        Some((strategy, &phase, plan.status.current_step_index)),
+    );
     if ro.status.as_ref() == Some(&plan.status) {
         ctx.memory.keep_owned(&uid, &plan.status);
     } else {

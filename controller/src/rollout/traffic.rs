@@ -72,6 +72,7 @@ pub(crate) async fn apply(
     weights: &RouterWeights,
     client: &Client,
     split_api_version: &str,
+    wrote: &(dyn Fn(&'static str, std::time::Duration) + Sync),
 ) -> Result<(), TrafficError> {
     let Some(canary) = ro.spec.strategy.canary.as_ref() else {
         return Ok(());
@@ -131,6 +132,7 @@ pub(crate) async fn apply(
     };
     for (kind, resource, target, request) in planned {
         let api = api(client, &resource, &target);
+        let start = std::time::Instant::now();
         let result = match request {
             Request::Apply(object) => api
                 .patch(&target.name, &apply, &Patch::Apply(object))
@@ -141,6 +143,7 @@ pub(crate) async fn apply(
                 .await
                 .map(|_| ()),
         };
+        wrote(kind, start.elapsed());
         result.map_err(api_error("writing the weight to", kind, &target.name))?;
     }
     Ok(())

@@ -21,6 +21,7 @@ use rollout_rs_crds::{
 
 use crate::io::{scoped, strip_meta};
 use crate::lenient::Lenient;
+use crate::process::Queue;
 
 use super::memory::Memory;
 use super::routers::{Config as RouterConfig, ROUTERS, Router};
@@ -29,6 +30,52 @@ use super::routers::{Config as RouterConfig, ROUTERS, Router};
 type Trigger = futures::stream::BoxStream<'static, ObjectRef<Lenient<Rollout>>>;
 /// Watch events of an owned kind.
 type Owned<K> = futures::stream::BoxStream<'static, Result<K, watcher::Error>>;
+
+/// Marks each changed object's Rollout as waiting in the work queue.
+pub(super) fn queued_objects<K>(events: Owned<K>, queue: Arc<Queue>) -> Owned<K>
+where
+    K: Resource + Send + 'static,
+{
+    events
+        .inspect(move |e| {
+            if let Ok(o) = e {
+                queue.triggered(format!(
+                    "{}/{}",
+                    o.namespace().unwrap_or_default(),
+                    o.name_any()
+                ));
+            }
+        })
+        .boxed()
+}
+
+/// Marks the Rollout controlling each changed object as waiting in the work queue.
+pub(super) fn queued_owners<K>(events: Owned<K>, queue: Arc<Queue>) -> Owned<K>
+where
+    K: Resource + Send + 'static,
+{
+    events
+        .inspect(move |e| {
+            let Ok(o) = e else { return };
+            let ns = o.namespace().unwrap_or_default();
+            for owner in o.owner_references() {
+                if owner.controller == Some(true) && owner.kind == "Rollout" {
+                    queue.triggered(format!("{ns}/{}", owner.name));
+                }
+            }
+        })
+        .boxed()
+}
+
+/// Marks each Rollout a trigger names as waiting in the work queue.
+pub(super) fn queued_refs(trigger: Trigger, queue: Arc<Queue>) -> Trigger {
+    trigger
+        .inspect(move |r| {
+            let ns = r.namespace.as_deref().unwrap_or_default();
+            queue.triggered(format!("{ns}/{}", r.name));
+        })
+        .boxed()
+}
 
 /// The Rollouts, each decoded on its own (a malformed one is reported, the others go on).
 /// What the controller remembers of one goes with it, also when a relist no longer has it.

@@ -1,0 +1,172 @@
+//! What the process around the controllers provides them: leadership (only the leader
+//! writes), metrics, readiness (caches synced), the shutdown signal, and the one wrapper every
+//! reconcile runs in (a span with namespace and name, its duration and error reason counted).
+//! The controllers' decisions know none of this.
+
+pub(crate) mod api_requests;
+pub(crate) mod leader;
+pub mod logs;
+pub(crate) mod metrics;
+pub(crate) mod server;
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use leader::Leadership;
+use metrics::Metrics;
+
+/// An error's reason for the errors metric: a fixed, short name (the variant), never text
+/// that grows with the object.
+pub(crate) trait Reason {
+    fn reason(&self) -> &'static str;
+}
+
+/// The process's shared state, one per controller process.
+#[derive(Clone)]
+pub(crate) struct Process {
+    pub metrics: Arc<Metrics>,
+    pub leadership: Leadership,
+    pub readiness: Arc<Readiness>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Process {
+    pub(crate) fn with_metrics(
+        metrics: Arc<Metrics>,
+        leadership: Leadership,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Process {
+            metrics,
+            leadership,
+            readiness: Arc::default(),
+            shutdown,
+        }
+    }
+
+    /// For tests and the developer cluster: always the leader, never shut down from outside.
+    pub(crate) fn standalone() -> Self {
+        let (tx, rx) = watch::channel(false);
+        // Kept alive for ever, so the signal never fires.
+        std::mem::forget(tx);
+        Process::with_metrics(Arc::default(), Leadership::always(), rx)
+    }
+
+    /// Resolves when the process is asked to stop: what the controllers stop taking new work on
+    /// (their reconciles in flight finish first).
+    pub(crate) fn shutdown(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
+        let mut rx = self.shutdown.clone();
+        async move {
+            // An error means the sender is gone: nothing will ask any more, so wait for ever.
+            if rx.wait_for(|stop| *stop).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// A work queue's depth, published as `controller`'s.
+    pub(crate) fn queue(&self, controller: &'static str) -> Arc<Queue> {
+        Arc::new(Queue {
+            controller,
+            waiting: Mutex::default(),
+            metrics: self.metrics.clone(),
+        })
+    }
+
+    /// Runs one reconcile of `namespace/name` inside its span, timing it and counting its
+    /// error reason.
+    pub(crate) async fn reconcile<T, E: Reason + std::fmt::Display>(
+        &self,
+        controller: &'static str,
+        queue: &Queue,
+        namespace: &str,
+        name: &str,
+        work: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        queue.started(&format!("{namespace}/{name}"));
+        let span = tracing::info_span!("reconcile", controller, namespace, name);
+        let start = Instant::now();
+        let result = work.instrument(span).await;
+        let reason = result.as_ref().err().map(Reason::reason);
+        self.metrics.reconciled(controller, start.elapsed(), reason);
+        result
+    }
+}
+
+/// The objects of one controller that changed since their last reconcile and have not started
+/// the next: the depth of its work queue (kube-runtime's own queue is not observable).
+pub(crate) struct Queue {
+    controller: &'static str,
+    waiting: Mutex<HashSet<String>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Queue {
+    pub(crate) fn triggered(&self, key: String) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.insert(key);
+        self.metrics.queue_depth(self.controller, waiting.len());
+    }
+
+    pub(crate) fn started(&self, key: &str) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.remove(key);
+        self.metrics.queue_depth(self.controller, waiting.len());
+    }
+}
+
+/// Resolves once `store` has listed (false: its writer is gone). kube-runtime's
+/// `wait_until_ready` wakes only the last of several concurrent waiters, and each controller's
+/// runner waits on its store too, so this waiter asks again every half second until the store
+/// is ready; after that every ask answers at once.
+pub(crate) async fn listed<K>(store: &kube::runtime::reflector::Store<K>) -> bool
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        let ask = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            store.wait_until_ready(),
+        );
+        if let Ok(answer) = ask.await {
+            return answer.is_ok();
+        }
+    }
+}
+
+/// Whether every controller's caches have listed: `/readyz`.
+#[derive(Default)]
+pub(crate) struct Readiness {
+    /// Check name → passed.
+    checks: Mutex<BTreeMap<&'static str, bool>>,
+}
+
+impl Readiness {
+    /// A check that must pass before the process is ready.
+    pub(crate) fn expect(&self, check: &'static str) {
+        self.lock().entry(check).or_insert(false);
+    }
+
+    pub(crate) fn pass(&self, check: &'static str) {
+        self.lock().insert(check, true);
+    }
+
+    /// The checks not passed yet (empty: ready).
+    pub(crate) fn failing(&self) -> Vec<&'static str> {
+        self.lock()
+            .iter()
+            .filter(|(_, ok)| !**ok)
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, bool>> {
+        self.checks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
