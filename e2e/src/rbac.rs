@@ -5,8 +5,10 @@
 //! ([`disallowed`]). RoleBindings grant their rules in their own namespace only; a request
 //! without a namespace (a cluster-wide list or watch, a cluster-scoped kind) needs a
 //! ClusterRoleBinding. A server-side apply that creates its object needs `create` as well as
-//! `patch`: the log says `patch` either way, so an apply is taken as a create when the log last
-//! saw its object missing (a `get` answered 404, or a delete).
+//! `patch`: the log says `patch` either way, so an apply is taken as a create when it was
+//! answered 201 Created or when the log last saw its object missing (a `get` answered 404, or
+//! a delete). The simulator answers 200 to an apply that creates: an apply of an object the
+//! log never saw (the Git reconciler's first apply of a new object) counts as a patch only.
 //!
 //! The one place the tests evaluate RBAC: a simulator that enforces it can take over from here.
 
@@ -18,7 +20,7 @@ use serde_json::Value;
 
 /// One request of the simulator's request log (`GET /sim/requests`).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub struct Call {
     pub verb: String,
     #[serde(default)]
@@ -205,8 +207,9 @@ pub fn disallowed(grants: &Grants, log: &[Call], ours: impl Fn(&Call) -> bool) -
         let ok = (200..300).contains(&call.code);
         if ours(call) {
             let mut verbs = vec![call.verb.as_str()];
-            // A server-side apply of an object the log last saw missing created it.
-            if call.verb == "patch" && ok && before == Some(Seen::Absent) {
+            // A server-side apply answered 201 (as the real API server answers one that
+            // creates), or of an object the log last saw missing, created it.
+            if call.verb == "patch" && (call.code == 201 || ok && before == Some(Seen::Absent)) {
                 verbs.push("create");
             }
             for verb in verbs {
@@ -411,10 +414,23 @@ mod tests {
             "the first apply created the pod, the second only patched it"
         );
         // Never seen missing: a patch of something that exists.
-        assert!(disallowed(&grants, &[apply.clone()], |_| true).is_empty());
+        assert!(disallowed(&grants, std::slice::from_ref(&apply), |_| true).is_empty());
+        // Answered 201 Created, as the real API server answers an apply that creates.
+        let created = Call {
+            code: 201,
+            ..apply.clone()
+        };
+        assert_eq!(
+            disallowed(&grants, &[created], |_| true),
+            ["create pods in team (1x, e.g. p)"]
+        );
         // Other clients' calls are not judged.
         let delete = call("delete", "", "pods", Some("team"), Some("p"));
-        assert!(disallowed(&grants, &[delete.clone()], |c| c.user_agent == "them").is_empty());
+        assert!(
+            disallowed(&grants, std::slice::from_ref(&delete), |c| c.user_agent
+                == "them")
+            .is_empty()
+        );
         assert_eq!(
             disallowed(&grants, &[delete.clone(), delete], |_| true),
             ["delete pods in team (2x, e.g. p)"]
