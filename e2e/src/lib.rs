@@ -7,9 +7,16 @@
 //!
 //! The scenarios of `shared/scenarios.md` live under `e2e/tests/`, each suite starting from
 //! an [`Env`] and building its Rollouts with [`RolloutFixture`].
+//!
+//! The in-process controllers talk through a client of their own whose user agent is
+//! [`CONTROLLER_USER_AGENT`], so the simulator's request log tells their calls from the
+//! harness's: [`Cluster::check_controller_rbac`] holds them against the rules the Helm chart
+//! grants ([`chart`], [`rbac`]).
 
+pub mod chart;
 pub mod fixture;
 pub mod metrics;
+pub mod rbac;
 pub mod rollouts;
 pub mod timeline;
 
@@ -31,6 +38,9 @@ pub use fixture::{Env, RolloutFixture};
 /// Field manager of everything the harness applies.
 pub const MANAGER: &str = "rollout-rs-e2e";
 
+/// The user agent of the in-process controllers' requests (the harness's own send none).
+pub const CONTROLLER_USER_AGENT: &str = "rollout-rs-controller/e2e";
+
 /// Why the harness could not do what a test asked.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -48,6 +58,10 @@ pub enum HarnessError {
     Timeout(Duration, String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the Helm chart: {0}")]
+    Chart(String),
+    #[error("calls of the controller the chart's RBAC rules do not allow:\n  {}", .0.join("\n  "))]
+    Rbac(Vec<String>),
 }
 
 pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
@@ -55,6 +69,8 @@ pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
 /// A cluster under test.
 pub struct Cluster {
     pub client: Client,
+    /// The in-process controllers' client: [`CONTROLLER_USER_AGENT`] on every request.
+    controller_client: Client,
     controller: Option<tokio::task::JoinHandle<()>>,
     kubeconfig: PathBuf,
     dir: PathBuf,
@@ -121,9 +137,13 @@ impl Cluster {
                 .ok_or_else(|| {
                     HarnessError::Kubeconfig("ROLLOUT_RS_E2E_REAL=1 needs KUBECONFIG".into())
                 })?;
-            let client = Client::try_default().await?;
+            let config = kube::Config::infer()
+                .await
+                .map_err(|e| HarnessError::Kubeconfig(e.to_string()))?;
+            let client = Client::try_from(config.clone())?;
             return Ok(Cluster {
                 client,
+                controller_client: controller_client(config)?,
                 controller: None,
                 kubeconfig,
                 dir,
@@ -140,9 +160,10 @@ impl Cluster {
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
             .await
             .map_err(|e| HarnessError::Kubeconfig(e.to_string()))?;
-        let client = Client::try_from(config)?;
+        let client = Client::try_from(config.clone())?;
         Ok(Cluster {
             client,
+            controller_client: controller_client(config)?,
             controller: None,
             kubeconfig,
             dir,
@@ -154,13 +175,53 @@ impl Cluster {
 
     /// Starts the rollout-rs controllers in this process (stopping any running ones first).
     pub fn start_controller(&mut self) {
+        self.start_controller_with(Default::default());
+    }
+
+    /// Starts the controllers with `options` (one namespace, the Git reconciler...), on their
+    /// own client ([`CONTROLLER_USER_AGENT`]).
+    pub fn start_controller_with(&mut self, options: rollout_rs_controller::Options) {
         self.stop_controller();
-        let client = self.client.clone();
+        let client = self.controller_client.clone();
         self.controller = Some(tokio::spawn(async move {
-            if let Err(e) = rollout_rs_controller::controllers(client, Default::default()).await {
+            if let Err(e) = rollout_rs_controller::controllers(client, options).await {
                 tracing::error!("the controllers stopped: {e}");
             }
         }));
+    }
+
+    /// The simulator's request log, every client's requests in the order they came.
+    pub async fn requests(&self) -> Result<Vec<rbac::Call>> {
+        if self.real {
+            return Err(HarnessError::Manifest(
+                "a real cluster has no request log; the RBAC check needs the simulator".into(),
+            ));
+        }
+        let request = http::Request::get("/sim/requests")
+            .body(Vec::new())
+            .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+        let text = self.client.request_text(request).await?;
+        #[derive(serde::Deserialize)]
+        struct Log {
+            items: Vec<rbac::Call>,
+        }
+        let log: Log = serde_json::from_str(&text)
+            .map_err(|e| HarnessError::Manifest(format!("the request log: {e}")))?;
+        Ok(log.items)
+    }
+
+    /// Fails with the list of the in-process controllers' calls so far that `grants` (the
+    /// rules a rendering of the chart gives the controller's ServiceAccount) do not allow.
+    pub async fn check_controller_rbac(&self, grants: &rbac::Grants) -> Result<usize> {
+        let log = self.requests().await?;
+        let ours = |c: &rbac::Call| c.user_agent == CONTROLLER_USER_AGENT;
+        let calls = log.iter().filter(|c| ours(c)).count();
+        let refused = rbac::disallowed(grants, &log, ours);
+        if refused.is_empty() {
+            Ok(calls)
+        } else {
+            Err(HarnessError::Rbac(refused))
+        }
     }
 
     /// Stops the in-process controllers, as a crash would: nothing is flushed or handed over.
@@ -365,6 +426,15 @@ impl Cluster {
             .await
             .map_err(|_| HarnessError::Timeout(timeout, format!("{n} watch events")))?
     }
+}
+
+/// A client like the harness's, whose requests carry [`CONTROLLER_USER_AGENT`].
+fn controller_client(mut config: kube::Config) -> Result<Client> {
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(CONTROLLER_USER_AGENT),
+    ));
+    Ok(Client::try_from(config)?)
 }
 
 impl Drop for Cluster {
