@@ -16,6 +16,7 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use rollout_rs_crds::Rollout;
+use rollout_rs_e2e::rbac::Call;
 use serde_json::{Value, json};
 
 const LEASE: &str = "rollout-rs-controller";
@@ -44,11 +45,14 @@ impl Cluster {
         rollout_rs_controller::install::install_crds(&client, Duration::from_secs(30))
             .await
             .expect("CRDs");
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
-        Api::<Namespace>::all(client.clone())
-            .create(&Default::default(), &ns)
-            .await
-            .expect("namespace");
+        for name in [NS, rollout_rs_e2e::chart::RELEASE] {
+            let ns: Namespace =
+                serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+            Api::<Namespace>::all(client.clone())
+                .create(&Default::default(), &ns)
+                .await
+                .expect("namespace");
+        }
         Cluster {
             sim,
             client,
@@ -57,24 +61,16 @@ impl Cluster {
         }
     }
 
-    /// The simulator's request log: (user agent, verb, resource) of each request, in order.
-    async fn requests(&self) -> Vec<(String, String, String)> {
+    /// The simulator's request log, in order.
+    async fn requests(&self) -> Vec<Call> {
         let url = format!("{}/sim/requests", self.sim.url());
         let req = http::Request::get(url).body(Vec::new()).expect("request");
         let log: Value = self.client.request(req).await.expect("request log");
-        log["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                let field = |k: &str| r[k].as_str().unwrap_or_default().to_string();
-                (field("userAgent"), field("verb"), field("resource"))
-            })
-            .collect()
+        serde_json::from_value(log["items"].clone()).expect("request records")
     }
 
     async fn holder(&self) -> Option<String> {
-        let lease = Api::<Lease>::namespaced(self.client.clone(), "default")
+        let lease = Api::<Lease>::namespaced(self.client.clone(), rollout_rs_e2e::chart::RELEASE)
             .get_opt(LEASE)
             .await
             .ok()??;
@@ -83,7 +79,7 @@ impl Cluster {
 
     /// Waits (through a watch) until the Lease is held by a replica named `prefix`.
     async fn held_by(&self, prefix: &str, timeout: Duration) -> String {
-        let leases = Api::<Lease>::namespaced(self.client.clone(), "default");
+        let leases = Api::<Lease>::namespaced(self.client.clone(), rollout_rs_e2e::chart::RELEASE);
         let config = watcher::Config::default().fields(&format!("metadata.name={LEASE}"));
         let mut held = watcher(leases, config)
             .applied_objects()
@@ -135,6 +131,8 @@ impl Replica {
             .args(["--health-addr", &format!("127.0.0.1:{health}")])
             .args(extra)
             .env("POD_NAME", name)
+            // Where the chart puts it: the release namespace.
+            .env("POD_NAMESPACE", rollout_rs_e2e::chart::RELEASE)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -310,14 +308,14 @@ fn phase(ro: &Rollout) -> String {
     view(ro).0
 }
 
-fn writes_by(log: &[(String, String, String)]) -> BTreeSet<String> {
+fn writes_by(log: &[Call]) -> BTreeSet<String> {
     log.iter()
-        .filter(|(agent, verb, resource)| {
-            agent.starts_with("rollout-rs/")
-                && matches!(verb.as_str(), "create" | "update" | "patch" | "delete")
-                && resource != "leases"
+        .filter(|c| {
+            c.user_agent.starts_with("rollout-rs/")
+                && matches!(c.verb.as_str(), "create" | "update" | "patch" | "delete")
+                && c.resource != "leases"
         })
-        .map(|(agent, _, _)| agent.clone())
+        .map(|c| c.user_agent.clone())
         .collect()
 }
 
@@ -352,7 +350,7 @@ async fn one_leader_writes_and_hands_over_on_kill_and_on_term() {
     );
     let standby_reads = log
         .iter()
-        .filter(|(a, _, _)| a.starts_with(&second.agent()))
+        .filter(|c| c.user_agent.starts_with(&second.agent()))
         .count();
     assert!(standby_reads > 0, "the standby keeps its caches warm");
     let before_kill = log.len();
@@ -414,6 +412,18 @@ async fn one_leader_writes_and_hands_over_on_kill_and_on_term() {
         "a SIGTERMed controller exits cleanly: {exit:?}"
     );
     drop(third);
+
+    // Every call of every replica, the election's included, is one the chart's RBAC (with
+    // leader election on) allows.
+    let grants = rollout_rs_e2e::chart::grants(&json!({"replicas": 2})).expect("the chart's rules");
+    let log = c.requests().await;
+    let refused = rollout_rs_e2e::rbac::disallowed(&grants, &log, |call| {
+        call.user_agent.starts_with("rollout-rs/")
+    });
+    assert!(
+        refused.is_empty(),
+        "calls the chart does not allow: {refused:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

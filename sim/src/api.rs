@@ -301,7 +301,12 @@ fn request_record(
         resource: target.rt.plural.clone(),
         subresource: target.sub.clone(),
         namespace: target.namespace.clone(),
-        name: target.name.clone(),
+        // A list or watch of one object by field selector names it, as the authorizer sees it.
+        name: target.name.clone().or_else(|| {
+            matches!(verb, "list" | "watch")
+                .then(|| crate::auth::list_name(parts.uri.query().unwrap_or_default()))
+                .flatten()
+        }),
         user_agent: parts
             .headers
             .get(header::USER_AGENT)

@@ -317,7 +317,7 @@ def replicas_3(o):
     equal(role["rules"], [
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-         "resourceNames": ["rollout-rs-controller"], "verbs": ["get", "update", "patch"]},
+         "resourceNames": ["rollout-rs-controller"], "verbs": ["get", "list", "watch", "update", "patch"]},
     ], "leader election rules")
     binding = o.get("RoleBinding", "rollout-rs-leader-election", NAMESPACE)
     equal(binding["roleRef"]["name"], "rollout-rs-leader-election", "leader election binding")

@@ -102,12 +102,7 @@ impl Attributes {
             attrs.verb = if watch { "watch" } else { "list" }.into();
             // A list or watch of one object by `metadata.name=` is authorized for that name,
             // so resourceNames rules cover `kubectl get cm x -w`.
-            if let Some(name) = params
-                .iter()
-                .find(|(k, _)| k == "fieldSelector")
-                .and_then(|(_, v)| exact_name(v))
-                .filter(|n| crate::names::path_segment(n).is_empty())
-            {
+            if let Some(name) = list_name(query.unwrap_or_default()) {
                 attrs.name = name;
             }
         }
@@ -116,6 +111,15 @@ impl Attributes {
         }
         attrs
     }
+}
+
+/// The one object a list or watch asks for by `fieldSelector=metadata.name=x`, if any.
+pub(crate) fn list_name(query: &str) -> Option<String> {
+    query_pairs(query)
+        .iter()
+        .find(|(k, _)| k == "fieldSelector")
+        .and_then(|(_, v)| exact_name(v))
+        .filter(|n| crate::names::path_segment(n).is_empty())
 }
 
 /// The query's pairs, decoded; the first value of each key is what Go's `Query().Get` reads.

@@ -31,6 +31,7 @@ use crate::error::ApiError;
 use crate::store::State;
 use attributes::Attributes;
 
+pub(crate) use attributes::list_name;
 pub use bootstrap::{bootstrap, default_service_account};
 
 /// The group whose members every request is allowed to (the real server's privileged-group
