@@ -181,14 +181,14 @@ async fn handle_inner(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> R
     if srv.auth.enabled
         && let Err(e) = crate::auth::admit(&srv, &mut parts)
     {
-        return refused(&srv, &parts, &query, e);
+        return drained(body, refused(&srv, &parts, &query, e)).await;
     }
     let routed = {
         let state = srv.lock();
         route(&state, parts.uri.path())
     };
     let target = match routed {
-        Err(e) => return e.into_response(),
+        Err(e) => return drained(body, e.into_response()).await,
         Ok(Route::Version) => return ok(&discovery::version()),
         Ok(Route::OpenApiRoot) => return ok(&openapi::root(&srv.lock().registry)),
         Ok(Route::OpenApi(g, v)) => {
@@ -252,6 +252,13 @@ async fn handle_inner(AxumState(srv): AxumState<Arc<Server>>, req: Request) -> R
     let response = serve(&srv, target.clone(), &parts, body, &query).await;
     let rec = record(response.status());
     srv.faults().record(rec);
+    response
+}
+
+/// `response`, once the request's body has been read: as Go's server does, a client still
+/// sending its body when the answer comes gets the answer, not a broken pipe.
+async fn drained(body: Body, response: Response) -> Response {
+    let _ = axum::body::to_bytes(body, MAX_BODY).await;
     response
 }
 
@@ -338,21 +345,23 @@ async fn serve(
     if content_type.contains("cbor")
         || (protobuf_in && (target.rt.crd.is_some() || parts.method == Method::PATCH))
     {
-        return ApiError::new(
+        let refused = ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({content_type})"),
-        )
-        .into_response();
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({content_type})"
+            ),
+        );
+        return drained(body, refused.into_response()).await;
     }
     let protobuf_out = crate::protobuf::only_protobuf(header_text(header::ACCEPT));
     if protobuf_out && (target.rt.crd.is_some() || is_true(query.get("watch"))) {
-        return ApiError::new(
+        let refused = ApiError::new(
             406,
             "NotAcceptable",
             "the server was unable to respond with a content type that the client supports",
-        )
-        .into_response();
+        );
+        return drained(body, refused.into_response()).await;
     }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,

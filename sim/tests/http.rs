@@ -286,3 +286,53 @@ async fn secret_string_data_is_stored_as_data() {
     );
     assert!(stored.get("stringData").is_none(), "{stored}");
 }
+
+/// Sends `body` (large) and reads the whole answer: the status code, or the I/O error that cut
+/// the exchange.
+async fn post_large(port: u16, path: &str, headers: &str, body: &[u8]) -> std::io::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    let text = String::from_utf8_lossy(&answer);
+    Ok(text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
+}
+
+#[tokio::test]
+async fn an_early_answer_comes_after_the_body_is_read() {
+    // A client still sending its body when the server has decided (an unknown path, a refused
+    // token, a media type it cannot read) gets the answer, as from Go's server, not a broken
+    // pipe.
+    let body = vec![b' '; 4 << 20];
+    let c = Cluster::start().await;
+    let port = c.sim.port();
+    let code = post_large(port, "/apis/example.com/v1/widgets", "", &body).await;
+    assert_eq!(code.ok(), Some(404));
+    let code = post_large(
+        port,
+        "/apis/rollout-rs.io/v1alpha1/namespaces/default/rollouts",
+        "Content-Type: application/vnd.kubernetes.protobuf\r\n",
+        &body,
+    )
+    .await;
+    assert!(matches!(code, Ok(404 | 415)), "{code:?}");
+    let authorized = Cluster::start_with_auth().await;
+    let code = post_large(
+        authorized.sim.port(),
+        "/api/v1/namespaces/default/configmaps",
+        "Authorization: Bearer not-a-token\r\n",
+        &body,
+    )
+    .await;
+    assert_eq!(code.ok(), Some(401));
+}
