@@ -262,11 +262,15 @@ fn gitops_hooks(process: &Process) -> rollout_rs_gitops::reconcile::Hooks {
         may_write: Box::new(move || leadership.is_leader()),
         gained: process.leadership.gained().boxed(),
         shutdown: Box::pin(process.shutdown()),
-        synced: Box::new(move |ns, name, took, failure| {
-            queue.started(&format!("{ns}/{name}"));
-            metrics.reconciled(CONTROLLER, took, failure);
+        synced: Box::new({
+            let queue = queue.clone();
+            move |ns, name, took, failure| {
+                queue.started(&format!("{ns}/{name}"));
+                metrics.reconciled(CONTROLLER, took, failure);
+            }
         }),
         listed: Box::new(move || readiness.pass("gitsync cache")),
+        changed: Box::new(move |ns, name| queue.triggered(format!("{ns}/{name}"))),
     }
 }
 

@@ -41,6 +41,9 @@ pub trait Render: Send + Sync + 'static {
 /// Called after each sync of `namespace/name` with its duration and failure reason.
 pub type Synced = Box<dyn Fn(&str, &str, Duration, Option<&'static str>) + Send + Sync>;
 
+/// Called when a GitSync `namespace/name` changed.
+pub type Changed = Box<dyn Fn(&str, &str) + Send>;
+
 /// What the process running the reconciler decides for it: whether this replica may write
 /// (leader election), when it stops, and where each sync's outcome is counted. The defaults:
 /// always write, never stop from outside, count nothing.
@@ -56,6 +59,8 @@ pub struct Hooks {
     pub synced: Synced,
     /// Once the GitSync cache has listed.
     pub listed: Box<dyn FnOnce() + Send>,
+    /// For each change of a GitSync `namespace/name`: it now waits for a sync.
+    pub changed: Changed,
 }
 
 impl Default for Hooks {
@@ -66,6 +71,7 @@ impl Default for Hooks {
             shutdown: Box::pin(std::future::pending()),
             synced: Box::new(|_, _, _, _| {}),
             listed: Box::new(|| {}),
+            changed: Box::new(|_, _| {}),
         }
     }
 }
@@ -110,6 +116,7 @@ pub async fn run<S: Fetcher + 'static, R: Render>(
         shutdown,
         synced,
         listed,
+        changed,
     } = hooks;
     let ctx = Arc::new(Context {
         client,
@@ -127,7 +134,12 @@ pub async fn run<S: Fetcher + 'static, R: Render>(
         .default_backoff()
         .modify(|gs: &mut GitSync| gs.metadata.managed_fields = None)
         .reflect(writer)
-        .applied_objects();
+        .applied_objects()
+        .inspect(move |gs| {
+            if let Ok(gs) = gs {
+                changed(&gs.namespace().unwrap_or_default(), &gs.name_any());
+            }
+        });
     {
         let reader = reader.clone();
         // kube-runtime's wait_until_ready wakes only the last of several waiters (the
