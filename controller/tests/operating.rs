@@ -360,6 +360,7 @@ async fn one_leader_writes_and_hands_over_on_kill_and_on_term() {
     first.signal("-KILL");
     c.held_by("beta-", Duration::from_secs(15)).await;
     let took = killed.elapsed();
+    eprintln!("hand-over after SIGKILL: {took:?}");
     assert!(
         took < Duration::from_secs(15),
         "hand-over after SIGKILL took {took:?}"
@@ -398,6 +399,7 @@ async fn one_leader_writes_and_hands_over_on_kill_and_on_term() {
     second.signal("-TERM");
     c.held_by("gamma-", Duration::from_secs(15)).await;
     let took = termed.elapsed();
+    eprintln!("hand-over after SIGTERM: {took:?}");
     assert!(
         took < Duration::from_secs(5),
         "hand-over after SIGTERM took {took:?}"
