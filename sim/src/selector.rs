@@ -51,16 +51,7 @@ impl LabelSelector {
                 .and_then(Value::as_str)
                 .ok_or("a matchExpression has no key")?
                 .to_string();
-            let values: Vec<String> = e
-                .get("values")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let values = crate::ops::string_list(e.get("values"));
             reqs.push(match e.get("operator").and_then(Value::as_str) {
                 Some("In") if !values.is_empty() => Req::In(key, values),
                 Some("NotIn") if !values.is_empty() => Req::NotIn(key, values),

@@ -33,15 +33,7 @@ pub struct Rule {
 }
 
 fn strings(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::ops::string_list(v.get(key))
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {

@@ -254,16 +254,7 @@ fn review_subject(body: &Value, kind: &str) -> Result<UserInfo, ApiError> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let groups: Vec<String> = spec
-        .get("groups")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let groups = crate::ops::string_list(spec.get("groups"));
     if username.is_empty() && groups.is_empty() {
         return Err(invalid(
             kind,
@@ -362,6 +353,15 @@ fn always_allow_rules() -> Value {
     })
 }
 
+/// The audiences a request names, or the API server's own when it names none.
+fn audiences_or_api(v: Option<&Value>) -> Vec<String> {
+    let mut audiences = crate::ops::string_list(v);
+    if audiences.is_empty() {
+        audiences.push(API_AUDIENCE.to_string());
+    }
+    audiences
+}
+
 /// A TokenReview: whether the token is valid now, for whom and for which audiences.
 fn token_review(srv: &Server, mut body: Value) -> Value {
     let token = body
@@ -369,17 +369,7 @@ fn token_review(srv: &Server, mut body: Value) -> Value {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let wanted: Vec<String> = body
-        .pointer("/spec/audiences")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .filter(|a: &Vec<String>| !a.is_empty())
-        .unwrap_or_else(|| vec![API_AUDIENCE.to_string()]);
+    let wanted = audiences_or_api(body.pointer("/spec/audiences"));
     let found = {
         let state = srv.lock();
         authn::authenticate_token_for(&srv.auth, &state, &token, &wanted)
@@ -430,17 +420,7 @@ fn token_request_answer(
             )],
         ));
     }
-    let audiences: Vec<String> = spec
-        .get("audiences")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .filter(|a: &Vec<String>| !a.is_empty())
-        .unwrap_or_else(|| vec![API_AUDIENCE.to_string()]);
+    let audiences = audiences_or_api(spec.get("audiences"));
     let bound_ref = spec.get("boundObjectRef").filter(|v| !v.is_null());
     let (sa_uid, bound) = {
         let state = srv.lock();
