@@ -10,6 +10,7 @@ mod analysis_run;
 #[cfg(feature = "sim")]
 pub mod dev;
 mod events;
+mod index;
 pub mod install;
 mod io;
 mod lenient;

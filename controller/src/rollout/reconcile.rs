@@ -28,6 +28,7 @@ use rollout_rs_crds::{
 use serde_json::json;
 
 use crate::events::{Event, EventType, Recorder};
+use crate::index::{orphan_key, owner_key};
 use crate::io::{EXISTS, GONE, MANAGER, NOT_OURS, strip_meta, unless};
 use crate::lenient::Lenient;
 
@@ -37,7 +38,7 @@ use super::decide::{
 };
 use super::memory::{Memory, TemplateKey};
 use super::routers::Config as RouterConfig;
-use super::watches::{self, template_refs};
+use super::watches::{self, Indexes, managed_key, template_refs};
 
 /// Why a reconcile failed; it is retried.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,8 @@ where
 
 struct Context {
     client: Client,
+    /// Who owns, names and manages what, kept beside the caches.
+    indexes: Indexes,
     /// Leadership, metrics and readiness of the process.
     process: crate::process::Process,
     queue: Arc<crate::process::Queue>,
@@ -182,19 +185,20 @@ pub(crate) async fn run(client: Client, options: Options, process: crate::proces
     let ns = options.namespace.as_deref();
     let memory = Arc::new(Memory::default());
     let queue = process.queue(CONTROLLER);
-    let (rollouts, rollout_events) = watches::rollouts(&client, ns, memory.clone());
-    let (replica_sets, replica_set_events) = watches::replica_sets(&client, ns);
-    let (runs, run_events) = watches::analysis_runs(&client, ns);
-    let (services, service_trigger) = watches::services(&client, ns, &rollouts);
-    let (deployments, deployment_trigger) = watches::deployments(&client, ns, &rollouts);
     let router_config = RouterConfig {
         split_api_version: options.traffic_split_api_version.clone(),
     };
+    let indexes = Indexes::new(&router_config);
+    let (rollouts, rollout_events) = watches::rollouts(&client, ns, memory.clone(), &indexes);
+    let (replica_sets, replica_set_events) = watches::replica_sets(&client, ns, &indexes);
+    let (runs, run_events) = watches::analysis_runs(&client, ns, &indexes);
+    let (services, service_trigger) = watches::services(&client, ns, &indexes);
+    let (deployments, deployment_trigger) = watches::deployments(&client, ns, &indexes);
     let (router_trigger, destination_rules) =
-        watches::routers(&router_config, &client, ns, &rollouts);
-    let (templates, template_trigger) = watches::templates(&client, ns, &rollouts, memory.clone());
+        watches::routers(&router_config, &client, ns, &indexes);
+    let (templates, template_trigger) = watches::templates(&client, ns, &indexes, memory.clone());
     let (cluster_templates, cluster_template_trigger) =
-        watches::cluster_templates(&client, &rollouts, memory.clone());
+        watches::cluster_templates(&client, &indexes, memory.clone());
     process.readiness.expect("rollout caches");
     {
         let (process, rollouts, replica_sets, services, runs) = (
@@ -248,6 +252,7 @@ pub(crate) async fn run(client: Client, options: Options, process: crate::proces
         traffic_split_api_version: options.traffic_split_api_version.clone(),
         queue,
         process: process.clone(),
+        indexes,
     });
     Controller::for_stream(rollout_events, rollouts)
         .owns_stream(replica_set_events)
@@ -374,12 +379,14 @@ impl Context {
 /// The AnalysisRuns the Rollout controls, from the cache.
 /// A run that cannot be read counts as Errored: a rollout never promotes on analysis nobody
 /// can read, and the run controller reports why.
-fn owned_runs(ro: &Rollout, store: &Store<Lenient<AnalysisRun>>) -> Vec<RunView> {
+fn owned_runs(
+    ro: &Rollout,
+    store: &Store<Lenient<AnalysisRun>>,
+    indexes: &Indexes,
+) -> Vec<RunView> {
     let uid = ro.uid().unwrap_or_default();
     let ns = ro.namespace();
-    store
-        .state()
-        .iter()
+    cached(store, &indexes.runs, &owner_key(&uid))
         .filter(|r| r.namespace() == ns && r.meta().deletion_timestamp.is_none())
         .filter(|r| {
             r.owner_references()
@@ -445,15 +452,40 @@ fn error_policy(ro: Arc<Lenient<Rollout>>, err: &ReconcileError, ctx: Arc<Contex
     Action::requeue(wait)
 }
 
+/// The cached objects an index lists under `key` (one it lists that the cache no longer has is
+/// left out: the next event fixes the index).
+fn cached<K>(
+    store: &Store<K>,
+    index: &crate::index::Index<K>,
+    key: &str,
+) -> impl Iterator<Item = Arc<K>>
+where
+    K: kube::runtime::reflector::Lookup<DynamicType = ()> + Resource + Clone + 'static,
+{
+    let found: Vec<Arc<K>> = index
+        .get(key)
+        .into_iter()
+        .filter_map(|(ns, name)| {
+            let r = ObjectRef::new(&name);
+            store.get(&if ns.is_empty() { r } else { r.within(&ns) })
+        })
+        .collect();
+    found.into_iter()
+}
+
 /// ReplicaSets controlled by this Rollout, and orphans it may adopt (no controller, labels
 /// matching its selector), from the cache.
-fn owned_replica_sets(ro: &Rollout, store: &Store<ReplicaSet>) -> Vec<ReplicaSetView> {
+fn owned_replica_sets(
+    ro: &Rollout,
+    store: &Store<ReplicaSet>,
+    indexes: &Indexes,
+) -> Vec<ReplicaSetView> {
     let uid = ro.uid().unwrap_or_default();
     let ns = ro.namespace();
     let selector = ro.spec.selector.match_labels.clone().unwrap_or_default();
-    store
-        .state()
-        .iter()
+    let orphans = orphan_key(ns.as_deref().unwrap_or_default());
+    cached(store, &indexes.replica_sets, &owner_key(&uid))
+        .chain(cached(store, &indexes.replica_sets, &orphans))
         .filter(|rs| rs.namespace() == ns && rs.metadata.deletion_timestamp.is_none())
         .filter_map(|rs| {
             let controller = rs
@@ -620,14 +652,14 @@ async fn reconcile(
     let ro = ctx.freshest(ro);
     // A workloadRef: the Deployment's template stands in for the Rollout's own from here on.
     let (ro, workload, workload_error) = resolve_workload(ro, &ns, &ctx.deployments);
-    let replica_sets = owned_replica_sets(&ro, &ctx.replica_sets);
+    let replica_sets = owned_replica_sets(&ro, &ctx.replica_sets, &ctx.indexes);
     let mark = managed_by(&ns, &ro.name_any());
     let pods = pods(&ro, &ns, &replica_sets, &ctx.client).await?;
     let observed = Observed {
         rollout: (*ro).clone(),
         replica_sets,
         pods,
-        runs: owned_runs(&ro, &ctx.runs),
+        runs: owned_runs(&ro, &ctx.runs, &ctx.indexes),
         remembered: ctx.memory.owned(ro.uid().as_deref().unwrap_or_default()),
         managed_destination_rules: ctx
             .destination_rules
@@ -638,10 +670,7 @@ async fn reconcile(
             .filter(|dr| dr.annotations().get(MANAGED_BY_ANNOTATION) == Some(&mark))
             .map(|dr| (dr.namespace().unwrap_or_default(), dr.name_any()))
             .collect(),
-        managed_services: ctx
-            .services
-            .state()
-            .iter()
+        managed_services: cached(&ctx.services, &ctx.indexes.services, &managed_key(&mark))
             .filter(|svc| {
                 svc.namespace().as_deref() == Some(ns.as_str())
                     && svc.annotations().get(MANAGED_BY_ANNOTATION) == Some(&mark)

@@ -19,6 +19,7 @@ use rollout_rs_crds::{
     POD_TEMPLATE_HASH_LABEL, Rollout,
 };
 
+use crate::index::{Index, controller_key, reference_key};
 use crate::io::{scoped, strip_meta};
 use crate::lenient::Lenient;
 use crate::process::Queue;
@@ -30,6 +31,95 @@ use super::routers::{Config as RouterConfig, ROUTERS, Router};
 type Trigger = futures::stream::BoxStream<'static, ObjectRef<Lenient<Rollout>>>;
 /// Watch events of an owned kind.
 type Owned<K> = futures::stream::BoxStream<'static, Result<K, watcher::Error>>;
+
+/// The reverse indexes kept beside the caches, so that neither a reconcile nor a trigger
+/// scans a whole cache.
+pub(super) struct Indexes {
+    /// Rollouts by every object they name (Services, a Deployment, templates, routed objects).
+    pub references: Arc<Index<Lenient<Rollout>>>,
+    /// ReplicaSets by their controller's uid (orphans by namespace).
+    pub replica_sets: Arc<Index<ReplicaSet>>,
+    /// AnalysisRuns by their controller's uid.
+    pub runs: Arc<Index<Lenient<AnalysisRun>>>,
+    /// Services by the Rollout that manages them (the managed-by annotation).
+    pub services: Arc<Index<Service>>,
+}
+
+impl Indexes {
+    pub(super) fn new(config: &RouterConfig) -> Self {
+        let config = config.clone();
+        Indexes {
+            references: Arc::new(Index::new(move |listed: &Lenient<Rollout>| {
+                listed
+                    .decoded
+                    .as_ref()
+                    .map(|ro| references(ro, &config))
+                    .unwrap_or_default()
+            })),
+            replica_sets: Arc::new(Index::new(|rs: &ReplicaSet| vec![controller_key(rs)])),
+            runs: Arc::new(Index::new(|run: &Lenient<AnalysisRun>| {
+                vec![controller_key(run)]
+            })),
+            services: Arc::new(Index::new(|svc: &Service| {
+                svc.annotations()
+                    .get(MANAGED_BY_ANNOTATION)
+                    .map(|mark| vec![managed_key(mark)])
+                    .unwrap_or_default()
+            })),
+        }
+    }
+}
+
+/// The key of the objects a Rollout manages (the value of their managed-by annotation).
+pub(super) fn managed_key(mark: &str) -> String {
+    format!("managed/{mark}")
+}
+
+/// Every object a Rollout names, as [`reference_key`]s: what a change of which must reconcile it.
+fn references(ro: &Rollout, config: &RouterConfig) -> Vec<String> {
+    let ns = ro.namespace().unwrap_or_default();
+    let mut keys: Vec<String> = ro
+        .spec
+        .services()
+        .into_iter()
+        .map(|(_, name)| reference_key("Service", &ns, name))
+        .collect();
+    if let Some(w) = &ro.spec.workload_ref {
+        keys.push(reference_key("Deployment", &ns, &w.name));
+    }
+    for r in template_refs(ro) {
+        keys.push(if r.cluster_scope {
+            reference_key("ClusterAnalysisTemplate", "", &r.template_name)
+        } else {
+            reference_key("AnalysisTemplate", &ns, &r.template_name)
+        });
+    }
+    for router in ROUTERS {
+        for target in router.refers_to(ro, config) {
+            keys.push(reference_key(
+                router.kind(),
+                &target.namespace,
+                &target.name,
+            ));
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Feeds a watch's events to an index before they go on.
+fn indexed<K, S>(stream: S, index: Arc<Index<K>>) -> impl futures::Stream<Item = S::Item> + Send
+where
+    K: Resource + Send + Sync + 'static,
+    S: futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+{
+    stream.inspect(move |event| {
+        if let Ok(event) = event {
+            index.apply(event);
+        }
+    })
+}
 
 /// Marks each changed object's Rollout as waiting in the work queue.
 pub(super) fn queued_objects<K>(events: Owned<K>, queue: Arc<Queue>) -> Owned<K>
@@ -83,6 +173,7 @@ pub(super) fn rollouts(
     client: &Client,
     namespace: Option<&str>,
     memory: Arc<Memory>,
+    indexes: &Indexes,
 ) -> (Store<Lenient<Rollout>>, Owned<Lenient<Rollout>>) {
     let rollouts: Api<Lenient<Rollout>> = scoped(client, namespace);
     let (ro_reader, ro_writer) = reflector::store();
@@ -90,7 +181,8 @@ pub(super) fn rollouts(
     let ro_stream = watcher(rollouts, watcher::Config::default())
         .default_backoff()
         .modify(strip_meta)
-        .reflect(ro_writer)
+        .reflect(ro_writer);
+    let ro_stream = indexed(ro_stream, indexes.references.clone())
         .inspect({
             let live = ro_reader.clone();
             move |event| match event {
@@ -114,6 +206,7 @@ pub(super) fn rollouts(
 pub(super) fn replica_sets(
     client: &Client,
     namespace: Option<&str>,
+    indexes: &Indexes,
 ) -> (Store<ReplicaSet>, Owned<ReplicaSet>) {
     let replica_sets: Api<ReplicaSet> = scoped(client, namespace);
     let (rs_reader, rs_writer) = reflector::store();
@@ -137,8 +230,8 @@ pub(super) fn replica_sets(
             }
         }
     })
-    .reflect(rs_writer)
-    .touched_objects();
+    .reflect(rs_writer);
+    let rs_stream = indexed(rs_stream, indexes.replica_sets.clone()).touched_objects();
 
     (rs_reader, rs_stream.boxed())
 }
@@ -147,10 +240,9 @@ pub(super) fn replica_sets(
 pub(super) fn services(
     client: &Client,
     namespace: Option<&str>,
-    rollouts: &Store<Lenient<Rollout>>,
+    indexes: &Indexes,
 ) -> (Store<Service>, Trigger) {
     let services: Api<Service> = scoped(client, namespace);
-    let ro_reader = rollouts;
     let (svc_reader, svc_writer) = reflector::store();
     let svc_stream = watcher(services, watcher::Config::default())
         .default_backoff()
@@ -171,12 +263,10 @@ pub(super) fn services(
                 };
             }
         })
-        .reflect(svc_writer)
-        .touched_objects();
+        .reflect(svc_writer);
+    let svc_stream = indexed(svc_stream, indexes.services.clone()).touched_objects();
     // A Service change matters to the Rollouts naming it.
-    let svc_trigger = referenced_by(svc_stream, ro_reader.clone(), |ro, ns, name| {
-        ro.namespace().as_deref() == Some(ns) && ro.spec.services().iter().any(|(_, s)| *s == name)
-    });
+    let svc_trigger = referenced_by(svc_stream, indexes.references.clone(), "Service");
     (svc_reader, svc_trigger.boxed())
 }
 
@@ -184,9 +274,8 @@ pub(super) fn services(
 pub(super) fn deployments(
     client: &Client,
     namespace: Option<&str>,
-    rollouts: &Store<Lenient<Rollout>>,
+    indexes: &Indexes,
 ) -> (Store<Deployment>, Trigger) {
-    let ro_reader = rollouts;
     // Deployments a workloadRef names: their template is the Rollout's, their replicas are
     // scaled down as it says. Of a Deployment only the template and replicas are kept.
     let deployments: Api<Deployment> = scoped(client, namespace);
@@ -207,14 +296,7 @@ pub(super) fn deployments(
         })
         .reflect(deploy_writer)
         .touched_objects();
-    let deploy_trigger = referenced_by(deploy_stream, ro_reader.clone(), |ro, ns, name| {
-        ro.namespace().as_deref() == Some(ns)
-            && ro
-                .spec
-                .workload_ref
-                .as_ref()
-                .is_some_and(|w| w.name == name)
-    });
+    let deploy_trigger = referenced_by(deploy_stream, indexes.references.clone(), "Deployment");
     (deploy_reader, deploy_trigger.boxed())
 }
 
@@ -226,12 +308,18 @@ pub(super) fn routers(
     config: &RouterConfig,
     client: &Client,
     namespace: Option<&str>,
-    rollouts: &Store<Lenient<Rollout>>,
+    indexes: &Indexes,
 ) -> (Trigger, Option<Store<DynamicObject>>) {
     let mut triggers = Vec::new();
     let mut destination_rules = None;
     for &router in ROUTERS {
-        let (trigger, cache) = router_trigger(router, config, client, namespace, rollouts.clone());
+        let (trigger, cache) = router_trigger(
+            router,
+            config,
+            client,
+            namespace,
+            indexes.references.clone(),
+        );
         triggers.push(trigger);
         destination_rules = destination_rules.or(cache);
     }
@@ -245,6 +333,7 @@ pub(super) fn routers(
 pub(super) fn analysis_runs(
     client: &Client,
     namespace: Option<&str>,
+    indexes: &Indexes,
 ) -> (Store<Lenient<AnalysisRun>>, Owned<Lenient<AnalysisRun>>) {
     let runs: Api<Lenient<AnalysisRun>> = scoped(client, namespace);
     // AnalysisRuns the Rollouts own: their phase decides steps and aborts. Metrics and
@@ -262,8 +351,8 @@ pub(super) fn analysis_runs(
                 }
             }
         })
-        .reflect(run_writer)
-        .touched_objects();
+        .reflect(run_writer);
+    let run_stream = indexed(run_stream, indexes.runs.clone()).touched_objects();
     (run_reader, run_stream.boxed())
 }
 
@@ -271,10 +360,9 @@ pub(super) fn analysis_runs(
 pub(super) fn templates(
     client: &Client,
     namespace: Option<&str>,
-    rollouts: &Store<Lenient<Rollout>>,
+    indexes: &Indexes,
     memory: Arc<Memory>,
 ) -> (Store<Lenient<AnalysisTemplate>>, Trigger) {
-    let ro_reader = rollouts;
     // Templates are read whole when a run is created; a template that appears or changes
     // matters to the Rollouts naming it (a missing one holds them in InvalidSpec).
     let (tmpl_reader, tmpl_writer) = reflector::store();
@@ -295,20 +383,16 @@ pub(super) fn templates(
         }
     })
     .touched_objects();
-    let tmpl_trigger = referenced_by(tmpl_stream, ro_reader.clone(), |ro, ns, name| {
-        ro.namespace().as_deref() == Some(ns)
-            && template_refs(ro).any(|r| !r.cluster_scope && r.template_name == name)
-    });
+    let tmpl_trigger = referenced_by(tmpl_stream, indexes.references.clone(), "AnalysisTemplate");
     (tmpl_reader, tmpl_trigger.boxed())
 }
 
 /// ClusterAnalysisTemplates, likewise.
 pub(super) fn cluster_templates(
     client: &Client,
-    rollouts: &Store<Lenient<Rollout>>,
+    indexes: &Indexes,
     memory: Arc<Memory>,
 ) -> (Store<Lenient<ClusterAnalysisTemplate>>, Trigger) {
-    let ro_reader = rollouts;
     let (ctmpl_reader, ctmpl_writer) = reflector::store();
     let ctmpl_stream = watcher(
         Api::<Lenient<ClusterAnalysisTemplate>>::all(client.clone()),
@@ -326,9 +410,11 @@ pub(super) fn cluster_templates(
         }
     })
     .touched_objects();
-    let ctmpl_trigger = referenced_by(ctmpl_stream, ro_reader.clone(), |ro, _, name| {
-        template_refs(ro).any(|r| r.cluster_scope && r.template_name == name)
-    });
+    let ctmpl_trigger = referenced_by(
+        ctmpl_stream,
+        indexes.references.clone(),
+        "ClusterAnalysisTemplate",
+    );
 
     (ctmpl_reader, ctmpl_trigger.boxed())
 }
@@ -362,7 +448,7 @@ fn router_trigger(
     config: &RouterConfig,
     client: &Client,
     namespace: Option<&str>,
-    rollouts: Store<Lenient<Rollout>>,
+    references: Arc<Index<Lenient<Rollout>>>,
 ) -> (
     futures::stream::BoxStream<'static, ObjectRef<Lenient<Rollout>>>,
     Option<Store<DynamicObject>>,
@@ -408,28 +494,21 @@ fn router_trigger(
             }
         })
         .touched_objects();
-    let config = config.clone();
-    let trigger = referenced_by(stream, rollouts, move |ro, ns, name| {
-        router
-            .refers_to(ro, &config)
-            .iter()
-            .any(|r| r.namespace == ns && r.name == name)
-    });
+    let trigger = referenced_by(stream, references, router.kind());
     (trigger.boxed(), reader)
 }
 
-/// Turns changes of objects into reconciles of every Rollout that `refers` to them by
-/// (namespace, name).
+/// Turns changes of objects of `kind` into reconciles of every Rollout naming them, found in
+/// the references index (not by scanning the Rollouts).
 fn referenced_by<K, S>(
     stream: S,
-    rollouts: Store<Lenient<Rollout>>,
-    refers: impl Fn(&Rollout, &str, &str) -> bool + Send + Sync + 'static,
+    references: Arc<Index<Lenient<Rollout>>>,
+    kind: &'static str,
 ) -> impl futures::Stream<Item = ObjectRef<Lenient<Rollout>>> + Send
 where
     K: Resource + Send + 'static,
     S: futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 {
-    let refers = Arc::new(refers);
     stream
         .filter_map(|obj| async move {
             // Not dropped silently: a watch that fails (permissions, a CRD gone) leaves the
@@ -440,16 +519,10 @@ where
         .flat_map(move |obj| {
             let ns = obj.meta().namespace.clone().unwrap_or_default();
             let name = obj.meta().name.clone().unwrap_or_default();
-            let refs: Vec<ObjectRef<Lenient<Rollout>>> = rollouts
-                .state()
-                .iter()
-                .filter(|listed| {
-                    listed
-                        .decoded
-                        .as_ref()
-                        .is_ok_and(|ro| refers(ro, &ns, &name))
-                })
-                .map(|listed| ObjectRef::from_obj(listed.as_ref()))
+            let refs: Vec<ObjectRef<Lenient<Rollout>>> = references
+                .get(&reference_key(kind, &ns, &name))
+                .into_iter()
+                .map(|(ns, name)| ObjectRef::new(&name).within(&ns))
                 .collect();
             futures::stream::iter(refs)
         })
