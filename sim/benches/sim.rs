@@ -81,6 +81,21 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Times `runs` GETs of a list: (p50, p95, bytes of the last answer).
+async fn time_list(conn: &mut Conn, path: &str, runs: usize) -> (Duration, Duration, usize) {
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let (code, body) = conn.request("GET", path, "").await;
+        times.push(t.elapsed());
+        assert_eq!(code, 200, "{path}");
+        bytes = body.len();
+    }
+    times.sort();
+    (percentile(&times, 0.5), percentile(&times, 0.95), bytes)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let sim = rollout_rs_sim::start(rollout_rs_sim::Config::default())
@@ -252,6 +267,22 @@ async fn main() {
         ),
     ));
 
+    let (p50, p95, bytes) = time_list(
+        &mut conn,
+        "/apis/rollout-rs.io/v1alpha1/namespaces/bench-b/rollouts",
+        10,
+    )
+    .await;
+    rows.push((
+        "list 10,000 Rollouts (10 runs)".into(),
+        format!(
+            "p50 {}, p95 {}, {:.1} MB",
+            ms(p50),
+            ms(p95),
+            bytes as f64 / 1e6
+        ),
+    ));
+
     // Watch fan-out: 20 watchers, 1,000 changes.
     let (code, body) = conn
         .request("GET", "/api/v1/namespaces/bench/configmaps?limit=1", "")
@@ -339,6 +370,61 @@ async fn main() {
     rows.push((
         "watch events delivered per second".into(),
         format!("{:.0}", delivered as f64 / last.as_secs_f64()),
+    ));
+
+    // 100,000 objects: 50,000 more ConfigMaps, 1,000 in each of 50 namespaces.
+    let t = Instant::now();
+    for n in 0..50 {
+        let (code, _) = conn
+            .request(
+                "POST",
+                "/api/v1/namespaces",
+                &format!(r#"{{"metadata":{{"name":"many-{n}"}}}}"#),
+            )
+            .await;
+        assert_eq!(code, 201);
+        for i in 0..1_000 {
+            let body = format!(
+                r#"{{"metadata":{{"name":"cm-{i}","labels":{{"app":"many","shard":"{}"}}}},"data":{{"key":"value-{i}"}}}}"#,
+                i % 10
+            );
+            let path = format!("/api/v1/namespaces/many-{n}/configmaps");
+            let (code, _) = conn.request("POST", &path, &body).await;
+            assert_eq!(code, 201);
+        }
+    }
+    rows.push((
+        "create 50,000 more ConfigMaps (100,000 objects held)".into(),
+        format!("{:.0} objects/s", 50_000.0 / t.elapsed().as_secs_f64()),
+    ));
+    rows.push((
+        "process RSS, 100,000 objects".into(),
+        format!("{:.1} MiB", rss_kib() as f64 / 1024.0),
+    ));
+    let (p50, p95, _) = time_list(&mut conn, "/api/v1/namespaces/many-7/configmaps", 20).await;
+    rows.push((
+        "100,000 objects: list one namespace's 1,000".into(),
+        format!("p50 {}, p95 {}", ms(p50), ms(p95)),
+    ));
+    let (p50, p95, bytes) = time_list(&mut conn, "/api/v1/configmaps", 5).await;
+    rows.push((
+        "100,000 objects: list all 60,000 ConfigMaps".into(),
+        format!(
+            "p50 {}, p95 {}, {:.1} MB",
+            ms(p50),
+            ms(p95),
+            bytes as f64 / 1e6
+        ),
+    ));
+    let (p50, p95, _) = time_list(
+        &mut conn,
+        "/api/v1/configmaps?labelSelector=app%3Dmany,shard%3D3",
+        5,
+    )
+    .await;
+    rows.push((
+        "100,000 objects: selector over all keeps 5,000".into(),
+        format!("p50 {}, p95 {}", ms(p50), ms(p95)),
     ));
 
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);

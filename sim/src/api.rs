@@ -429,6 +429,10 @@ async fn serve(
         (&Method::GET, None) if is_true(query.get("watch")) => {
             return watch(srv.clone(), target, query, table).await;
         }
+        // The common answer, a JSON list, is written without copying the objects.
+        (&Method::GET, None) if !table && !protobuf_out => {
+            return list_json(srv, &target, query);
+        }
         (&Method::GET, None) => list(srv, &target, query, table),
         (&Method::GET, Some(name)) => get(srv, &target, name, table),
         (&Method::POST, None) => create(srv, &target, &body, query, &parts.headers),
@@ -625,6 +629,80 @@ impl Filter {
 }
 
 fn list(srv: &Server, t: &Target, query: &HashMap<String, String>, as_table: bool) -> Reply {
+    let (items, metadata) = listed(srv, t, query)?;
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|o| with_version(&t.rt, Value::clone(&o)))
+        .collect();
+    if as_table {
+        let rv = metadata["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let mut doc = table::render(&t.rt, &items, &rv);
+        doc["metadata"] = metadata;
+        return Ok((StatusCode::OK, doc));
+    }
+    Ok((
+        StatusCode::OK,
+        json!({
+            "kind": format!("{}List", t.rt.kind),
+            "apiVersion": t.rt.api_version(),
+            "metadata": metadata,
+            "items": items,
+        }),
+    ))
+}
+
+/// A JSON list written straight from the shared stored objects: nothing is copied, and the
+/// store's lock is held only to collect them, not while the (possibly large) answer is
+/// encoded. Objects stored under another version are rewritten as [`list`] does.
+fn list_json(srv: &Server, t: &Target, query: &HashMap<String, String>) -> Response {
+    let (items, metadata) = match listed(srv, t, query) {
+        Ok(listed) => listed,
+        Err(e) => return e.into_response(),
+    };
+    let version = t.rt.api_version();
+    let head = json!({
+        "kind": format!("{}List", t.rt.kind),
+        "apiVersion": version,
+        "metadata": metadata,
+    });
+    let mut out = serde_json::to_vec(&head).unwrap_or_default();
+    // `{...}` → `{...,"items":[...]}`.
+    out.pop();
+    out.extend_from_slice(b",\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let same = !events::is_events_api(&t.rt)
+            && item.get("apiVersion").and_then(Value::as_str) == Some(version.as_str());
+        let written = if same {
+            serde_json::to_writer(&mut out, item.as_ref())
+        } else {
+            serde_json::to_writer(&mut out, &with_version(&t.rt, Value::clone(item)))
+        };
+        if written.is_err() {
+            return ApiError::new(500, "InternalError", "encoding a list").into_response();
+        }
+    }
+    out.extend_from_slice(b"]}");
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response()
+}
+
+/// The objects a list asks for (shared, in order) and the list's metadata (resourceVersion,
+/// continue token).
+fn listed(
+    srv: &Server,
+    t: &Target,
+    query: &HashMap<String, String>,
+) -> Result<(Vec<Arc<Value>>, Value), ApiError> {
     if t.sub.is_some() {
         return Err(not_found());
     }
@@ -644,9 +722,15 @@ fn list(srv: &Server, t: &Target, query: &HashMap<String, String>, as_table: boo
             Some((ns, name)) => (ns.to_string(), name.to_string()),
             None => (String::new(), c.clone()),
         });
-    let mut items: Vec<(crate::store::ObjectKey, Value)> = Vec::new();
+    let mut items: Vec<Arc<Value>> = Vec::new();
+    let mut last = None;
     let mut more = false;
-    for (key, obj) in state.list(&t.rt.storage_key()) {
+    let namespace = if t.rt.namespaced {
+        t.namespace.as_deref()
+    } else {
+        None
+    };
+    for (key, obj) in state.list_shared(&t.rt.storage_key(), namespace) {
         if after.as_ref().is_some_and(|a| key <= a) || !filter.matches(obj) {
             continue;
         }
@@ -654,27 +738,15 @@ fn list(srv: &Server, t: &Target, query: &HashMap<String, String>, as_table: boo
             more = true;
             break;
         }
-        items.push((key.clone(), with_version(&t.rt, obj.clone())));
+        items.push(obj.clone());
+        last = Some(key.clone());
     }
+    drop(state);
     let mut metadata = json!({"resourceVersion": rv.to_string()});
-    if let Some(((ns, name), _)) = items.last().filter(|_| more) {
+    if let Some((ns, name)) = last.filter(|_| more) {
         metadata["continue"] = json!(format!("{ns}/{name}"));
     }
-    if as_table {
-        let objects: Vec<Value> = items.into_iter().map(|(_, o)| o).collect();
-        let mut doc = table::render(&t.rt, &objects, &rv.to_string());
-        doc["metadata"] = metadata;
-        return Ok((StatusCode::OK, doc));
-    }
-    Ok((
-        StatusCode::OK,
-        json!({
-            "kind": format!("{}List", t.rt.kind),
-            "apiVersion": t.rt.api_version(),
-            "metadata": metadata,
-            "items": items.into_iter().map(|(_, o)| o).collect::<Vec<_>>(),
-        }),
-    ))
+    Ok((items, metadata))
 }
 
 fn create(

@@ -107,6 +107,21 @@ impl State {
         self.objects.get(storage_key)?.get(key).map(Arc::as_ref)
     }
 
+    /// The objects of a resource in one namespace (all, with `None`), in (namespace, name)
+    /// order, shared: a range of the ordered map, not a scan of every namespace.
+    pub fn list_shared<'a>(
+        &'a self,
+        storage_key: &str,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<Value>)> + 'a {
+        let objects = self.objects.get(storage_key);
+        let start = (namespace.unwrap_or_default().to_string(), String::new());
+        objects
+            .into_iter()
+            .flat_map(move |m| m.range(start.clone()..))
+            .take_while(move |((ns, _), _)| namespace.is_none_or(|want| ns == want))
+    }
+
     /// Every object of a resource, in (namespace, name) order.
     pub fn list(&self, storage_key: &str) -> impl Iterator<Item = (&ObjectKey, &Value)> {
         self.objects
@@ -234,5 +249,35 @@ impl State {
 fn set_rv(obj: &mut Value, rv: u64) {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.insert("resourceVersion".into(), json!(rv.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespaced_list_reads_only_its_namespace() {
+        let (events, _) = broadcast::channel(16);
+        let mut state = State::new(16, events);
+        for (ns, name) in [("a", "x"), ("b", "x"), ("b", "y"), ("bb", "z"), ("c", "x")] {
+            let key = (ns.to_string(), name.to_string());
+            state.commit(
+                "/configmaps",
+                key,
+                Some(serde_json::json!({"metadata": {"name": name}})),
+            );
+        }
+        let names = |ns: Option<&str>| -> Vec<String> {
+            state
+                .list_shared("/configmaps", ns)
+                .map(|((ns, name), _)| format!("{ns}/{name}"))
+                .collect()
+        };
+        assert_eq!(names(Some("b")), ["b/x", "b/y"], "not bb's");
+        assert_eq!(names(Some("c")), ["c/x"]);
+        assert!(names(Some("nope")).is_empty());
+        assert_eq!(names(None).len(), 5);
+        assert_eq!(state.list_shared("/secrets", Some("b")).count(), 0);
     }
 }
