@@ -664,12 +664,8 @@ async fn reconcile(
         managed_destination_rules: ctx
             .destination_rules
             .as_ref()
-            .map(|s| s.state())
-            .unwrap_or_default()
-            .iter()
-            .filter(|dr| dr.annotations().get(MANAGED_BY_ANNOTATION) == Some(&mark))
-            .map(|dr| (dr.namespace().unwrap_or_default(), dr.name_any()))
-            .collect(),
+            .map(|_| ctx.indexes.managed_routes.get(&managed_key(&mark)))
+            .unwrap_or_default(),
         managed_services: cached(&ctx.services, &ctx.indexes.services, &managed_key(&mark))
             .filter(|svc| {
                 svc.namespace().as_deref() == Some(ns.as_str())

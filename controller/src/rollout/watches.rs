@@ -43,6 +43,8 @@ pub(super) struct Indexes {
     pub runs: Arc<Index<Lenient<AnalysisRun>>>,
     /// Services by the Rollout that manages them (the managed-by annotation).
     pub services: Arc<Index<Service>>,
+    /// Routed objects the controller caches (DestinationRules), by the Rollout managing them.
+    pub managed_routes: Arc<Index<DynamicObject>>,
 }
 
 impl Indexes {
@@ -60,14 +62,18 @@ impl Indexes {
             runs: Arc::new(Index::new(|run: &Lenient<AnalysisRun>| {
                 vec![controller_key(run)]
             })),
-            services: Arc::new(Index::new(|svc: &Service| {
-                svc.annotations()
-                    .get(MANAGED_BY_ANNOTATION)
-                    .map(|mark| vec![managed_key(mark)])
-                    .unwrap_or_default()
-            })),
+            services: Arc::new(Index::new(managed_keys::<Service>)),
+            managed_routes: Arc::new(Index::new(managed_keys::<DynamicObject>)),
         }
     }
+}
+
+/// An object's key in a managed-by index: its annotation's value, if it has one.
+fn managed_keys<K: Resource>(o: &K) -> Vec<String> {
+    o.annotations()
+        .get(MANAGED_BY_ANNOTATION)
+        .map(|mark| vec![managed_key(mark)])
+        .unwrap_or_default()
 }
 
 /// The key of the objects a Rollout manages (the value of their managed-by annotation).
@@ -313,13 +319,7 @@ pub(super) fn routers(
     let mut triggers = Vec::new();
     let mut destination_rules = None;
     for &router in ROUTERS {
-        let (trigger, cache) = router_trigger(
-            router,
-            config,
-            client,
-            namespace,
-            indexes.references.clone(),
-        );
+        let (trigger, cache) = router_trigger(router, config, client, namespace, indexes);
         triggers.push(trigger);
         destination_rules = destination_rules.or(cache);
     }
@@ -448,7 +448,7 @@ fn router_trigger(
     config: &RouterConfig,
     client: &Client,
     namespace: Option<&str>,
-    references: Arc<Index<Lenient<Rollout>>>,
+    indexes: &Indexes,
 ) -> (
     futures::stream::BoxStream<'static, ObjectRef<Lenient<Rollout>>>,
     Option<Store<DynamicObject>>,
@@ -488,13 +488,17 @@ fn router_trigger(
                 .and_then(|mut a| a.remove_entry(MANAGED_BY_ANNOTATION))
                 .map(|(k, v)| [(k, v)].into());
         })
-        .inspect(move |event| {
-            if let (Some(w), Ok(event)) = (writer.as_mut(), event) {
-                w.apply_watcher_event(event);
+        .inspect({
+            let managed = indexes.managed_routes.clone();
+            move |event| {
+                if let (Some(w), Ok(event)) = (writer.as_mut(), event) {
+                    w.apply_watcher_event(event);
+                    managed.apply(event);
+                }
             }
         })
         .touched_objects();
-    let trigger = referenced_by(stream, references, router.kind());
+    let trigger = referenced_by(stream, indexes.references.clone(), router.kind());
     (trigger.boxed(), reader)
 }
 
