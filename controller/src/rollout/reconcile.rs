@@ -111,30 +111,16 @@ impl Context {
     /// The freshest known copy of a Rollout: ours, if the cache has not caught up with it.
     fn freshest(&self, cached: Arc<Rollout>) -> Arc<Rollout> {
         let uid = cached.uid().unwrap_or_default();
-        let mut written = self.memory.written.lock();
-        match written.get(&uid) {
-            Some((replaced, ours))
-                if cached.resource_version().as_deref() == Some(replaced.as_str()) =>
-            {
-                ours.clone()
-            }
-            Some(_) => {
-                // The cache moved on (our write, or someone else's after it): trust it again.
-                written.remove(&uid);
-                cached
-            }
-            None => cached,
-        }
+        self.memory
+            .ours_over(&uid, cached.resource_version().as_deref())
+            .unwrap_or(cached)
     }
 
     fn remember(&self, replaced: Option<String>, ours: Rollout) {
         let (Some(uid), Some(rv)) = (ours.uid(), replaced) else {
             return;
         };
-        self.memory
-            .written
-            .lock()
-            .insert(uid, (rv, Arc::new(strip_owned(ours))));
+        self.memory.wrote(uid, rv, Arc::new(strip_owned(ours)));
     }
 }
 

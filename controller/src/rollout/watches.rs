@@ -192,6 +192,13 @@ pub(super) fn rollouts(
         .inspect({
             let live = ro_reader.clone();
             move |event| match event {
+                // A copy of our own write is dropped once the cache has moved past it.
+                Ok(watcher::Event::Apply(ro)) => {
+                    forget.cache_moved(
+                        ro.uid().as_deref().unwrap_or_default(),
+                        ro.resource_version().as_deref(),
+                    );
+                }
                 // What the controller remembers per Rollout goes with the Rollout...
                 Ok(watcher::Event::Delete(gone)) => {
                     forget.forget(gone.uid().as_deref().unwrap_or_default());
