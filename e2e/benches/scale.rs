@@ -114,6 +114,15 @@ impl Params {
         }
     }
 
+    /// What each Rollout comes with.
+    fn objects(&self) -> &'static str {
+        if self.nginx {
+            "2 Services and an Ingress"
+        } else {
+            "2 Services"
+        }
+    }
+
     fn routing(&self) -> &'static str {
         if self.nginx { "nginx" } else { "replicas" }
     }
@@ -680,6 +689,10 @@ struct Bench {
     dir: PathBuf,
     /// The watch tasks, stopped before the processes are.
     watches: Vec<JoinHandle<()>>,
+    /// What the current phase waits for, and how far it got: printed every 10 s.
+    doing: (&'static str, usize, usize),
+    doing_since: Instant,
+    noted: Instant,
 }
 
 enum Change {
@@ -727,12 +740,31 @@ impl Bench {
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {
                     self.check_alive();
+                    if self.noted.elapsed() >= Duration::from_secs(10) {
+                        self.noted = Instant::now();
+                        let (what, count, total) = self.doing;
+                        eprintln!(
+                            "scale: {:.0} s: {what}: {} of {}",
+                            self.doing_since.elapsed().as_secs_f64(),
+                            thousands(count),
+                            thousands(total)
+                        );
+                    }
                     if Instant::now() >= deadline {
                         return None;
                     }
                 }
             }
         }
+    }
+
+    /// Records how far the current phase got (`count` of `total` `what`), for the progress
+    /// line; a new `what` starts a new phase.
+    fn note(&mut self, what: &'static str, count: usize, total: usize) {
+        if self.doing.0 != what {
+            self.doing_since = Instant::now();
+        }
+        self.doing = (what, count, total);
     }
 
     /// Takes in whatever the watches delivered so far.
@@ -860,7 +892,6 @@ impl Bench {
         }));
         let mut created_in: Option<Duration> = None;
         let mut healthy: HashSet<String> = HashSet::new();
-        let mut last_report = Instant::now();
         while healthy.len() < n {
             if creating.as_ref().is_some_and(|t| t.is_finished())
                 && let Some(task) = creating.take()
@@ -885,15 +916,7 @@ impl Bench {
                 Some(_) => {}
                 None => break,
             }
-            if last_report.elapsed() > Duration::from_secs(10) {
-                last_report = Instant::now();
-                eprintln!(
-                    "scale: {:.0} s: {} of {} Healthy",
-                    t0.elapsed().as_secs_f64(),
-                    thousands(healthy.len()),
-                    thousands(n)
-                );
-            }
+            self.note("Healthy", healthy.len(), n);
         }
         let elapsed = t0.elapsed();
         let cpu1 = self.cpus();
@@ -901,16 +924,17 @@ impl Bench {
             task.abort();
         }
         let created = created_in
-            .map(|d| format!("all created after {:.1} s", d.as_secs_f64()))
+            .map(|d| format!("all created after {:.2} s", d.as_secs_f64()))
             .unwrap_or_else(|| "not all created".into());
         let measure = format!(
-            "1. first create -> all {} Rollouts Healthy (watch; 2 Services each, {IN_FLIGHT} creates in flight)",
-            thousands(n)
+            "1. first create -> all {} Rollouts Healthy (watch; {} each, {IN_FLIGHT} creates in flight)",
+            thousands(n),
+            self.p.objects()
         );
         if healthy.len() == n {
             self.row(
                 measure,
-                format!("{:.1} s ({created})", elapsed.as_secs_f64()),
+                format!("{:.2} s ({created})", elapsed.as_secs_f64()),
             );
         } else {
             self.row(
@@ -960,8 +984,9 @@ impl Bench {
         );
         self.row(
             format!(
-                "2. simulator RSS, {} Rollouts idle (2 Services, 1 ReplicaSet, 1 pod each)",
-                thousands(n)
+                "2. simulator RSS, {} Rollouts idle ({}, 1 ReplicaSet, 1 pod each)",
+                thousands(n),
+                self.p.objects()
             ),
             mib(sim_rss),
         );
@@ -1008,6 +1033,7 @@ impl Bench {
         let mut delays: Vec<f64> = Vec::new();
         let mut done: HashSet<String> = HashSet::new();
         while done.len() < m {
+            self.note("promoted", done.len(), m);
             let Some(change) = self.next(deadline).await else {
                 break;
             };
@@ -1048,7 +1074,7 @@ impl Bench {
             thousands(n)
         );
         if done.len() == m {
-            self.row(measure, format!("{elapsed:.1} s"));
+            self.row(measure, format!("{elapsed:.2} s"));
         } else {
             self.row(
                 measure,
@@ -1155,6 +1181,7 @@ impl Bench {
         // Ready: the new template at a non-zero weight, its background run Running.
         let mut ready: HashSet<String> = HashSet::new();
         while ready.len() < m {
+            self.note("at canary weight 50, analysis Running", ready.len(), m);
             let Some(change) = self.next(deadline).await else {
                 break;
             };
@@ -1187,7 +1214,7 @@ impl Bench {
                 "5. M={m_label} updated with background web analysis (interval 1 s; {routing}) -> all at canary weight 50, run Running"
             ),
             if ready.len() == m {
-                format!("{:.1} s", t0.elapsed().as_secs_f64())
+                format!("{:.2} s", t0.elapsed().as_secs_f64())
             } else {
                 format!(
                     "NOT REACHED: after {:.0} s: {} of {m_label} (the flip goes on with those)",
@@ -1219,6 +1246,7 @@ impl Bench {
         let deadline = flip + self.p.timeout;
         let mut zero: HashMap<String, Instant> = HashMap::new();
         while zero.len() < ready.len() {
+            self.note("aborted, weight 0", zero.len(), ready.len());
             let Some(change) = self.next(deadline).await else {
                 break;
             };
@@ -1258,13 +1286,14 @@ impl Bench {
                 None => {}
             }
         }
-        let reached = if zero.len() == ready.len() {
-            String::new()
+        let result = if zero.len() == ready.len() {
+            spread(from_flip)
         } else {
             format!(
-                "; NOT REACHED by {} of {}",
-                thousands(ready.len() - zero.len()),
-                thousands(ready.len())
+                "NOT REACHED: weight 0 after {flipped_for:.0} s: {} of {}; of those {}",
+                thousands(zero.len()),
+                thousands(ready.len()),
+                spread(from_flip)
             )
         };
         self.row(
@@ -1272,7 +1301,7 @@ impl Bench {
                 "5. endpoint flipped failing -> status.abort and status.canary.weights.canary.weight 0 seen (watch), {} at once",
                 thousands(ready.len())
             ),
-            format!("{}{reached}", spread(from_flip)),
+            result,
         );
         self.row(
             "5. CPU from the flip to the last weight 0",
@@ -1400,6 +1429,9 @@ async fn main() {
         peak: Peak::start(controller_pid),
         dir: dir.clone(),
         watches: vec![rollout_watch, run_watch],
+        doing: ("", 0, 0),
+        doing_since: Instant::now(),
+        noted: Instant::now(),
         p,
     };
 
