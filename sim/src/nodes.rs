@@ -139,9 +139,11 @@ struct Candidate {
     pods: usize,
 }
 
-/// A snapshot of the cluster's Nodes and pod IPs, taken once per batch of new pods.
+/// A snapshot of the cluster's Nodes and pod counts, taken once per batch of new pods; the
+/// addresses in use are asked of the store as each pod is placed.
 pub struct Scheduler {
     candidates: Vec<Candidate>,
+    /// Addresses handed out in this batch (the store knows the others).
     used_ips: HashSet<Ipv4Addr>,
     /// How many Nodes exist, schedulable or not (for the Unschedulable message).
     nodes: usize,
@@ -198,23 +200,11 @@ impl Scheduler {
                 pods: 0,
             });
         }
-        let mut used_ips = HashSet::new();
-        for (_, pod) in state.list("/pods") {
-            if let Some(ip) = pod
-                .pointer("/status/podIP")
-                .and_then(Value::as_str)
-                .and_then(|ip| ip.parse().ok())
-            {
-                used_ips.insert(ip);
-            }
-            let node = pod.pointer("/spec/nodeName").and_then(Value::as_str);
-            if let Some(c) = candidates
-                .iter_mut()
-                .find(|c| Some(c.name.as_str()) == node)
-            {
-                c.pods += 1;
-            }
+        // Pods per Node come from the store's placement index, not from reading every pod.
+        for c in &mut candidates {
+            c.pods = state.placement().pods_on(&c.name);
         }
+        let used_ips = HashSet::new();
         Scheduler {
             candidates,
             used_ips,
@@ -225,12 +215,13 @@ impl Scheduler {
     /// Binds one more pod: the Node with the fewest pods (ties go to the first by name), and
     /// the lowest free address of its pod network (.0, .1 and .255 of each /24 left out, as
     /// host-local IPAM does), past its /24 when that is full. `None` when no Node can take it.
-    pub fn place(&mut self) -> Option<Binding> {
+    pub fn place(&mut self, state: &State) -> Option<Binding> {
         let c = self.candidates.iter_mut().min_by_key(|c| c.pods)?;
+        let taken = state.placement();
         let ip = (2u32..1 << 24)
             .map(|n| offset(c.pod_network, n))
             .filter(|ip| !matches!(ip.octets()[3], 0 | 1 | 255))
-            .find(|ip| !self.used_ips.contains(ip))?;
+            .find(|ip| !self.used_ips.contains(ip) && !taken.ip_in_use(ip))?;
         self.used_ips.insert(ip);
         c.pods += 1;
         Some(Binding {
@@ -269,7 +260,7 @@ mod tests {
     fn pods_spread_over_nodes_with_unique_ips() {
         let state = state_with_nodes(3);
         let mut s = Scheduler::survey(&state);
-        let placed: Vec<Binding> = (0..7).filter_map(|_| s.place()).collect();
+        let placed: Vec<Binding> = (0..7).filter_map(|_| s.place(&state)).collect();
         let nodes: Vec<&str> = placed.iter().map(|b| b.node.as_str()).collect();
         assert_eq!(
             nodes,
@@ -297,7 +288,7 @@ mod tests {
         let state = state_with_nodes(1);
         let mut s = Scheduler::survey(&state);
         let ips: Vec<String> = (0..300)
-            .filter_map(|_| s.place())
+            .filter_map(|_| s.place(&state))
             .map(|b| b.pod_ip)
             .collect();
         assert_eq!(ips.len(), 300);
@@ -312,7 +303,7 @@ mod tests {
     fn no_nodes_no_binding() {
         let state = state_with_nodes(0);
         let mut s = Scheduler::survey(&state);
-        assert_eq!(s.place(), None);
+        assert_eq!(s.place(&state), None);
         assert_eq!(
             s.unschedulable_message(),
             "no nodes available to schedule pods"

@@ -2,7 +2,7 @@
 //! of changes from which watches resume. Mutations go through [`State::commit`] so the log,
 //! the counter and the watchers never disagree.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -51,6 +51,56 @@ pub struct State {
     foreground: BTreeSet<(String, ObjectKey)>,
     /// Service cluster IPs and node ports handed out.
     pub services: crate::services::Allocator,
+    /// Pods per Node and the pod IPs in use, kept as pods change: what the scheduler counts
+    /// without reading every pod for each one it places.
+    placement: Placement,
+}
+
+/// Pods per Node and pod IPs in use.
+#[derive(Debug, Default)]
+pub struct Placement {
+    per_node: HashMap<String, usize>,
+    ips: HashSet<std::net::Ipv4Addr>,
+}
+
+impl Placement {
+    pub fn pods_on(&self, node: &str) -> usize {
+        self.per_node.get(node).copied().unwrap_or(0)
+    }
+
+    pub fn ip_in_use(&self, ip: &std::net::Ipv4Addr) -> bool {
+        self.ips.contains(ip)
+    }
+
+    fn follow(&mut self, old: Option<&Value>, new: Option<&Value>) {
+        let node = |p: &Value| {
+            p.pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let ip = |p: &Value| {
+            p.pointer("/status/podIP")
+                .and_then(Value::as_str)
+                .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+        };
+        if let Some(n) = old.and_then(node)
+            && let Some(count) = self.per_node.get_mut(&n)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_node.remove(&n);
+            }
+        }
+        if let Some(i) = old.and_then(ip) {
+            self.ips.remove(&i);
+        }
+        if let Some(n) = new.and_then(node) {
+            *self.per_node.entry(n).or_default() += 1;
+        }
+        if let Some(i) = new.and_then(ip) {
+            self.ips.insert(i);
+        }
+    }
 }
 
 fn owner_uids(obj: &Value) -> Vec<String> {
@@ -83,6 +133,7 @@ impl State {
             dependents: HashMap::new(),
             foreground: BTreeSet::new(),
             services: Default::default(),
+            placement: Placement::default(),
         }
     }
 
@@ -151,6 +202,9 @@ impl State {
         old: Option<&Value>,
         new: Option<&Value>,
     ) {
+        if storage_key == "/pods" {
+            self.placement.follow(old, new);
+        }
         let entry = (storage_key.to_string(), key.clone());
         for uid in old.map(owner_uids).unwrap_or_default() {
             if let Some(set) = self.dependents.get_mut(&uid) {
@@ -171,6 +225,11 @@ impl State {
         } else {
             self.foreground.remove(&entry);
         }
+    }
+
+    /// Pods per Node and pod IPs in use.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
     /// Storage keys that hold at least one object.
@@ -279,5 +338,37 @@ mod tests {
         assert!(names(Some("nope")).is_empty());
         assert_eq!(names(None).len(), 5);
         assert_eq!(state.list_shared("/secrets", Some("b")).count(), 0);
+    }
+
+    #[test]
+    fn placement_follows_pods_as_they_change() {
+        let (events, _) = broadcast::channel(16);
+        let mut state = State::new(16, events);
+        let pod = |node: &str, ip: Option<&str>| {
+            let mut p = serde_json::json!({"metadata": {"name": "p"}, "spec": {"nodeName": node}});
+            if let Some(ip) = ip {
+                p["status"] = serde_json::json!({"podIP": ip});
+            }
+            p
+        };
+        let key = ("ns".to_string(), "p".to_string());
+        state.commit("/pods", key.clone(), Some(pod("n1", None)));
+        assert_eq!(state.placement().pods_on("n1"), 1);
+        state.commit("/pods", key.clone(), Some(pod("n1", Some("10.0.0.2"))));
+        assert_eq!(
+            state.placement().pods_on("n1"),
+            1,
+            "an update is not a second pod"
+        );
+        assert!(state.placement().ip_in_use(&"10.0.0.2".parse().unwrap()));
+        let other = ("ns".to_string(), "q".to_string());
+        state.commit("/pods", other.clone(), Some(pod("n2", Some("10.0.1.2"))));
+        state.commit("/pods", key, None);
+        assert_eq!(state.placement().pods_on("n1"), 0);
+        assert!(!state.placement().ip_in_use(&"10.0.0.2".parse().unwrap()));
+        assert_eq!(state.placement().pods_on("n2"), 1);
+        // Not a pod: not counted.
+        state.commit("/configmaps", other, Some(pod("n2", Some("10.0.2.2"))));
+        assert_eq!(state.placement().pods_on("n2"), 1);
     }
 }

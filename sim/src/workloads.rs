@@ -294,7 +294,7 @@ fn start_bare_pod(srv: &Arc<Server>, ns: &str, name: &str) {
         let Some((pod_type, pod)) = pod(&state, ns, name).filter(|(_, p)| is_new(p)) else {
             return;
         };
-        let binding = Scheduler::survey(&state).place();
+        let binding = Scheduler::survey(&state).place(&state);
         let opts = WriteOptions::default();
         let pod = match &binding {
             Some(b) => {
@@ -387,7 +387,7 @@ fn create_pod(
     let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
     // The scheduler's binding happens in the same step as the create: no client can see an
     // unbound pod that a Node could take.
-    let binding = scheduler.place();
+    let binding = scheduler.place(state);
     if let (Some(b), Some(m)) = (&binding, spec.as_object_mut()) {
         m.insert("nodeName".into(), json!(b.node));
     }

@@ -175,7 +175,8 @@ pub(crate) async fn run(client: Client, options: Options, process: crate::proces
         split_api_version: options.traffic_split_api_version.clone(),
     };
     let indexes = Indexes::new(&router_config);
-    let (rollouts, rollout_events) = watches::rollouts(&client, ns, memory.clone(), &indexes);
+    let (rollouts, rollout_events) =
+        watches::rollouts(&client, ns, memory.clone(), &indexes, queue.clone());
     let (replica_sets, replica_set_events) = watches::replica_sets(&client, ns, &indexes);
     let (runs, run_events) = watches::analysis_runs(&client, ns, &indexes);
     let (services, service_trigger) = watches::services(&client, ns, &indexes);
@@ -207,8 +208,9 @@ pub(crate) async fn run(client: Client, options: Options, process: crate::proces
     }
     // Each change marks its Rollout as waiting: the work queue's depth.
     let rollout_events = watches::queued_objects(rollout_events, queue.clone());
-    let replica_set_events = watches::queued_owners(replica_set_events, queue.clone());
-    let run_events = watches::queued_owners(run_events, queue.clone());
+    let replica_set_events =
+        watches::queued_owners(replica_set_events, queue.clone(), rollouts.clone());
+    let run_events = watches::queued_owners(run_events, queue.clone(), rollouts.clone());
     let [
         service_trigger,
         deployment_trigger,

@@ -145,8 +145,13 @@ where
         .boxed()
 }
 
-/// Marks the Rollout controlling each changed object as waiting in the work queue.
-pub(super) fn queued_owners<K>(events: Owned<K>, queue: Arc<Queue>) -> Owned<K>
+/// Marks the Rollout controlling each changed object as waiting in the work queue, if that
+/// Rollout still exists (the objects of a deleted one change as they are collected).
+pub(super) fn queued_owners<K>(
+    events: Owned<K>,
+    queue: Arc<Queue>,
+    rollouts: Store<Lenient<Rollout>>,
+) -> Owned<K>
 where
     K: Resource + Send + 'static,
 {
@@ -155,7 +160,12 @@ where
             let Ok(o) = e else { return };
             let ns = o.namespace().unwrap_or_default();
             for owner in o.owner_references() {
-                if owner.controller == Some(true) && owner.kind == "Rollout" {
+                let live = || {
+                    rollouts
+                        .get(&ObjectRef::new(&owner.name).within(&ns))
+                        .is_some()
+                };
+                if owner.controller == Some(true) && owner.kind == "Rollout" && live() {
                     queue.triggered(format!("{ns}/{}", owner.name));
                 }
             }
@@ -180,6 +190,7 @@ pub(super) fn rollouts(
     namespace: Option<&str>,
     memory: Arc<Memory>,
     indexes: &Indexes,
+    queue: Arc<Queue>,
 ) -> (Store<Lenient<Rollout>>, Owned<Lenient<Rollout>>) {
     let rollouts: Api<Lenient<Rollout>> = scoped(client, namespace);
     let (ro_reader, ro_writer) = reflector::store();
@@ -199,8 +210,14 @@ pub(super) fn rollouts(
                         ro.resource_version().as_deref(),
                     );
                 }
-                // What the controller remembers per Rollout goes with the Rollout...
+                // What the controller remembers per Rollout goes with the Rollout (a deleted
+                // one waits for no reconcile)...
                 Ok(watcher::Event::Delete(gone)) => {
+                    queue.started(&format!(
+                        "{}/{}",
+                        gone.namespace().unwrap_or_default(),
+                        gone.name_any()
+                    ));
                     forget.forget(gone.uid().as_deref().unwrap_or_default());
                 }
                 // ...also when a relist (after a watch was lost) no longer has it.
