@@ -15,17 +15,14 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use rollout_rs_crds::Rollout;
 use serde_json::json;
 
+mod support;
+
 const SLOTS: usize = 100;
 /// One slot is visited per tick: create, update, delete, in turn.
 const TICK: Duration = Duration::from_millis(200);
 
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
+    support::proc_stats(pid).0
 }
 
 fn rollout(name: &str, image: &str) -> Result<Rollout, serde_json::Error> {

@@ -36,16 +36,7 @@ fn query(service: &str) -> String {
 
 /// CPU seconds (user + system) a process has used.
 fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    ticks / 100.0
+    rollout_rs_e2e::process_stats::proc_stats(pid).1
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

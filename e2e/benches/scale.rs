@@ -198,23 +198,7 @@ async fn start_sim(bin: &Path, dir: &Path) -> (Child, PathBuf) {
 
 /// `(RSS in KiB, CPU seconds used)` of process `pid`, from /proc.
 fn proc_stats(pid: u32) -> (u64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the command.
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    (rss, ticks / 100.0)
+    rollout_rs_e2e::process_stats::proc_stats(&pid.to_string())
 }
 
 /// Samples a process's RSS every 100 ms and keeps the peak since the last [`Peak::reset`].

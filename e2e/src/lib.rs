@@ -16,6 +16,7 @@
 pub mod chart;
 pub mod fixture;
 pub mod metrics;
+pub mod process_stats;
 pub mod rbac;
 pub mod rollouts;
 pub mod timeline;
