@@ -105,12 +105,13 @@ impl Drop for Cluster {
     }
 }
 
-/// One `rollout-rs controller` process, named by `POD_NAME`.
+/// One `rollout-rs controller` process, named by `POD_NAME`, its log lines on a channel.
 struct Replica {
     child: Child,
     name: &'static str,
     metrics: u16,
     health: u16,
+    log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 fn free_port() -> u16 {
@@ -133,17 +134,61 @@ impl Replica {
             .env("POD_NAME", name)
             // Where the chart puts it: the release namespace.
             .env("POD_NAMESPACE", rollout_rs_e2e::chart::RELEASE)
-            .env("RUST_LOG", "info")
+            // Each scrape is logged at debug: what the tests wait on.
+            .env(
+                "RUST_LOG",
+                "info,rollout_rs_controller::process::server=debug",
+            )
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start rollout-rs controller");
+        let mut child = child;
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, log) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         Replica {
             child,
             name,
             metrics,
             health,
+            log,
         }
+    }
+
+    /// Waits (30 s at most) for `n` more log lines containing `needle`.
+    async fn logged(&mut self, needle: &str, n: usize) {
+        let mut seen = 0;
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = self.log.recv().await {
+                seen += usize::from(line.contains(needle));
+                if seen == n {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(
+            found == Ok(true),
+            "{} logged {needle:?} {seen} of {n} times",
+            self.name
+        );
+    }
+
+    /// Waits until its ports are bound.
+    async fn serving(&mut self) {
+        self.logged("serving metrics and health", 1).await;
     }
 
     /// This replica's user agent prefix in the request log.
@@ -167,31 +212,16 @@ impl Drop for Replica {
     }
 }
 
-/// A GET on loopback; (status, body). The endpoints answer at once or not at all, so a
-/// refused connection is retried until `timeout` (the process is still starting).
-async fn get(port: u16, path: &str, timeout: Duration) -> (u16, String) {
-    request(port, "GET", path, "", timeout).await
+/// A GET on loopback (the replica is [`Replica::serving`]); (status, body).
+async fn get(port: u16, path: &str) -> (u16, String) {
+    request(port, "GET", path, "").await
 }
 
-async fn request(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: &str,
-    timeout: Duration,
-) -> (u16, String) {
+async fn request(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let deadline = Instant::now() + timeout;
-    let mut stream = loop {
-        match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            Ok(s) => break s,
-            // Not listening yet: the process binds its ports right after it starts.
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("127.0.0.1:{port} never answered: {e}"),
-        }
-    };
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("127.0.0.1:{port}: {e}"));
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -211,22 +241,15 @@ async fn request(
     (code, body)
 }
 
-/// Waits until `/readyz` says ok: every cache has listed.
-async fn ready(replica: &Replica) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (code, body) = get(replica.health, "/readyz", Duration::from_secs(30)).await;
-        if code == 200 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never became ready: {body}",
-            replica.name
-        );
-        // /readyz has no watch form; ask again shortly.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Waits until it logs that every cache has listed, then checks `/readyz` says so too.
+async fn ready(replica: &mut Replica) {
+    replica.logged("ready: every cache has listed", 1).await;
+    let (code, body) = get(replica.health, "/readyz").await;
+    assert_eq!(
+        code, 200,
+        "{} says it is ready, /readyz: {body}",
+        replica.name
+    );
 }
 
 fn rollout(image: &str) -> Value {
@@ -324,8 +347,8 @@ async fn one_leader_writes_and_hands_over_on_kill_and_on_term() {
     let c = Cluster::start("leader").await;
     let first = Replica::start(&c.kubeconfig, "alpha", &["--leader-elect"]);
     c.held_by("alpha-", Duration::from_secs(30)).await;
-    let second = Replica::start(&c.kubeconfig, "beta", &["--leader-elect"]);
-    ready(&second).await;
+    let mut second = Replica::start(&c.kubeconfig, "beta", &["--leader-elect"]);
+    ready(&mut second).await;
 
     // v1 comes up at full size; then v2 starts its canary.
     let mut seen = Seen::new();
@@ -393,8 +416,8 @@ async fn one_leader_writes_and_hands_over_on_kill_and_on_term() {
 
     // SIGTERM: the leader releases the Lease and a fresh standby takes it at once, well
     // before the lease (10 s) would have expired.
-    let third = Replica::start(&c.kubeconfig, "gamma", &["--leader-elect"]);
-    ready(&third).await;
+    let mut third = Replica::start(&c.kubeconfig, "gamma", &["--leader-elect"]);
+    ready(&mut third).await;
     let termed = Instant::now();
     second.signal("-TERM");
     c.held_by("gamma-", Duration::from_secs(15)).await;
@@ -431,34 +454,29 @@ async fn one_leader_writes_and_hands_over_on_kill_and_on_term() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_controller_and_health_endpoints_answer() {
     let c = Cluster::start("metrics").await;
-    let replica = Replica::start(&c.kubeconfig, "solo", &["--log-format", "json"]);
-    let (code, body) = get(replica.health, "/healthz", Duration::from_secs(30)).await;
+    let mut replica = Replica::start(&c.kubeconfig, "solo", &["--log-format", "json"]);
+    replica.serving().await;
+    let (code, body) = get(replica.health, "/healthz").await;
     assert_eq!((code, body.as_str()), (200, "ok"));
-    ready(&replica).await;
+    ready(&mut replica).await;
 
     let mut seen = Seen::new();
     apply(&c.client, "web:1").await;
     until(&c.client, &mut seen, "Healthy", |ro| phase(ro) == "Healthy").await;
 
+    // Prometheus has no watch: a second scrape started proves the first one (which came after
+    // the Rollout was Healthy) is stored.
+    let target = format!("127.0.0.1:{}", replica.metrics);
     let prometheus = rollout_rs_e2e::metrics::Prometheus::scraping(
-        &format!("127.0.0.1:{}", replica.metrics),
+        &target,
         &c.dir,
+        replica.logged("served /metrics", 2),
     )
     .await
     .expect("Prometheus scrapes the controller");
     let query = |q: &'static str| {
         let prometheus = &prometheus;
-        async move {
-            // The first scrape may predate the Rollout's reconcile: wait for one that has it.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let found = prometheus.query(q).await.expect("query");
-                if !found.is_empty() || Instant::now() > deadline {
-                    return found;
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
+        async move { prometheus.query(q).await.expect("query") }
     };
     let reconciles =
         query("rollout_rs_reconcile_duration_seconds_count{controller=\"rollout\"} > 0").await;
@@ -485,25 +503,11 @@ async fn prometheus_scrapes_the_controller_and_health_endpoints_answer() {
     assert_eq!(depth.len(), 1, "{depth:?}");
 
     // The log level changes at run time; a bad filter is refused with the reason.
-    let (code, body) = request(
-        replica.health,
-        "PUT",
-        "/debug/log-level",
-        "debug,kube=warn",
-        Duration::from_secs(5),
-    )
-    .await;
+    let (code, body) = request(replica.health, "PUT", "/debug/log-level", "debug,kube=warn").await;
     assert_eq!(code, 200, "{body}");
-    let (_, now) = get(replica.health, "/debug/log-level", Duration::from_secs(5)).await;
+    let (_, now) = get(replica.health, "/debug/log-level").await;
     assert!(now.contains("debug") && now.contains("kube=warn"), "{now}");
-    let (code, body) = request(
-        replica.health,
-        "PUT",
-        "/debug/log-level",
-        "kube=loud",
-        Duration::from_secs(5),
-    )
-    .await;
+    let (code, body) = request(replica.health, "PUT", "/debug/log-level", "kube=loud").await;
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("invalid log filter"), "{body}");
 }

@@ -226,24 +226,23 @@ impl Prometheus {
     }
 
     /// Starts Prometheus scraping `target` (`host:port`, path `/metrics`) every second, and
-    /// waits until its query API reports the target up. The target counts nothing for us, so
-    /// this asks the API (every 250 ms, for [`START`] at most): Prometheus has no way to watch.
-    pub async fn scraping(target: &str, dir: &std::path::Path) -> Result<Prometheus> {
-        let prometheus = Prometheus::spawn(target, dir)?;
-        let deadline = tokio::time::Instant::now() + START;
-        loop {
-            let up = prometheus.query("up").await.unwrap_or_default();
-            if up.iter().any(|(_, v)| *v == 1.0) {
-                return Ok(prometheus);
+    /// waits for `scraped`: the target's own sign that it was scraped (twice: the first scrape
+    /// may come while the API is being switched to ready), since Prometheus has no way to watch.
+    pub async fn scraping(
+        target: &str,
+        dir: &std::path::Path,
+        scraped: impl std::future::Future<Output = ()>,
+    ) -> Result<Prometheus> {
+        let mut prometheus = Prometheus::spawn(target, dir)?;
+        if let Some(child) = prometheus.child.as_mut() {
+            tokio::select! {
+                () = scraped => {}
+                exited = child.wait() => {
+                    return Err(HarnessError::Manifest(format!("{} exited at start: {exited:?}", binary())));
+                }
             }
-            if tokio::time::Instant::now() > deadline {
-                return Err(HarnessError::Timeout(
-                    START,
-                    format!("Prometheus to scrape {target}"),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
         }
+        Ok(prometheus)
     }
 
     /// An instant query through prometheus-http-query (the analysis provider's client): each

@@ -154,7 +154,12 @@ impl Readiness {
     }
 
     pub(crate) fn pass(&self, check: &'static str) {
-        self.lock().insert(check, true);
+        let mut checks = self.lock();
+        let was_ready = checks.values().all(|ok| *ok);
+        checks.insert(check, true);
+        if !was_ready && checks.values().all(|ok| *ok) {
+            tracing::info!("ready: every cache has listed");
+        }
     }
 
     /// The checks not passed yet (empty: ready).

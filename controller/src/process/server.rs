@@ -57,6 +57,7 @@ pub(crate) async fn serve(
         servers.push((bind(metrics_addr, "metrics").await?, metrics));
         servers.push((bind(health_addr, "health").await?, health));
     }
+    tracing::info!(%metrics_addr, %health_addr, "serving metrics and health");
     let stop = process.shutdown();
     Ok(tokio::spawn(async move {
         let tasks = servers.into_iter().map(|(listener, app)| async move {
@@ -72,6 +73,7 @@ pub(crate) async fn serve(
 }
 
 async fn metrics(State(m): State<Arc<super::metrics::Metrics>>) -> impl IntoResponse {
+    tracing::debug!("served /metrics");
     (
         [(
             header::CONTENT_TYPE,
