@@ -142,7 +142,8 @@ async fn run(client: Client, http: Http, namespace: Option<String>, process: Pro
         process: process.clone(),
         queue,
     });
-    Controller::for_stream(stream, reader)
+    // Decoded and cached on a task of its own, not in the controller's.
+    Controller::for_stream(crate::process::on_own_task(stream), reader)
         .reconcile_all_on(process.leadership.gained())
         .graceful_shutdown_on(process.shutdown())
         .run(instrumented, error_policy, ctx)

@@ -18,6 +18,9 @@ use tokio::sync::Mutex;
 
 /// A series continues while it was last seen within this long (kube uses 6 minutes too).
 const SERIES_TTL: Duration = Duration::from_secs(6 * 60);
+/// How often expired series are dropped. Pruning on every publish scanned every series of the
+/// last six minutes each time: quadratic when a thousand Rollouts step at once.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Same object, type, reason and note: one series.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -32,7 +35,29 @@ struct Key {
 pub(crate) struct Recorder {
     client: Client,
     controller: String,
-    series: Mutex<HashMap<Key, K8sEvent>>,
+    series: Mutex<Series>,
+}
+
+/// The series seen lately, and when expired ones are next dropped.
+#[derive(Default)]
+struct Series {
+    by_key: HashMap<Key, K8sEvent>,
+    next_prune: Option<Timestamp>,
+}
+
+impl Series {
+    /// The series `key` continues, if it was seen within the TTL; expired series are dropped
+    /// every [`PRUNE_EVERY`], so the map holds at most a few minutes of Events.
+    fn current(&mut self, key: &Key, now: Timestamp) -> Option<K8sEvent> {
+        let ttl = jiff::SignedDuration::try_from(SERIES_TTL).unwrap_or_default();
+        let fresh = |e: &K8sEvent| last_seen(e).is_some_and(|t| t + ttl > now);
+        if self.next_prune.is_none_or(|at| at <= now) {
+            self.by_key.retain(|_, e| fresh(e));
+            let every = jiff::SignedDuration::try_from(PRUNE_EVERY).unwrap_or_default();
+            self.next_prune = Some(now + every);
+        }
+        self.by_key.get(key).filter(|e| fresh(e)).cloned()
+    }
 }
 
 impl Recorder {
@@ -40,7 +65,7 @@ impl Recorder {
         Recorder {
             client,
             controller: controller.into(),
-            series: Mutex::new(HashMap::new()),
+            series: Mutex::default(),
         }
     }
 
@@ -51,7 +76,6 @@ impl Recorder {
         regarding: &ObjectReference,
     ) -> Result<(), kube::Error> {
         let now = Timestamp::now();
-        let ttl = jiff::SignedDuration::try_from(SERIES_TTL).unwrap_or_default();
         let key = Key {
             regarding: (
                 regarding.namespace.clone(),
@@ -64,11 +88,7 @@ impl Recorder {
         };
         // The lock is not held across API calls: one slow write must not stall every other
         // reconcile's Events.
-        let earlier = {
-            let mut series = self.series.lock().await;
-            series.retain(|_, e| last_seen(e).is_some_and(|t| t + ttl > now));
-            series.get(&key).cloned()
-        };
+        let earlier = self.series.lock().await.current(&key, now);
         let ns = regarding
             .namespace
             .clone()
@@ -101,7 +121,7 @@ impl Recorder {
                 event
             }
         };
-        self.series.lock().await.insert(key, event);
+        self.series.lock().await.by_key.insert(key, event);
         Ok(())
     }
 
@@ -141,4 +161,42 @@ fn last_seen(e: &K8sEvent) -> Option<Timestamp> {
         .as_ref()
         .map(|s| s.last_observed_time.0)
         .or_else(|| e.event_time.as_ref().map(|t| t.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(note: &str) -> Key {
+        Key {
+            regarding: (Some("ns".into()), Some("ro".into()), Some("uid".into())),
+            warning: false,
+            reason: "RolloutStepCompleted".into(),
+            note: note.into(),
+        }
+    }
+
+    fn seen(at: Timestamp) -> K8sEvent {
+        K8sEvent {
+            event_time: Some(MicroTime(at)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_series_continues_within_the_ttl_and_expired_ones_are_dropped() {
+        let t0: Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        let mut series = Series::default();
+        series.by_key.insert(key("step 1/2"), seen(t0));
+        let minutes = |m: i64| t0 + jiff::SignedDuration::from_mins(m);
+        assert!(series.current(&key("step 1/2"), minutes(5)).is_some());
+        series.by_key.insert(key("step 2/2"), seen(minutes(5)));
+        // Seven minutes on, the first has expired: not continued even before it is pruned.
+        assert!(series.current(&key("step 1/2"), minutes(7)).is_none());
+        assert!(series.current(&key("step 2/2"), minutes(7)).is_some());
+        // Pruned once a minute has passed since the last pruning.
+        assert_eq!(series.by_key.len(), 1, "the expired series was dropped");
+        assert!(series.current(&key("step 2/2"), minutes(12)).is_none());
+        assert!(series.by_key.is_empty());
+    }
 }

@@ -4,6 +4,7 @@
 //! The controllers' decisions know none of this.
 
 pub(crate) mod api_requests;
+pub(crate) mod gate;
 pub(crate) mod leader;
 pub mod logs;
 pub(crate) mod metrics;
@@ -80,18 +81,29 @@ impl Process {
 
     /// Runs one reconcile of `namespace/name` inside its span, timing it and counting its
     /// error reason.
-    pub(crate) async fn reconcile<T, E: Reason + std::fmt::Display>(
+    pub(crate) async fn reconcile<T, E>(
         &self,
         controller: &'static str,
         queue: &Queue,
         namespace: &str,
         name: &str,
-        work: impl Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
+        work: impl Future<Output = Result<T, E>> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: Reason + std::fmt::Display + Send + 'static,
+    {
         queue.started(&format!("{namespace}/{name}"));
         let span = tracing::info_span!("reconcile", controller, namespace, name);
         let start = Instant::now();
-        let result = work.instrument(span).await;
+        // On a task of its own: kube-runtime polls every reconcile, and every watch feeding
+        // it, from the controller's one task, so a thousand reconciles would share one core.
+        let result = match tokio::spawn(work.instrument(span)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: only when the runtime shuts down, and then nothing waits for this.
+            Err(_) => std::future::pending().await,
+        };
         let reason = result.as_ref().err().map(Reason::reason);
         self.metrics.reconciled(controller, start.elapsed(), reason);
         result
@@ -118,6 +130,26 @@ impl Queue {
         waiting.remove(key);
         self.metrics.queue_depth(self.controller, waiting.len());
     }
+}
+
+/// The stream's items, produced on a task of its own: a watch decodes and caches its objects
+/// there, on any core, rather than inside the controller's task that polls it. Its order is
+/// kept; a full buffer holds the watch back.
+pub(crate) fn on_own_task<S>(stream: S) -> futures::stream::BoxStream<'static, S::Item>
+where
+    S: futures::Stream + Send + 'static,
+    S::Item: Send + 'static,
+{
+    use futures::{SinkExt, StreamExt};
+    let (tx, rx) = futures::channel::mpsc::channel(256);
+    tokio::spawn(async move {
+        // An error means the controller is gone: nothing reads the stream any more.
+        let _ = stream
+            .map(Ok::<_, ()>)
+            .forward(tx.sink_map_err(|_| ()))
+            .await;
+    });
+    rx.boxed()
 }
 
 /// Resolves once `store` has listed (false: its writer is gone). kube-runtime's

@@ -31,6 +31,8 @@ use crate::events::{Event, EventType, Recorder};
 use crate::index::{orphan_key, owner_key};
 use crate::io::{EXISTS, GONE, MANAGER, NOT_OURS, strip_meta, unless};
 use crate::lenient::Lenient;
+use crate::process::gate::{Class, Gate};
+use crate::process::on_own_task;
 
 use super::analysis::{RunKind, RunView};
 use super::decide::{
@@ -105,7 +107,15 @@ struct Context {
     recorder: Recorder,
     memory: Arc<Memory>,
     traffic_split_api_version: String,
+    /// The Rollouts as cached now: what a plan that waited for its turn is decided on again.
+    rollouts: Store<Lenient<Rollout>>,
+    /// Plans carried out at once, those that move a Rollout first.
+    gate: Arc<Gate>,
 }
+
+/// Plans carried out at once: enough to keep the API server busy, few enough that a pause
+/// that ends waits behind at most this many others' writes.
+const EXECUTING_AT_ONCE: usize = 16;
 
 impl Context {
     /// The freshest known copy of a Rollout: ours, if the cache has not caught up with it.
@@ -224,7 +234,11 @@ pub(crate) async fn run(client: Client, options: Options, process: crate::proces
         template_trigger,
         cluster_template_trigger,
     ]
-    .map(|t| watches::queued_refs(t, queue.clone()));
+    .map(|t| on_own_task(watches::queued_refs(t, queue.clone())));
+    // Every watch decodes and caches on a task of its own, not in the controller's.
+    let rollout_events = on_own_task(rollout_events);
+    let replica_set_events = on_own_task(replica_set_events);
+    let run_events = on_own_task(run_events);
 
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -241,6 +255,8 @@ pub(crate) async fn run(client: Client, options: Options, process: crate::proces
         queue,
         process: process.clone(),
         indexes,
+        rollouts: rollouts.clone(),
+        gate: Gate::new(EXECUTING_AT_ONCE),
     });
     Controller::for_stream(rollout_events, rollouts)
         .owns_stream(replica_set_events)
@@ -636,6 +652,46 @@ async fn reconcile(
         return Ok(Action::await_change());
     }
     let ns = ro.namespace().ok_or(ReconcileError::NoNamespace)?;
+    let (mut ro, mut plan) = decided(ro, &ns, &ctx).await?;
+    // A plan that moves the Rollout goes before bulk work; one that waited for its turn is
+    // decided again on what the caches hold now (a user's abort, a newer status).
+    let class = if plan.moves_on(ro.status.as_ref()) {
+        Class::Urgent
+    } else {
+        Class::Bulk
+    };
+    let (_turn, waited) = ctx.gate.enter(class).await;
+    if waited {
+        let now = ctx
+            .rollouts
+            .get(&ObjectRef::from_obj(&*listed))
+            .and_then(|l| l.decoded.as_ref().ok().cloned());
+        match now {
+            // Gone or unreadable meanwhile: the change that said so reconciles it again.
+            None => return Ok(Action::await_change()),
+            Some(now) if now.metadata.deletion_timestamp.is_some() => {
+                return Ok(Action::await_change());
+            }
+            Some(now) => (ro, plan) = decided(Arc::new(now), &ns, &ctx).await?,
+        }
+    }
+    execute(&ro, &ns, &plan, &ctx).await?;
+    ctx.memory
+        .retries
+        .forget(ro.uid().as_deref().unwrap_or_default());
+    Ok(match plan.requeue_after {
+        Some(d) => Action::requeue(d),
+        None => Action::await_change(),
+    })
+}
+
+/// Observes the Rollout and what it owns and names, from the caches, and decides.
+async fn decided(
+    ro: Arc<Rollout>,
+    ns: &str,
+    ctx: &Context,
+) -> Result<(Arc<Rollout>, Plan), ReconcileError> {
+    let ns = ns.to_string();
     ctx.caches_synced().await?;
     let ro = ctx.freshest(ro);
     // A workloadRef: the Deployment's template stands in for the Rollout's own from here on.
@@ -678,14 +734,7 @@ async fn reconcile(
         requeue = ?plan.requeue_after,
         "decided"
     );
-    execute(&ro, &ns, &plan, &ctx).await?;
-    ctx.memory
-        .retries
-        .forget(ro.uid().as_deref().unwrap_or_default());
-    Ok(match plan.requeue_after {
-        Some(d) => Action::requeue(d),
-        None => Action::await_change(),
-    })
+    Ok((ro, plan))
 }
 
 /// The Rollout with the template of the Deployment its workloadRef names (and no

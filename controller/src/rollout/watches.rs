@@ -3,6 +3,8 @@
 //! Services, `workloadRef` Deployments, analysis templates and every routed kind in `ROUTERS`.
 //! Cached objects are stripped of what is never read. No decision and no write here.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -127,6 +129,107 @@ where
     })
 }
 
+/// The objects whose `signature` changed (what a reconcile reads of them), and deleted ones:
+/// an update that changes nothing a decision reads (a run's new measurement, a ReplicaSet's
+/// observedGeneration) triggers no reconcile. After a relist only the objects it listed are
+/// remembered.
+fn relevant<K, S>(
+    stream: S,
+    signature: fn(&K) -> u64,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: Resource + Send + 'static,
+    S: futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+{
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut relisted: Option<HashMap<String, u64>> = None;
+    stream.filter_map(move |event| {
+        let changed = match event {
+            Err(e) => Some(Err(e)),
+            Ok(watcher::Event::Apply(o)) => {
+                let sig = signature(&o);
+                (seen.insert(identity(&o), sig) != Some(sig)).then_some(Ok(o))
+            }
+            Ok(watcher::Event::Delete(o)) => {
+                seen.remove(&identity(&o));
+                Some(Ok(o))
+            }
+            Ok(watcher::Event::Init) => {
+                relisted = Some(HashMap::new());
+                None
+            }
+            Ok(watcher::Event::InitApply(o)) => {
+                let sig = signature(&o);
+                let before = seen.get(&identity(&o)).copied();
+                relisted.get_or_insert_default().insert(identity(&o), sig);
+                (before != Some(sig)).then_some(Ok(o))
+            }
+            Ok(watcher::Event::InitDone) => {
+                seen = relisted.take().unwrap_or_default();
+                None
+            }
+        };
+        futures::future::ready(changed)
+    })
+}
+
+/// An object's key in [`relevant`]: its uid, which a re-created namesake does not share.
+fn identity<K: Resource>(o: &K) -> String {
+    o.uid()
+        .unwrap_or_else(|| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
+}
+
+fn hash_of(parts: impl Hash) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
+
+/// Who controls an object, and whether it is going: part of every signature.
+fn ownership<K: Resource>(o: &K) -> (Vec<(&str, Option<bool>)>, bool) {
+    (
+        o.owner_references()
+            .iter()
+            .map(|r| (r.uid.as_str(), r.controller))
+            .collect(),
+        o.meta().deletion_timestamp.is_some(),
+    )
+}
+
+/// What a rollout decision reads of a ReplicaSet (see `owned_replica_sets`).
+fn replica_set_signature(rs: &ReplicaSet) -> u64 {
+    let spec = rs.spec.as_ref();
+    let template = spec
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.metadata.as_ref())
+        .map(|m| (&m.labels, &m.annotations));
+    let status = rs
+        .status
+        .as_ref()
+        .map(|s| (s.replicas, s.ready_replicas, s.available_replicas));
+    hash_of((
+        ownership(rs),
+        rs.labels(),
+        rs.annotations(),
+        spec.and_then(|s| s.replicas),
+        template,
+        status,
+    ))
+}
+
+/// What a rollout decision reads of an AnalysisRun (see `owned_runs`).
+fn run_signature(listed: &Lenient<AnalysisRun>) -> u64 {
+    let decoded = listed.decoded.as_ref().map(|run| {
+        let status = run.status.as_ref();
+        (
+            status.and_then(|s| s.phase).map(|p| p as u8),
+            status.and_then(|s| s.message.as_deref()),
+            run.spec.terminate,
+        )
+    });
+    hash_of((ownership(listed), listed.labels(), decoded))
+}
+
 /// Marks each changed object's Rollout as waiting in the work queue.
 pub(super) fn queued_objects<K>(events: Owned<K>, queue: Arc<Queue>) -> Owned<K>
 where
@@ -247,6 +350,15 @@ pub(super) fn replica_sets(
     .default_backoff()
     .modify(|rs: &mut ReplicaSet| {
         strip_meta(rs);
+        // Of the status only the counts a decision reads.
+        if let Some(status) = rs.status.as_mut() {
+            *status = k8s_openapi::api::apps::v1::ReplicaSetStatus {
+                replicas: status.replicas,
+                ready_replicas: status.ready_replicas,
+                available_replicas: status.available_replicas,
+                ..Default::default()
+            };
+        }
         // Of the template only the pods' labels and annotations are read back (role
         // metadata); the Rollout holds the rest.
         if let Some(template) = rs.spec.as_mut().and_then(|s| s.template.as_mut()) {
@@ -261,8 +373,10 @@ pub(super) fn replica_sets(
         }
     })
     .reflect(rs_writer);
-    let rs_stream = indexed(rs_stream, indexes.replica_sets.clone()).touched_objects();
-
+    let rs_stream = relevant(
+        indexed(rs_stream, indexes.replica_sets.clone()),
+        replica_set_signature,
+    );
     (rs_reader, rs_stream.boxed())
 }
 
@@ -376,7 +490,9 @@ pub(super) fn analysis_runs(
             }
         })
         .reflect(run_writer);
-    let run_stream = indexed(run_stream, indexes.runs.clone()).touched_objects();
+    // A run writes its status at every measurement; only a new phase (or message, or a
+    // terminate) is news to its Rollout.
+    let run_stream = relevant(indexed(run_stream, indexes.runs.clone()), run_signature);
     (run_reader, run_stream.boxed())
 }
 
@@ -554,4 +670,86 @@ where
                 .collect();
             futures::stream::iter(refs)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::{ReplicaSetSpec, ReplicaSetStatus};
+
+    fn rs(uid: &str, rv: &str, ready: i32, observed_generation: i64) -> ReplicaSet {
+        ReplicaSet {
+            metadata: kube::api::ObjectMeta {
+                name: Some(format!("rs-{uid}")),
+                namespace: Some("ns".into()),
+                uid: Some(uid.into()),
+                resource_version: Some(rv.into()),
+                ..Default::default()
+            },
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(2),
+                ..Default::default()
+            }),
+            status: Some(ReplicaSetStatus {
+                replicas: 2,
+                ready_replicas: Some(ready),
+                observed_generation: Some(observed_generation),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn passed(events: Vec<watcher::Event<ReplicaSet>>) -> Vec<String> {
+        let stream = futures::stream::iter(events.into_iter().map(Ok));
+        let out = futures::executor::block_on(
+            relevant(stream, replica_set_signature)
+                .map(|r| r.map(|o| o.resource_version().unwrap_or_default()))
+                .collect::<Vec<_>>(),
+        );
+        out.into_iter().map(|r| r.unwrap_or_default()).collect()
+    }
+
+    #[test]
+    fn only_changes_a_decision_reads_pass() {
+        use watcher::Event::*;
+        let got = passed(vec![
+            Init,
+            InitApply(rs("a", "1", 0, 1)),
+            InitApply(rs("b", "2", 0, 1)),
+            InitDone,
+            // What a decision reads is unchanged: dropped.
+            Apply(rs("a", "3", 0, 2)),
+            // A pod became ready: passed.
+            Apply(rs("a", "4", 1, 2)),
+            Delete(rs("b", "5", 0, 1)),
+            // A relist: unchanged objects are not news, changed ones are.
+            Init,
+            InitApply(rs("a", "4", 1, 2)),
+            InitApply(rs("c", "6", 0, 1)),
+            InitDone,
+            // "b" came back after the relist forgot it: news again.
+            Apply(rs("b", "7", 0, 1)),
+        ]);
+        assert_eq!(got, ["1", "2", "4", "5", "6", "7"]);
+    }
+
+    #[test]
+    fn a_run_passes_on_a_new_phase_not_on_a_new_measurement() {
+        use rollout_rs_crds::analysis::{AnalysisPhase, AnalysisRunStatus};
+        let run = |phase: AnalysisPhase, measured: usize| {
+            let mut run = AnalysisRun::new("run", Default::default());
+            run.metadata.uid = Some("u".into());
+            run.status = Some(AnalysisRunStatus {
+                phase: Some(phase),
+                ..Default::default()
+            });
+            let mut value = serde_json::to_value(run).unwrap();
+            value["status"]["metricResults"] =
+                serde_json::json!([{"name": "ok", "phase": "Running", "count": measured}]);
+            serde_json::from_value::<Lenient<AnalysisRun>>(value).unwrap()
+        };
+        let a = run_signature(&run(AnalysisPhase::Running, 1));
+        assert_eq!(a, run_signature(&run(AnalysisPhase::Running, 2)));
+        assert_ne!(a, run_signature(&run(AnalysisPhase::Failed, 2)));
+    }
 }

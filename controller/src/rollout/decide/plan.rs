@@ -102,6 +102,25 @@ impl Plan {
         };
     }
 
+    /// Whether carrying the plan out moves the Rollout along or back, from the status it had:
+    /// a step, a pause begun or ended, an abort or its retry, traffic weights, a promotion, a
+    /// phase. Such plans go before bulk work (counts, scale-downs, resyncs) when the API is
+    /// busy: they are what users and the safety rules wait for.
+    pub(crate) fn moves_on(&self, before: Option<&RolloutStatus>) -> bool {
+        let default = RolloutStatus::default();
+        let was = before.unwrap_or(&default);
+        let now = &self.status;
+        let weights = |s: &RolloutStatus| s.canary.as_ref().and_then(|c| c.weights.clone());
+        was.current_step_index != now.current_step_index
+            || was.abort != now.abort
+            || was.pause_conditions != now.pause_conditions
+            || was.stable_rs != now.stable_rs
+            || was.phase != now.phase
+            || weights(was) != weights(now)
+            || was.blue_green.as_ref().map(|b| &b.active_selector)
+                != now.blue_green.as_ref().map(|b| &b.active_selector)
+    }
+
     /// Asks to look again at `at` (at once when it has passed).
     pub(in crate::rollout) fn wake_at(&mut self, now: Timestamp, at: Timestamp) {
         self.wake_after(Some((at - now).try_into().unwrap_or(Duration::ZERO)));
@@ -117,5 +136,114 @@ pub(in crate::rollout) fn event(
         warning,
         reason,
         message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rollout_rs_crds::rollout::{
+        BlueGreenStatus, CanaryStatus, PauseCondition, PauseReason, RolloutPhase, TrafficWeights,
+        WeightDestination,
+    };
+
+    use super::*;
+
+    fn progressing() -> RolloutStatus {
+        RolloutStatus {
+            phase: Some(RolloutPhase::Progressing),
+            current_step_index: Some(1),
+            stable_rs: Some("aaa".into()),
+            replicas: Some(3),
+            ..Default::default()
+        }
+    }
+
+    fn weights(canary: i32) -> Option<CanaryStatus> {
+        let side = |weight| WeightDestination {
+            weight,
+            ..Default::default()
+        };
+        Some(CanaryStatus {
+            weights: Some(TrafficWeights {
+                canary: side(canary),
+                stable: side(100 - canary),
+            }),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn plans_that_move_a_rollout_are_told_from_bulk_work() {
+        let pause = PauseCondition {
+            reason: PauseReason::CanaryPauseStep,
+            start_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                "2026-11-30T12:00:00Z".parse().unwrap(),
+            ),
+        };
+        type Change = fn(&mut RolloutStatus, &PauseCondition);
+        let cases: Vec<(&str, Change, bool)> = vec![
+            ("nothing changes", |_, _| {}, false),
+            (
+                "only counts change",
+                |s, _| s.ready_replicas = Some(2),
+                false,
+            ),
+            (
+                "a condition's time changes",
+                |s, _| s.message = Some("x".into()),
+                false,
+            ),
+            ("the next step", |s, _| s.current_step_index = Some(2), true),
+            (
+                "a pause begins",
+                |s, p| s.pause_conditions = vec![p.clone()],
+                true,
+            ),
+            ("aborted", |s, _| s.abort = true, true),
+            ("promoted", |s, _| s.stable_rs = Some("bbb".into()), true),
+            (
+                "healthy",
+                |s, _| s.phase = Some(RolloutPhase::Healthy),
+                true,
+            ),
+            ("weight moves", |s, _| s.canary = weights(0), true),
+            (
+                "active side switched",
+                |s, _| {
+                    s.blue_green = Some(BlueGreenStatus {
+                        active_selector: Some("bbb".into()),
+                        ..Default::default()
+                    })
+                },
+                true,
+            ),
+        ];
+        for (what, change, urgent) in cases {
+            let mut plan = Plan {
+                status: progressing(),
+                ..Default::default()
+            };
+            change(&mut plan.status, &pause);
+            assert_eq!(plan.moves_on(Some(&progressing())), urgent, "{what}");
+        }
+        // A pause that ends: its condition goes.
+        let mut paused = progressing();
+        paused.pause_conditions = vec![pause];
+        let plan = Plan {
+            status: progressing(),
+            ..Default::default()
+        };
+        assert!(plan.moves_on(Some(&paused)), "a pause ends");
+        // A first status (a new Rollout) sets a phase: it moves on.
+        assert!(plan.moves_on(None));
+        // Same weights, other counts: bulk.
+        let mut routed = progressing();
+        routed.canary = weights(50);
+        let mut plan = Plan {
+            status: routed.clone(),
+            ..Default::default()
+        };
+        plan.status.available_replicas = Some(3);
+        assert!(!plan.moves_on(Some(&routed)));
     }
 }
