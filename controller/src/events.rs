@@ -38,19 +38,28 @@ pub(crate) struct Recorder {
     series: Mutex<Series>,
 }
 
-/// The series seen lately, and when expired ones are next dropped.
+/// The series seen lately, and when expired ones are next dropped. Only what continuing one
+/// takes is kept of each Event (its name, count and time), not the Event.
 #[derive(Default)]
 struct Series {
-    by_key: HashMap<Key, K8sEvent>,
+    by_key: HashMap<Key, Seen>,
     next_prune: Option<Timestamp>,
+}
+
+/// One series: the Event's name, how many it counts, when the last was seen.
+#[derive(Clone, Debug)]
+struct Seen {
+    name: String,
+    count: i32,
+    last: Timestamp,
 }
 
 impl Series {
     /// The series `key` continues, if it was seen within the TTL; expired series are dropped
     /// every [`PRUNE_EVERY`], so the map holds at most a few minutes of Events.
-    fn current(&mut self, key: &Key, now: Timestamp) -> Option<K8sEvent> {
+    fn current(&mut self, key: &Key, now: Timestamp) -> Option<Seen> {
         let ttl = jiff::SignedDuration::try_from(SERIES_TTL).unwrap_or_default();
-        let fresh = |e: &K8sEvent| last_seen(e).is_some_and(|t| t + ttl > now);
+        let fresh = |e: &Seen| e.last + ttl > now;
         if self.next_prune.is_none_or(|at| at <= now) {
             self.by_key.retain(|_, e| fresh(e));
             let every = jiff::SignedDuration::try_from(PRUNE_EVERY).unwrap_or_default();
@@ -95,17 +104,21 @@ impl Recorder {
             .unwrap_or_else(|| "default".into());
         let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &ns);
         let repeated = match earlier {
-            Some(mut event) => {
-                event.series = Some(EventSeries {
-                    count: event.series.as_ref().map_or(2, |s| s.count + 1),
+            Some(seen) => {
+                let count = seen.count + 1;
+                let series = serde_json::json!({"series": EventSeries {
+                    count,
                     last_observed_time: MicroTime(now),
-                });
-                let name = event.metadata.name.clone().unwrap_or_default();
+                }});
                 match api
-                    .patch(&name, &PatchParams::default(), &Patch::Merge(&event))
+                    .patch(&seen.name, &PatchParams::default(), &Patch::Merge(&series))
                     .await
                 {
-                    Ok(_) => Some(event),
+                    Ok(_) => Some(Seen {
+                        count,
+                        last: now,
+                        ..seen
+                    }),
                     // Deleted meanwhile (Events expire): the series starts again.
                     Err(kube::Error::Api(s)) if s.code == 404 => None,
                     Err(e) => return Err(e),
@@ -113,15 +126,19 @@ impl Recorder {
             }
             None => None,
         };
-        let event = match repeated {
-            Some(event) => event,
+        let seen = match repeated {
+            Some(seen) => seen,
             None => {
                 let event = self.new_event(ev, regarding, now);
                 api.create(&PostParams::default(), &event).await?;
-                event
+                Seen {
+                    name: event.metadata.name.unwrap_or_default(),
+                    count: 1,
+                    last: now,
+                }
             }
         };
-        self.series.lock().await.by_key.insert(key, event);
+        self.series.lock().await.by_key.insert(key, seen);
         Ok(())
     }
 
@@ -156,13 +173,6 @@ impl Recorder {
     }
 }
 
-fn last_seen(e: &K8sEvent) -> Option<Timestamp> {
-    e.series
-        .as_ref()
-        .map(|s| s.last_observed_time.0)
-        .or_else(|| e.event_time.as_ref().map(|t| t.0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,10 +186,11 @@ mod tests {
         }
     }
 
-    fn seen(at: Timestamp) -> K8sEvent {
-        K8sEvent {
-            event_time: Some(MicroTime(at)),
-            ..Default::default()
+    fn seen(at: Timestamp) -> Seen {
+        Seen {
+            name: "ro.1".into(),
+            count: 1,
+            last: at,
         }
     }
 

@@ -622,7 +622,10 @@ impl Filter {
 
     fn matches(&self, obj: &Value) -> bool {
         let ns_ok = self.namespace.as_deref().is_none_or(|ns| {
-            obj.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns)
+            obj.get("metadata")
+                .and_then(|m| m.get("namespace"))
+                .and_then(Value::as_str)
+                == Some(ns)
         });
         ns_ok && self.labels.matches_object(obj) && self.fields.matches(obj)
     }
@@ -676,14 +679,7 @@ fn list_json(srv: &Server, t: &Target, query: &HashMap<String, String>) -> Respo
         if i > 0 {
             out.push(b',');
         }
-        let same = !events::is_events_api(&t.rt)
-            && item.get("apiVersion").and_then(Value::as_str) == Some(version.as_str());
-        let written = if same {
-            serde_json::to_writer(&mut out, item.as_ref())
-        } else {
-            serde_json::to_writer(&mut out, &with_version(&t.rt, Value::clone(item)))
-        };
-        if written.is_err() {
+        if write_versioned(&mut out, &t.rt, item).is_err() {
             return ApiError::new(500, "InternalError", "encoding a list").into_response();
         }
     }
@@ -1003,9 +999,34 @@ fn delete_collection(srv: &Server, t: &Target, query: &HashMap<String, String>) 
     ))
 }
 
+/// Writes a stored object in the version `rt` asks for, copying it only when that differs
+/// from the stored one (another version, the `events.k8s.io` form).
+fn write_versioned(out: &mut Vec<u8>, rt: &ResourceType, obj: &Value) -> serde_json::Result<()> {
+    let same = !events::is_events_api(rt)
+        && obj.get("apiVersion").and_then(Value::as_str) == Some(rt.api_version().as_str());
+    if same {
+        serde_json::to_writer(out, obj)
+    } else {
+        serde_json::to_writer(out, &with_version(rt, Value::clone(obj)))
+    }
+}
+
 fn watch_line(kind: &str, object: &Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    line.push(b'\n');
+    line_of(kind, |out| serde_json::to_writer(out, object))
+}
+
+/// `{"type":KIND,"object":...}` and a newline, the object written by `object` (not copied
+/// into a wrapper first: every watcher writes every event it passes).
+fn line_of(kind: &str, object: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>) -> Bytes {
+    let mut line = Vec::with_capacity(512);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    if object(&mut line).is_err() {
+        line.truncate(0);
+        line.extend_from_slice(b"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"status\":\"Failure\",\"code\":500,\"message\":\"encoding a watch event\"}");
+    }
+    line.extend_from_slice(b"}\n");
     Bytes::from(line)
 }
 
@@ -1060,7 +1081,13 @@ async fn watch(
             None => state
                 .list(&storage)
                 .filter(|(_, o)| filter.matches(o))
-                .map(|(_, o)| watch_line("ADDED", &watch_object(&rt, o.clone(), as_table)))
+                .map(|(_, o)| {
+                    if as_table {
+                        watch_line("ADDED", &watch_object(&rt, o.clone(), true))
+                    } else {
+                        line_of("ADDED", |out| write_versioned(out, &rt, o))
+                    }
+                })
                 .collect(),
         };
         (initial, live, state.resource_version())
@@ -1135,10 +1162,13 @@ fn event_line(rt: &ResourceType, filter: &Filter, e: &Event, as_table: bool) -> 
         (EventType::Modified, true, false) => "DELETED",
         _ => return None,
     };
-    Some(watch_line(
-        kind,
-        &watch_object(rt, Value::clone(&e.object), as_table),
-    ))
+    if as_table {
+        return Some(watch_line(
+            kind,
+            &watch_object(rt, Value::clone(&e.object), true),
+        ));
+    }
+    Some(line_of(kind, |out| write_versioned(out, rt, &e.object)))
 }
 
 /// The object of a watch event: the object itself, or a one-row Table for `kubectl get -w`.

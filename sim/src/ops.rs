@@ -102,18 +102,45 @@ fn normalize(rt: &ResourceType, ns: Option<&str>, obj: &mut Value) -> Result<(),
     Ok(())
 }
 
-/// Everything but metadata and status: a change here bumps `metadata.generation`.
-fn spec_part(obj: &Value) -> Map<String, Value> {
-    obj.as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| {
-                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
+/// Whether two objects differ outside metadata and status (and apiVersion, kind): a change
+/// there bumps `metadata.generation`. Compared in place, without copying either.
+fn spec_differs(a: &Value, b: &Value) -> bool {
+    let outside = |k: &String| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind");
+    differs_outside(a, b, outside)
+}
+
+/// Whether two objects differ in the top-level fields `compared` selects.
+fn differs_outside(a: &Value, b: &Value, compared: impl Fn(&String) -> bool) -> bool {
+    let empty = Map::new();
+    let (a, b) = (
+        a.as_object().unwrap_or(&empty),
+        b.as_object().unwrap_or(&empty),
+    );
+    let mut left = a.iter().filter(|(k, _)| compared(k));
+    let mut right = b.iter().filter(|(k, _)| compared(k));
+    // Both maps iterate in key order: equal maps give equal sequences.
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return false,
+            (Some(x), Some(y)) if x == y => {}
+            _ => return true,
+        }
+    }
+}
+
+/// Whether a write changes nothing: the objects are equal but for the resourceVersion.
+fn same_but_version(new: &Value, old: &Value) -> bool {
+    if differs_outside(new, old, |k| k != "metadata") {
+        return false;
+    }
+    let empty = Map::new();
+    let (a, b) = (meta(new).unwrap_or(&empty), meta(old).unwrap_or(&empty));
+    let fields =
+        |m: &'_ Map<String, Value>| m.len() - usize::from(m.contains_key("resourceVersion"));
+    fields(a) == fields(b)
+        && a.iter()
+            .filter(|(k, _)| *k != "resourceVersion")
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
 pub(crate) fn random_suffix(state: &mut State) -> String {
@@ -325,7 +352,8 @@ pub fn update(
     normalize(rt, ns, &mut obj)?;
     let key = object_key(rt, ns, name);
     let storage = rt.storage_key();
-    let Some(old) = state.get(&storage, &key).cloned() else {
+    // Shared, not copied: most writes read it and copy only what they keep.
+    let Some(old) = state.get_shared(&storage, &key) else {
         return Err(ApiError::not_found(&rt.plural, name));
     };
     if let Some(body_name) = meta_str(&obj, "name").filter(|n| !n.is_empty())
@@ -343,7 +371,7 @@ pub fn update(
 
     let mut new = match part {
         Part::Status => {
-            let mut n = old.clone();
+            let mut n = Value::clone(&old);
             match obj.get("status") {
                 Some(s) => n["status"] = s.clone(),
                 None => {
@@ -394,7 +422,7 @@ pub fn update(
             m.insert("managedFields".into(), mf);
         }
     }
-    if rt.generation && spec_part(&old) != spec_part(&new) {
+    if rt.generation && spec_differs(&old, &new) {
         let generation = old_meta
             .get("generation")
             .and_then(Value::as_i64)
@@ -411,14 +439,6 @@ pub fn update(
     }
     crate::crd::on_write(state, rt, &mut new)?;
 
-    let mut compare_new = new.clone();
-    meta_mut(&mut compare_new).insert(
-        "resourceVersion".into(),
-        old_meta
-            .get("resourceVersion")
-            .cloned()
-            .unwrap_or(Value::Null),
-    );
     let deleting = old_meta.contains_key("deletionTimestamp");
     if deleting && finalizers(&new).is_empty() {
         if dry_run {
@@ -426,9 +446,9 @@ pub fn update(
         }
         return Ok(remove(state, rt, &key, new));
     }
-    if compare_new == old {
+    if same_but_version(&new, &old) {
         // A no-op write: nothing is stored and the resourceVersion does not move.
-        return Ok(old);
+        return Ok(Value::clone(&old));
     }
     if dry_run {
         return Ok(new);

@@ -64,22 +64,32 @@ impl LabelSelector {
     }
 
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches_with(|k| labels.get(k).map(String::as_str))
+    }
+
+    /// Whether the labels `label` looks up match.
+    fn matches_with<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.0.iter().all(|r| match r {
-            Req::Eq(k, v) => labels.get(k) == Some(v),
-            Req::NotEq(k, v) => labels.get(k) != Some(v),
-            Req::In(k, vs) => labels.get(k).is_some_and(|l| vs.contains(l)),
-            Req::NotIn(k, vs) => !labels.get(k).is_some_and(|l| vs.contains(l)),
-            Req::Exists(k) => labels.contains_key(k),
-            Req::NotExists(k) => !labels.contains_key(k),
+            Req::Eq(k, v) => label(k) == Some(v.as_str()),
+            Req::NotEq(k, v) => label(k) != Some(v.as_str()),
+            Req::In(k, vs) => label(k).is_some_and(|l| vs.iter().any(|v| v == l)),
+            Req::NotIn(k, vs) => !label(k).is_some_and(|l| vs.iter().any(|v| v == l)),
+            Req::Exists(k) => label(k).is_some(),
+            Req::NotExists(k) => label(k).is_none(),
         })
     }
 
-    /// Whether an object's `metadata.labels` match.
+    /// Whether an object's `metadata.labels` match, read in place (a list or watch asks this
+    /// of every object it passes).
     pub fn matches_object(&self, obj: &Value) -> bool {
         if self.0.is_empty() {
             return true;
         }
-        self.matches(&labels_of(obj))
+        let labels = obj
+            .get("metadata")
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object);
+        self.matches_with(|k| labels.and_then(|l| l.get(k)).and_then(Value::as_str))
     }
 }
 
@@ -189,13 +199,13 @@ impl FieldSelector {
 
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(path, eq, want)| {
-            let pointer = format!("/{}", path.replace('.', "/"));
-            let actual = match obj.pointer(&pointer) {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
+            let found = path.split('.').try_fold(obj, |v, field| v.get(field));
+            let same = match found {
+                None | Some(Value::Null) => want.is_empty(),
+                Some(Value::String(s)) => s == want,
+                Some(other) => serde_json::from_str::<Value>(want).is_ok_and(|w| w == *other),
             };
-            (actual == *want) == *eq
+            same == *eq
         })
     }
 }

@@ -158,6 +158,11 @@ impl State {
         self.objects.get(storage_key)?.get(key).map(Arc::as_ref)
     }
 
+    /// The stored object itself, shared (a copy is made only of what is changed).
+    pub fn get_shared(&self, storage_key: &str, key: &ObjectKey) -> Option<Arc<Value>> {
+        self.objects.get(storage_key)?.get(key).cloned()
+    }
+
     /// The objects of a resource in one namespace (all, with `None`), in (namespace, name)
     /// order, shared: a range of the ordered map, not a scan of every namespace.
     pub fn list_shared<'a>(

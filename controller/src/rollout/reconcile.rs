@@ -908,33 +908,29 @@ async fn replica_sets_and_pods(
     }
 
     if let Some(new) = &plan.create {
-        // The cache may lag behind a ReplicaSet created moments ago (by an earlier reconcile,
-        // or one left to adopt): confirm with the API server before creating a duplicate.
-        let existing = rs_api
-            .list(&ListParams::default().labels(&format!("{POD_TEMPLATE_HASH_LABEL}={}", new.hash)))
-            .await
-            .map_err(api_err("listing", "ReplicaSet", &new.name))?;
-        if !existing.items.is_empty() {
+        let rs = new_replica_set(ro, new, &new.name);
+        let created = rs_api
+            .create(
+                &PostParams {
+                    field_manager: Some(MANAGER.into()),
+                    ..Default::default()
+                },
+                &rs,
+            )
+            .await;
+        // Already there: made by an earlier reconcile (or left to adopt) that the cache has
+        // not caught up with. Its name is the template's, so the create itself is the check
+        // (a list by label would read every ReplicaSet of the namespace): decide again once
+        // the cache has it.
+        if unless(created, EXISTS)
+            .map_err(api_err("creating", "ReplicaSet", &new.name))?
+            .is_none()
+        {
             return Err(ReconcileError::CacheBehind(format!(
                 "the ReplicaSet of template {}",
                 new.hash
             )));
         }
-        let rs = new_replica_set(ro, new, &new.name);
-        // Created by an earlier reconcile whose cache had not caught up yet.
-        unless(
-            rs_api
-                .create(
-                    &PostParams {
-                        field_manager: Some(MANAGER.into()),
-                        ..Default::default()
-                    },
-                    &rs,
-                )
-                .await,
-            EXISTS,
-        )
-        .map_err(api_err("creating", "ReplicaSet", &new.name))?;
     }
     for (name, replicas) in &plan.scale {
         rs_api
