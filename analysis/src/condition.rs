@@ -4,6 +4,9 @@
 //! no-data policy decides them (default Inconclusive), so a rollout never promotes on missing
 //! data and never crashes on it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use rollout_rs_crds::analysis::{AnalysisPhase, Metric, NoDataPolicy};
 
 use crate::measured::Measured;
@@ -51,10 +54,34 @@ fn compile(expr: &str) -> Result<cel::Program, String> {
     cel::Program::compile(expr).map_err(|e| e.to_string().trim().to_string())
 }
 
+/// Programs compiled before, by source: a run measuring every second judges the same two
+/// conditions each time, and compiling one costs more than evaluating it. Bounded: cleared
+/// when it holds more than [`PROGRAMS_KEPT`] (a condition's arguments make it per run).
+static PROGRAMS: LazyLock<Mutex<HashMap<String, Arc<cel::Program>>>> =
+    LazyLock::new(Mutex::default);
+const PROGRAMS_KEPT: usize = 4096;
+
+/// CEL's standard functions, built once (a `Context::default` builds them anew each time).
+static STDLIB: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib()));
+
+fn compiled(expr: &str) -> Result<Arc<cel::Program>, String> {
+    let lock = || PROGRAMS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(program) = lock().get(expr) {
+        return Ok(program.clone());
+    }
+    let program = Arc::new(compile(expr)?);
+    let mut programs = lock();
+    if programs.len() >= PROGRAMS_KEPT {
+        programs.clear();
+    }
+    programs.insert(expr.to_string(), program.clone());
+    Ok(program)
+}
+
 /// Evaluates one condition to a boolean.
 fn holds(field: &'static str, expr: &str, result: &cel::Value) -> Result<bool, String> {
-    let program = compile(expr).map_err(|e| format!("{field} does not compile: {e}"))?;
-    let mut ctx = cel::Context::default();
+    let program = compiled(expr).map_err(|e| format!("{field} does not compile: {e}"))?;
+    let mut ctx = cel::Context::with_env(STDLIB.clone());
     ctx.add_variable_from_value("result", result.clone());
     match program.execute(&ctx) {
         Ok(cel::Value::Bool(b)) => Ok(b),

@@ -27,25 +27,39 @@ pub(crate) struct Lenient<K> {
 
 impl<'de, K: DeserializeOwned> Deserialize<'de> for Lenient<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        // Without readable metadata the object cannot even be named: that one error stays.
-        let metadata: ObjectMeta = value
-            .get("metadata")
-            .cloned()
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(serde::de::Error::custom)?
-            .unwrap_or_default();
-        match serde_path_to_error::deserialize::<_, K>(value) {
-            Ok(obj) => Ok(Lenient {
+        // The object's text, decoded straight into `K`: building a JSON tree first and
+        // decoding that again cost more than the rest of a watch event's handling. kube reads
+        // lists and watch events with serde_json, which hands the text over.
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        Lenient::from_text(raw.get()).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<K: DeserializeOwned> Lenient<K> {
+    fn from_text(text: &str) -> Result<Self, serde_json::Error> {
+        if let Ok(obj) = serde_json::from_str::<K>(text) {
+            return Ok(Lenient {
                 metadata: ObjectMeta::default(),
                 decoded: Ok(obj),
-            }),
-            Err(e) => Ok(Lenient {
-                metadata,
-                decoded: Err(format!("{}: {}", e.path(), e.inner())),
-            }),
+            });
         }
+        // Only an object that does not decode is read again, to name where it breaks.
+        let mut de = serde_json::Deserializer::from_str(text);
+        let why = match serde_path_to_error::deserialize::<_, K>(&mut de) {
+            Err(e) => format!("{}: {}", e.path(), e.inner()),
+            Ok(_) => "it does not decode".to_string(),
+        };
+        // Without readable metadata the object cannot even be named: that one error stays.
+        #[derive(Deserialize)]
+        struct Head {
+            #[serde(default)]
+            metadata: ObjectMeta,
+        }
+        let head: Head = serde_json::from_str(text)?;
+        Ok(Lenient {
+            metadata: head.metadata,
+            decoded: Err(why),
+        })
     }
 }
 
@@ -168,7 +182,8 @@ mod tests {
              "metadata": {"name": "good", "namespace": "shop"},
              "spec": {"replicas": 3, "selector": {}, "template": {}, "strategy": {}}}
         ]);
-        let items: Vec<Lenient<Rollout>> = serde_json::from_value(list).expect("the list decodes");
+        let items: Vec<Lenient<Rollout>> =
+            serde_json::from_str(&list.to_string()).expect("the list decodes");
         assert_eq!(items[0].meta().name.as_deref(), Some("bad"));
         assert_eq!(items[0].meta().uid.as_deref(), Some("u1"));
         let why = items[0].decoded.as_ref().expect_err("bad does not decode");
@@ -178,6 +193,26 @@ mod tests {
         assert_eq!(
             <Lenient<Rollout> as Resource>::plural(&()),
             Rollout::plural(&())
+        );
+    }
+
+    #[test]
+    fn watch_events_decode_as_kube_reads_them() {
+        let line = r#"{"type":"MODIFIED","object":{"apiVersion":"rollout-rs.io/v1alpha1","kind":"Rollout","metadata":{"name":"bad","namespace":"shop"},"spec":{"replicas":"three"}}}"#;
+        let event: kube::core::WatchEvent<Lenient<Rollout>> =
+            serde_json::from_slice(line.as_bytes()).expect("the event decodes");
+        let kube::core::WatchEvent::Modified(bad) = event else {
+            panic!("not MODIFIED");
+        };
+        assert_eq!(bad.meta().name.as_deref(), Some("bad"));
+        assert!(bad.decoded.is_err());
+        let unreadable = r#"{"type":"ADDED","object":{"metadata":{"name":7}}}"#;
+        assert!(
+            serde_json::from_slice::<kube::core::WatchEvent<Lenient<Rollout>>>(
+                unreadable.as_bytes()
+            )
+            .is_err(),
+            "without a name it cannot be reported"
         );
     }
 

@@ -746,7 +746,7 @@ mod tests {
             let mut value = serde_json::to_value(run).unwrap();
             value["status"]["metricResults"] =
                 serde_json::json!([{"name": "ok", "phase": "Running", "count": measured}]);
-            serde_json::from_value::<Lenient<AnalysisRun>>(value).unwrap()
+            serde_json::from_str::<Lenient<AnalysisRun>>(&value.to_string()).unwrap()
         };
         let a = run_signature(&run(AnalysisPhase::Running, 1));
         assert_eq!(a, run_signature(&run(AnalysisPhase::Running, 2)));
