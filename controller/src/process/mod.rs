@@ -9,6 +9,7 @@ pub(crate) mod leader;
 pub mod logs;
 pub(crate) mod metrics;
 pub(crate) mod server;
+pub(crate) mod trim;
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -34,6 +35,8 @@ pub(crate) struct Process {
     pub leadership: Leadership,
     pub readiness: Arc<Readiness>,
     shutdown: watch::Receiver<bool>,
+    /// Told each time a work queue drains: when memory freed by a burst is given back.
+    pub drained: Arc<tokio::sync::Notify>,
 }
 
 impl Process {
@@ -47,6 +50,7 @@ impl Process {
             leadership,
             readiness: Arc::default(),
             shutdown,
+            drained: Arc::default(),
         }
     }
 
@@ -76,6 +80,7 @@ impl Process {
             controller,
             waiting: Mutex::default(),
             metrics: self.metrics.clone(),
+            drained: self.drained.clone(),
         })
     }
 
@@ -116,6 +121,7 @@ pub(crate) struct Queue {
     controller: &'static str,
     waiting: Mutex<HashSet<String>>,
     metrics: Arc<Metrics>,
+    drained: Arc<tokio::sync::Notify>,
 }
 
 impl Queue {
@@ -127,7 +133,9 @@ impl Queue {
 
     pub(crate) fn started(&self, key: &str) {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        waiting.remove(key);
+        if waiting.remove(key) && waiting.is_empty() {
+            self.drained.notify_one();
+        }
         self.metrics.queue_depth(self.controller, waiting.len());
     }
 }

@@ -1076,10 +1076,12 @@ async fn release(ro: &Rollout, ns: &str, plan: &Plan, ctx: &Context) -> Result<(
     Ok(())
 }
 
-/// The plan's Events; one that cannot be recorded is logged, never a failure.
+/// The plan's Events, all at once (each its own series): they are written before the status
+/// that says why, and a step's status write waits for them. One that cannot be recorded is
+/// logged, never a failure.
 async fn publish_events(ro: &Rollout, plan: &Plan, ctx: &Context) {
     let reference = ro.object_ref(&());
-    for e in &plan.events {
+    let published = plan.events.iter().map(|e| {
         let event = Event {
             type_: if e.warning {
                 EventType::Warning
@@ -1091,10 +1093,14 @@ async fn publish_events(ro: &Rollout, plan: &Plan, ctx: &Context) {
             action: e.reason.into(),
             secondary: None,
         };
-        if let Err(err) = ctx.recorder.publish(&event, &reference).await {
-            tracing::warn!(rollout = %ro.name_any(), "recording event {}: {err}", e.reason);
+        let reference = &reference;
+        async move {
+            if let Err(err) = ctx.recorder.publish(&event, reference).await {
+                tracing::warn!(rollout = %ro.name_any(), "recording event {}: {err}", e.reason);
+            }
         }
-    }
+    });
+    futures::future::join_all(published).await;
 }
 
 /// Status last, with the observed resourceVersion: a concurrent write of the control surface
