@@ -28,6 +28,7 @@ use crate::events::{Event, EventType, Recorder};
 use crate::io::{MANAGER, scoped, strip_meta};
 use crate::lenient::{Lenient, Reported};
 use crate::process::Process;
+use crate::process::gate::Class;
 use crate::retry::Retries;
 
 /// Why a reconcile failed; it is retried.
@@ -355,6 +356,11 @@ async fn write_status(
         {"op": "add", "path": "/status", "value": status}
     ]))
     .unwrap_or_default();
+    // A verdict (a run that fails, completes or errs) goes before routine measurements when
+    // the API is busy: a Rollout waits on it to abort or go on.
+    let verdict = ar.status.as_ref().and_then(|s| s.phase) != status.phase;
+    let class = if verdict { Class::Urgent } else { Class::Bulk };
+    let _turn = ctx.process.gate.enter(class).await;
     api.patch_status(
         &ar.name_any(),
         &PatchParams {

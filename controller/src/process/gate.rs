@@ -1,8 +1,9 @@
-//! A bounded number of reconciles carrying out their plans at once, served by class: work
-//! that moves a Rollout along or back (a pause that ended, an abort, a step) goes before bulk
-//! work (status counts, scale-downs, resyncs), whatever order they arrived in. Without it a
-//! thousand Rollouts whose pauses end together wait behind every other write in flight, and the
-//! API server sees a thousand requests at once.
+//! A bounded number of writers at once, served by class: work that moves a Rollout along or
+//! back (an abort, a pause that ended, a step, a run that failed) goes before follow-up work (a
+//! promotion's bookkeeping), which goes before bulk work (status counts, measurements,
+//! scale-downs, resyncs), whatever order they arrived in. One gate is shared by the process's
+//! controllers. Without it a thousand Rollouts whose pauses end together wait behind every
+//! other write in flight, and the API server sees a thousand requests at once.
 //!
 //! It only orders; it never decides what is urgent (the caller says) and holds no objects.
 
@@ -11,13 +12,26 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-/// Which queue a reconcile waits in.
+/// Which queue a writer waits in, most urgent first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Class {
-    /// Moves a Rollout along or back: served first.
+    /// Moves a Rollout along or back (a step, a pause's end, an abort, a run's verdict): served
+    /// first.
     Urgent,
-    /// Everything else, in arrival order once no urgent work waits.
+    /// Follows from such a move (a promotion's new stable side, a phase): next.
+    Soon,
+    /// Everything else, in arrival order once nothing more urgent waits.
     Bulk,
+}
+
+impl Class {
+    fn rank(self) -> usize {
+        match self {
+            Class::Urgent => 0,
+            Class::Soon => 1,
+            Class::Bulk => 2,
+        }
+    }
 }
 
 /// The slots, and who waits for one.
@@ -27,8 +41,8 @@ pub(crate) struct Gate {
 
 struct State {
     free: usize,
-    urgent: VecDeque<oneshot::Sender<Permit>>,
-    bulk: VecDeque<oneshot::Sender<Permit>>,
+    /// Waiters by [`Class::rank`].
+    waiting: [VecDeque<oneshot::Sender<Permit>>; 3],
 }
 
 /// One slot, held while a plan is carried out; the next waiter gets it on drop.
@@ -41,8 +55,7 @@ impl Gate {
         Arc::new(Gate {
             state: Mutex::new(State {
                 free: slots.max(1),
-                urgent: VecDeque::new(),
-                bulk: VecDeque::new(),
+                waiting: Default::default(),
             }),
         })
     }
@@ -61,10 +74,7 @@ impl Gate {
                 );
             }
             let (tx, rx) = oneshot::channel();
-            match class {
-                Class::Urgent => state.urgent.push_back(tx),
-                Class::Bulk => state.bulk.push_back(tx),
-            }
+            state.waiting[class.rank()].push_back(tx);
             rx
         };
         // A waiter dropped before its turn leaves a closed sender behind, skipped on release;
@@ -76,17 +86,16 @@ impl Gate {
         }
     }
 
-    /// How many wait, urgent and bulk.
+    /// How many wait, in all classes.
     #[cfg(test)]
-    fn waiting(&self) -> (usize, usize) {
-        let state = self.lock();
-        (state.urgent.len(), state.bulk.len())
+    fn waiting(&self) -> usize {
+        self.lock().waiting.iter().map(VecDeque::len).sum()
     }
 
     fn release(self: &Arc<Self>) {
         let mut state = self.lock();
         loop {
-            let next = state.urgent.pop_front().or_else(|| state.bulk.pop_front());
+            let next = state.waiting.iter_mut().find_map(VecDeque::pop_front);
             let Some(tx) = next else {
                 state.free += 1;
                 return;
@@ -131,15 +140,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn urgent_waiters_are_served_before_bulk_ones_that_came_first() {
+    async fn each_class_is_served_before_the_less_urgent_ones_that_came_first() {
         let gate = Gate::new(1);
         let (held, _) = gate.enter(Class::Bulk).await;
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for (name, class) in [
             ("bulk 1", Class::Bulk),
+            ("soon 1", Class::Soon),
             ("bulk 2", Class::Bulk),
             ("urgent 1", Class::Urgent),
+            ("soon 2", Class::Soon),
             ("urgent 2", Class::Urgent),
         ] {
             let (waiter, order) = (gate.clone(), order.clone());
@@ -149,7 +160,7 @@ mod tests {
                 order.lock().unwrap().push(name);
             }));
             // Each is queued before the next arrives.
-            while gate.waiting().0 + gate.waiting().1 < tasks.len() {
+            while gate.waiting() < tasks.len() {
                 tokio::task::yield_now().await;
             }
         }
@@ -159,7 +170,9 @@ mod tests {
         }
         assert_eq!(
             *order.lock().unwrap(),
-            ["urgent 1", "urgent 2", "bulk 1", "bulk 2"]
+            [
+                "urgent 1", "urgent 2", "soon 1", "soon 2", "bulk 1", "bulk 2"
+            ]
         );
     }
 
@@ -174,7 +187,8 @@ mod tests {
             let gate = gate.clone();
             async move { gate.enter(Class::Bulk).await.1 }
         });
-        while gate.waiting().1 == 0 {
+        // The one that gave up is still queued, beside the live one.
+        while gate.waiting() < 2 {
             tokio::task::yield_now().await;
         }
         drop(held);

@@ -37,7 +37,13 @@ pub(crate) struct Process {
     shutdown: watch::Receiver<bool>,
     /// Told each time a work queue drains: when memory freed by a burst is given back.
     pub drained: Arc<tokio::sync::Notify>,
+    /// The writers working at once, across the controllers, most urgent first.
+    pub gate: Arc<gate::Gate>,
 }
+
+/// Writers working at once: enough to keep the API server busy, few enough that a pause that
+/// ends waits behind at most this many others' writes.
+const WRITING_AT_ONCE: usize = 16;
 
 impl Process {
     pub(crate) fn with_metrics(
@@ -51,6 +57,7 @@ impl Process {
             readiness: Arc::default(),
             shutdown,
             drained: Arc::default(),
+            gate: gate::Gate::new(WRITING_AT_ONCE),
         }
     }
 

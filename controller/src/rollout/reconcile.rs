@@ -31,7 +31,6 @@ use crate::events::{Event, EventType, Recorder};
 use crate::index::{orphan_key, owner_key};
 use crate::io::{EXISTS, GONE, MANAGER, NOT_OURS, strip_meta, unless};
 use crate::lenient::Lenient;
-use crate::process::gate::{Class, Gate};
 use crate::process::on_own_task;
 
 use super::analysis::{RunKind, RunView};
@@ -109,13 +108,7 @@ struct Context {
     traffic_split_api_version: String,
     /// The Rollouts as cached now: what a plan that waited for its turn is decided on again.
     rollouts: Store<Lenient<Rollout>>,
-    /// Plans carried out at once, those that move a Rollout first.
-    gate: Arc<Gate>,
 }
-
-/// Plans carried out at once: enough to keep the API server busy, few enough that a pause
-/// that ends waits behind at most this many others' writes.
-const EXECUTING_AT_ONCE: usize = 16;
 
 impl Context {
     /// The freshest known copy of a Rollout: ours, if the cache has not caught up with it.
@@ -256,7 +249,6 @@ pub(crate) async fn run(client: Client, options: Options, process: crate::proces
         process: process.clone(),
         indexes,
         rollouts: rollouts.clone(),
-        gate: Gate::new(EXECUTING_AT_ONCE),
     });
     Controller::for_stream(rollout_events, rollouts)
         .owns_stream(replica_set_events)
@@ -655,12 +647,11 @@ async fn reconcile(
     let (mut ro, mut plan) = decided(ro, &ns, &ctx).await?;
     // A plan that moves the Rollout goes before bulk work; one that waited for its turn is
     // decided again on what the caches hold now (a user's abort, a newer status).
-    let class = if plan.moves_on(ro.status.as_ref()) {
-        Class::Urgent
-    } else {
-        Class::Bulk
-    };
-    let (_turn, waited) = ctx.gate.enter(class).await;
+    let (_turn, waited) = ctx
+        .process
+        .gate
+        .enter(plan.urgency(ro.status.as_ref()))
+        .await;
     if waited {
         let now = ctx
             .rollouts

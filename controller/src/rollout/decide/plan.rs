@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use rollout_rs_crds::ObjectMetadata;
 use rollout_rs_crds::rollout::RolloutStatus;
 
+use crate::process::gate::Class;
 use crate::rollout::analysis::NewRun;
 
 /// A ReplicaSet to create for the current template.
@@ -102,23 +103,34 @@ impl Plan {
         };
     }
 
-    /// Whether carrying the plan out moves the Rollout along or back, from the status it had:
-    /// a step, a pause begun or ended, an abort or its retry, traffic weights, a promotion, a
-    /// phase. Such plans go before bulk work (counts, scale-downs, resyncs) when the API is
-    /// busy: they are what users and the safety rules wait for.
-    pub(crate) fn moves_on(&self, before: Option<&RolloutStatus>) -> bool {
+    /// How soon the plan should be carried out when the API is busy, from the status the
+    /// Rollout had: a step, a pause begun or ended, an abort or its retry, or traffic weights
+    /// first (what users and the safety rules wait for); then what follows from them (a
+    /// promotion's new stable side, a phase); then the rest (counts, scale-downs, resyncs).
+    pub(crate) fn urgency(&self, before: Option<&RolloutStatus>) -> Class {
         let default = RolloutStatus::default();
         let was = before.unwrap_or(&default);
         let now = &self.status;
         let weights = |s: &RolloutStatus| s.canary.as_ref().and_then(|c| c.weights.clone());
-        was.current_step_index != now.current_step_index
+        let active = |s: &RolloutStatus| {
+            s.blue_green
+                .as_ref()
+                .and_then(|b| b.active_selector.clone())
+        };
+        if was.current_step_index != now.current_step_index
             || was.abort != now.abort
             || was.pause_conditions != now.pause_conditions
-            || was.stable_rs != now.stable_rs
-            || was.phase != now.phase
             || weights(was) != weights(now)
-            || was.blue_green.as_ref().map(|b| &b.active_selector)
-                != now.blue_green.as_ref().map(|b| &b.active_selector)
+        {
+            Class::Urgent
+        } else if was.stable_rs != now.stable_rs
+            || was.phase != now.phase
+            || active(was) != active(now)
+        {
+            Class::Soon
+        } else {
+            Class::Bulk
+        }
     }
 
     /// Asks to look again at `at` (at once when it has passed).
@@ -180,33 +192,38 @@ mod tests {
                 "2026-11-30T12:00:00Z".parse().unwrap(),
             ),
         };
+        use Class::*;
         type Change = fn(&mut RolloutStatus, &PauseCondition);
-        let cases: Vec<(&str, Change, bool)> = vec![
-            ("nothing changes", |_, _| {}, false),
+        let cases: Vec<(&str, Change, Class)> = vec![
+            ("nothing changes", |_, _| {}, Bulk),
             (
                 "only counts change",
                 |s, _| s.ready_replicas = Some(2),
-                false,
+                Bulk,
             ),
             (
-                "a condition's time changes",
+                "a message changes",
                 |s, _| s.message = Some("x".into()),
-                false,
+                Bulk,
             ),
-            ("the next step", |s, _| s.current_step_index = Some(2), true),
+            (
+                "the next step",
+                |s, _| s.current_step_index = Some(2),
+                Urgent,
+            ),
             (
                 "a pause begins",
                 |s, p| s.pause_conditions = vec![p.clone()],
-                true,
+                Urgent,
             ),
-            ("aborted", |s, _| s.abort = true, true),
-            ("promoted", |s, _| s.stable_rs = Some("bbb".into()), true),
+            ("aborted", |s, _| s.abort = true, Urgent),
+            ("promoted", |s, _| s.stable_rs = Some("bbb".into()), Soon),
             (
                 "healthy",
                 |s, _| s.phase = Some(RolloutPhase::Healthy),
-                true,
+                Soon,
             ),
-            ("weight moves", |s, _| s.canary = weights(0), true),
+            ("weight moves", |s, _| s.canary = weights(0), Urgent),
             (
                 "active side switched",
                 |s, _| {
@@ -215,7 +232,7 @@ mod tests {
                         ..Default::default()
                     })
                 },
-                true,
+                Soon,
             ),
         ];
         for (what, change, urgent) in cases {
@@ -224,7 +241,7 @@ mod tests {
                 ..Default::default()
             };
             change(&mut plan.status, &pause);
-            assert_eq!(plan.moves_on(Some(&progressing())), urgent, "{what}");
+            assert_eq!(plan.urgency(Some(&progressing())), urgent, "{what}");
         }
         // A pause that ends: its condition goes.
         let mut paused = progressing();
@@ -233,9 +250,9 @@ mod tests {
             status: progressing(),
             ..Default::default()
         };
-        assert!(plan.moves_on(Some(&paused)), "a pause ends");
-        // A first status (a new Rollout) sets a phase: it moves on.
-        assert!(plan.moves_on(None));
+        assert_eq!(plan.urgency(Some(&paused)), Class::Urgent, "a pause ends");
+        // A new Rollout's first status sets its step.
+        assert_eq!(plan.urgency(None), Class::Urgent);
         // Same weights, other counts: bulk.
         let mut routed = progressing();
         routed.canary = weights(50);
@@ -244,6 +261,6 @@ mod tests {
             ..Default::default()
         };
         plan.status.available_replicas = Some(3);
-        assert!(!plan.moves_on(Some(&routed)));
+        assert_eq!(plan.urgency(Some(&routed)), Class::Bulk);
     }
 }
