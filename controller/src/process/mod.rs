@@ -88,6 +88,7 @@ impl Process {
             waiting: Mutex::default(),
             metrics: self.metrics.clone(),
             drained: self.drained.clone(),
+            parked: Mutex::default(),
         })
     }
 
@@ -129,13 +130,56 @@ pub(crate) struct Queue {
     waiting: Mutex<HashSet<String>>,
     metrics: Arc<Metrics>,
     drained: Arc<tokio::sync::Notify>,
+    /// Reconciles waiting for their turn to write, told when their object changes.
+    parked: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Notify>>>,
+}
+
+/// A reconcile waiting for its turn; told when its object changes meanwhile.
+pub(crate) struct Parked<'a> {
+    queue: &'a Queue,
+    key: String,
+    changed: Arc<tokio::sync::Notify>,
+}
+
+impl Parked<'_> {
+    /// Resolves when the object changed since parking (or since the last time this resolved).
+    pub(crate) async fn changed(&self) {
+        self.changed.notified().await;
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        let mut parked = self.queue.parked.lock().unwrap_or_else(|e| e.into_inner());
+        parked.remove(&self.key);
+    }
 }
 
 impl Queue {
     pub(crate) fn triggered(&self, key: String) {
+        if let Some(changed) = self
+            .parked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            changed.notify_one();
+        }
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         waiting.insert(key);
         self.metrics.queue_depth(self.controller, waiting.len());
+    }
+
+    /// Marks `key`'s reconcile as waiting for its turn to write, until the guard is dropped.
+    pub(crate) fn park(&self, key: &str) -> Parked<'_> {
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+        parked.insert(key.to_string(), changed.clone());
+        Parked {
+            queue: self,
+            key: key.to_string(),
+            changed,
+        }
     }
 
     pub(crate) fn started(&self, key: &str) {
@@ -220,5 +264,24 @@ impl Readiness {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, bool>> {
         self.checks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_parked_reconcile_is_told_when_its_object_changes() {
+        let queue = Process::standalone().queue("test");
+        let parked = queue.park("ns/a");
+        queue.triggered("ns/b".into());
+        assert!(parked.changed().now_or_never().is_none(), "another object");
+        queue.triggered("ns/a".into());
+        assert!(parked.changed().now_or_never().is_some());
+        drop(parked);
+        assert!(queue.parked.lock().unwrap().is_empty(), "unparked on drop");
     }
 }

@@ -645,27 +645,44 @@ async fn reconcile(
     }
     let ns = ro.namespace().ok_or(ReconcileError::NoNamespace)?;
     let (mut ro, mut plan) = decided(ro, &ns, &ctx).await?;
-    // A plan that moves the Rollout goes before bulk work; one that waited for its turn is
-    // decided again on what the caches hold now (a user's abort, a newer status).
-    let (_turn, waited) = ctx
-        .process
-        .gate
-        .enter(plan.urgency(ro.status.as_ref()))
-        .await;
-    if waited {
-        let now = ctx
-            .rollouts
-            .get(&ObjectRef::from_obj(&*listed))
-            .and_then(|l| l.decoded.as_ref().ok().cloned());
-        match now {
-            // Gone or unreadable meanwhile: the change that said so reconciles it again.
-            None => return Ok(Action::await_change()),
-            Some(now) if now.metadata.deletion_timestamp.is_some() => {
-                return Ok(Action::await_change());
+    // A plan waits for its turn by urgency. While it waits the world may move: a change of the
+    // Rollout or what it owns (which kube-runtime holds back while this reconcile runs), or the
+    // plan's own deadline (a pause that ends while a bulk plan waits). Either decides again, so
+    // a plan that became urgent is not stuck behind bulk work; one that got its turn after
+    // waiting is decided again on what the caches hold now (a user's abort, a newer status).
+    let parked = ctx.queue.park(&format!("{ns}/{}", listed.name_any()));
+    let _turn = loop {
+        // A deadline already due ("look again at once") would only spin here.
+        let deadline = plan.requeue_after.filter(|d| !d.is_zero());
+        let woken = tokio::select! {
+            (turn, waited) = ctx.process.gate.enter(plan.urgency(ro.status.as_ref())) => {
+                if !waited {
+                    break turn;
+                }
+                Some(turn)
             }
-            Some(now) => (ro, plan) = decided(Arc::new(now), &ns, &ctx).await?,
+            () = parked.changed() => None,
+            () = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            } => None,
+        };
+        match ctx.rollouts.get(&ObjectRef::from_obj(&*listed)).as_deref() {
+            // Gone, going or unreadable meanwhile: the change that said so reconciles it again.
+            None => return Ok(Action::await_change()),
+            Some(Lenient {
+                decoded: Ok(now), ..
+            }) if now.metadata.deletion_timestamp.is_none() => {
+                (ro, plan) = decided(Arc::new(now.clone()), &ns, &ctx).await?;
+            }
+            Some(_) => return Ok(Action::await_change()),
         }
-    }
+        if let Some(turn) = woken {
+            break turn;
+        }
+    };
     execute(&ro, &ns, &plan, &ctx).await?;
     ctx.memory
         .retries
