@@ -356,10 +356,11 @@ async fn write_status(
         {"op": "add", "path": "/status", "value": status}
     ]))
     .unwrap_or_default();
-    // A verdict (a run that fails, completes or errs) goes before routine measurements when
-    // the API is busy: a Rollout waits on it to abort or go on.
+    // A verdict (a run that fails, completes or errs) goes first when the API is busy: a
+    // Rollout waits on it to abort or go on. A routine measurement comes next, before bulk
+    // work: the run's next measurement (which may be the failing one) waits for this write.
     let verdict = ar.status.as_ref().and_then(|s| s.phase) != status.phase;
-    let class = if verdict { Class::Urgent } else { Class::Bulk };
+    let class = if verdict { Class::Urgent } else { Class::Soon };
     let _turn = ctx.process.gate.enter(class).await;
     api.patch_status(
         &ar.name_any(),

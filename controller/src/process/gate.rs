@@ -18,7 +18,8 @@ pub(crate) enum Class {
     /// Moves a Rollout along or back (a step, a pause's end, an abort, a run's verdict): served
     /// first.
     Urgent,
-    /// Follows from such a move (a promotion's new stable side, a phase): next.
+    /// Follows from such a move (a promotion's new stable side, a phase), or keeps an
+    /// analysis on its schedule (a measurement): next.
     Soon,
     /// Everything else, in arrival order once nothing more urgent waits.
     Bulk,
