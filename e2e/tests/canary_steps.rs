@@ -77,6 +77,53 @@ async fn c2_timed_pause_completes_by_itself() -> Result<(), HarnessError> {
     Ok(())
 }
 
+/// A timed pause ends at its start plus its duration even when writing the status that began
+/// it took long (an API server answering slowly, or a wait for a turn to write): the next look
+/// counts from the decision, not from when the write returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_pause_ends_on_time_after_a_slow_status_write() -> Result<(), HarnessError> {
+    let s = Env::canary("canary").await?;
+    let spec = RolloutFixture::canary("web")
+        .replicas(2)
+        .steps(json!([{"setWeight": 50}, {"pause": {"duration": "3s"}}]));
+    s.deploy(&spec.image("web:1")).await?;
+    s.ro.healthy("web").await?;
+    // Every status write of a Rollout now takes 2 s to answer.
+    let faults = json!({"verbs": {"update": {"latencyMs": 2000, "resource": "rollouts"}}});
+    let request = http::Request::builder()
+        .method("PUT")
+        .uri("/sim/faults")
+        .header("content-type", "application/json")
+        .body(faults.to_string().into_bytes())
+        .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+    s.cluster.client.request_text(request).await?;
+    s.ro.set_image("web", "web", "web:2").await?;
+    let paused = s.ro.paused_at("web", 1).await?;
+    let started = paused
+        .status
+        .as_ref()
+        .and_then(|st| st.pause_conditions.first())
+        .map(|p| p.start_time.0)
+        .ok_or_else(|| HarnessError::Manifest("no pause condition".into()))?;
+    let resumed =
+        s.ro.wait("web", "past the pause", |ro| {
+            ro.status
+                .as_ref()
+                .is_some_and(|st| st.current_step_index == Some(2))
+        })
+        .await?;
+    let seen = jiff::Timestamp::now();
+    // On time: the pause's 3 s, then the 2 s the write that ends it takes. Counting the 3 s
+    // from when the write that began it returned would add its 2 s again.
+    let late = seen.duration_since(started) - jiff::SignedDuration::from_secs(5);
+    assert!(
+        late < jiff::SignedDuration::from_millis(1500),
+        "the pause ended {late:?} after its start + 3 s + one 2 s write; status {:?}",
+        resumed.status
+    );
+    Ok(())
+}
+
 /// C3: promote --full at step 0 goes straight to Healthy without running the other steps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c3_promote_full_skips_the_steps() -> Result<(), HarnessError> {

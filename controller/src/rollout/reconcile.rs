@@ -645,6 +645,10 @@ async fn reconcile(
     }
     let ns = ro.namespace().ok_or(ReconcileError::NoNamespace)?;
     let (mut ro, mut plan) = decided(ro, &ns, &ctx).await?;
+    // The plan's deadlines count from its decision, not from when the reconcile returns: a
+    // pause whose start was written after a wait for a turn, or a slow write, still ends at
+    // its start plus its duration.
+    let mut decided_at = std::time::Instant::now();
     // A plan waits for its turn by urgency. While it waits the world may move: a change of the
     // Rollout or what it owns (which kube-runtime holds back while this reconcile runs), or the
     // plan's own deadline (a pause that ends while a bulk plan waits). Either decides again, so
@@ -676,6 +680,7 @@ async fn reconcile(
                 decoded: Ok(now), ..
             }) if now.metadata.deletion_timestamp.is_none() => {
                 (ro, plan) = decided(Arc::new(now.clone()), &ns, &ctx).await?;
+                decided_at = std::time::Instant::now();
             }
             Some(_) => return Ok(Action::await_change()),
         }
@@ -688,7 +693,7 @@ async fn reconcile(
         .retries
         .forget(ro.uid().as_deref().unwrap_or_default());
     Ok(match plan.requeue_after {
-        Some(d) => Action::requeue(d),
+        Some(d) => Action::requeue(d.saturating_sub(decided_at.elapsed())),
         None => Action::await_change(),
     })
 }
