@@ -1155,7 +1155,10 @@ impl Bench {
                     "template": {"spec": {"containers": [{"name": "app", "image": "app:3"}]}},
                     "strategy": {"canary": {
                         "trafficRouting": {"nginx": {"stableIngress": name}},
-                        "analysis": {"templates": [{"templateName": TEMPLATE}]},
+                        "analysis": {
+                            "templates": [{"templateName": TEMPLATE}],
+                            "args": [{"name": "rollout", "value": name}]
+                        },
                         "steps": [{"setWeight": 50}, {"pause": {}}]
                     }}
                 }});
@@ -1226,7 +1229,7 @@ impl Bench {
         self.drain();
         self.run_failed.clear();
         let flip = Instant::now();
-        exporter.set_json(json!({"ok": 0}));
+        exporter.set_json_noting(json!({"ok": 0}));
         let deadline = flip + self.p.timeout;
         let mut zero: HashMap<String, Instant> = HashMap::new();
         while zero.len() < ready.len() {
@@ -1262,6 +1265,13 @@ impl Bench {
                     .saturating_duration_since(flip)))
             })
             .collect();
+        // Each run's first measurement after the flip is its failing one: taken when the
+        // endpoint answered it (the run names its Rollout in the URL).
+        let answered = exporter.first_answers();
+        let from_measured: Vec<f64> = zero
+            .iter()
+            .filter_map(|(name, at)| Some(ms(at.saturating_duration_since(*answered.get(name)?))))
+            .collect();
         let (mut from_failed, mut late) = (Vec::new(), 0usize);
         for (name, at) in &zero {
             match self.run_failed.get(name) {
@@ -1290,6 +1300,10 @@ impl Bench {
         self.row(
             "5. CPU from the flip to the last weight 0",
             cpu_split(cpu_ready, cpu_zero, flipped_for),
+        );
+        self.row(
+            "5. failing measurement taken (the endpoint answered it) -> weight 0 seen, the target's measure",
+            spread(from_measured),
         );
         self.row(
             "5. of which: flip -> AnalysisRun Failed seen (up to the 1 s interval, plus any backlog)",
@@ -1362,8 +1376,8 @@ async fn main() {
         "spec": {"metrics": [{
             "name": "ok", "interval": "1s",
             "successCondition": "result >= 0.5", "failureCondition": "result < 0.5",
-            "provider": {"web": {"url": format!("{}/json", exporter.url()), "jsonPath": "{$.ok}"}}
-        }]}
+            "provider": {"web": {"url": format!("{}/json?who={{{{args.rollout}}}}", exporter.url()), "jsonPath": "{$.ok}"}}
+        }], "args": [{"name": "rollout"}]}
     }))
     .expect("the AnalysisTemplate");
     Api::<AnalysisTemplate>::namespaced(client.clone(), NS)

@@ -40,6 +40,8 @@ struct ExporterState {
     json: serde_json::Value,
     /// Bearer token the JSON endpoint requires, if any.
     token: Option<String>,
+    /// Since [`Exporter::set_json_noting`]: when each `?who=` first had `/json` answered.
+    first_answers: Option<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// The fixture exporter.
@@ -102,6 +104,19 @@ impl Exporter {
     /// Sets what `/json` answers.
     pub fn set_json(&self, value: serde_json::Value) {
         self.lock().json = value;
+    }
+
+    /// Sets what `/json` answers and, from then on, notes when each caller naming itself with
+    /// `?who=NAME` is first answered: when a measurement of the new value was taken.
+    pub fn set_json_noting(&self, value: serde_json::Value) {
+        let mut st = self.lock();
+        st.json = value;
+        st.first_answers = Some(Default::default());
+    }
+
+    /// When each `?who=` caller was first answered since [`Exporter::set_json_noting`].
+    pub fn first_answers(&self) -> std::collections::HashMap<String, std::time::Instant> {
+        self.lock().first_answers.clone().unwrap_or_default()
     }
 
     /// Makes `/json` answer 401 unless `Authorization: Bearer <token>` is sent.
@@ -167,8 +182,12 @@ async fn scrape(State(s): State<Arc<Shared>>) -> (StatusCode, String) {
     }
 }
 
-async fn json(State(s): State<Arc<Shared>>, headers: HeaderMap) -> (StatusCode, String) {
-    let st = s.state.lock().unwrap_or_else(|e| e.into_inner());
+async fn json(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    query: axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> (StatusCode, String) {
+    let mut st = s.state.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(token) = &st.token {
         let sent = headers
             .get("authorization")
@@ -180,6 +199,11 @@ async fn json(State(s): State<Arc<Shared>>, headers: HeaderMap) -> (StatusCode, 
                 "{\"error\":\"unauthorized\"}".into(),
             );
         }
+    }
+    if let (Some(first), Some(who)) = (st.first_answers.as_mut(), query.get("who")) {
+        first
+            .entry(who.clone())
+            .or_insert_with(std::time::Instant::now);
     }
     (StatusCode::OK, st.json.to_string())
 }
