@@ -362,6 +362,11 @@ async fn write_status(
     let verdict = ar.status.as_ref().and_then(|s| s.phase) != status.phase;
     let class = if verdict { Class::Urgent } else { Class::Soon };
     let _turn = ctx.process.gate.enter(class).await;
+    // Leadership may have gone while the write waited: only the leader writes (the next
+    // leader measures again).
+    if !ctx.process.leadership.is_leader() {
+        return Ok(());
+    }
     api.patch_status(
         &ar.name_any(),
         &PatchParams {

@@ -111,7 +111,8 @@ impl Process {
         let start = Instant::now();
         // On a task of its own: kube-runtime polls every reconcile, and every watch feeding
         // it, from the controller's one task, so a thousand reconciles would share one core.
-        let result = match tokio::spawn(work.instrument(span)).await {
+        // The task goes with the controller: one stopped (or aborted) leaves no writer behind.
+        let result = match Owned(tokio::spawn(work.instrument(span))).await {
             Ok(result) => result,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             // Cancelled: only when the runtime shuts down, and then nothing waits for this.
@@ -201,14 +202,41 @@ where
 {
     use futures::{SinkExt, StreamExt};
     let (tx, rx) = futures::channel::mpsc::channel(256);
-    tokio::spawn(async move {
+    let task = Owned(tokio::spawn(async move {
         // An error means the controller is gone: nothing reads the stream any more.
         let _ = stream
             .map(Ok::<_, ()>)
             .forward(tx.sink_map_err(|_| ()))
             .await;
-    });
-    rx.boxed()
+    }));
+    // The task goes with the stream: a controller stopped (or aborted) keeps no watch.
+    rx.map(move |item| {
+        let _owned = &task;
+        item
+    })
+    .boxed()
+}
+
+/// A spawned task aborted when this handle is dropped, so that work a controller moved onto
+/// tasks of its own ends with the controller (tokio's tasks otherwise outlive whoever
+/// spawned them: a stopped controller's reconcile would still write).
+struct Owned<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Owned<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for Owned<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
 }
 
 /// Resolves once `store` has listed (false: its writer is gone). kube-runtime's
@@ -264,6 +292,61 @@ impl Readiness {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, bool>> {
         self.checks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod owned_tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dropped_reconcile_or_stream_leaves_no_task_behind() {
+        // A reconcile whose controller is gone (its future dropped) stops.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        let process = Process::standalone();
+        let queue = process.queue("test");
+        let work = async move {
+            std::future::pending::<()>().await;
+            let _ = tx.send(()).await;
+            Ok::<(), TestError>(())
+        };
+        let mut reconcile = Box::pin(process.reconcile("test", &queue, "ns", "a", work));
+        assert!(futures::FutureExt::now_or_never(&mut reconcile).is_none());
+        drop(reconcile);
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await;
+        assert!(
+            matches!(ended, Ok(None)),
+            "the task ended and dropped its sender"
+        );
+
+        // A stream moved onto its own task stops with its reader.
+        let (tx, rx) = tokio::sync::mpsc::channel::<u32>(1);
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let mut items = on_own_task(stream);
+        tx.send(1).await.unwrap();
+        assert_eq!(items.next().await, Some(1));
+        drop(items);
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), tx.closed()).await;
+        assert!(closed.is_ok(), "the watch's task ended with its reader");
+    }
+
+    #[derive(Debug)]
+    struct TestError;
+
+    impl std::fmt::Display for TestError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("test")
+        }
+    }
+
+    impl Reason for TestError {
+        fn reason(&self) -> &'static str {
+            "Test"
+        }
     }
 }
 

@@ -688,6 +688,10 @@ async fn reconcile(
             break turn;
         }
     };
+    // Leadership may have gone while the plan waited: only the leader writes.
+    if !ctx.process.leadership.is_leader() {
+        return Ok(Action::await_change());
+    }
     execute(&ro, &ns, &plan, &ctx).await?;
     ctx.memory
         .retries
