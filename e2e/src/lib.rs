@@ -191,6 +191,27 @@ impl Cluster {
         }));
     }
 
+    /// Sends a request to the simulator's own admin endpoints (`/sim/faults`, `/sim/requests`)
+    /// and returns the answer's text. A `null` body sends none.
+    pub async fn sim_admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<String> {
+        let body = match body {
+            serde_json::Value::Null => Vec::new(),
+            body => body.to_string().into_bytes(),
+        };
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(body)
+            .map_err(|e| HarnessError::Manifest(e.to_string()))?;
+        Ok(self.client.request_text(request).await?)
+    }
+
     /// The simulator's request log, every client's requests in the order they came.
     pub async fn requests(&self) -> Result<Vec<rbac::Call>> {
         if self.real {
@@ -198,10 +219,9 @@ impl Cluster {
                 "a real cluster has no request log; the RBAC check needs the simulator".into(),
             ));
         }
-        let request = http::Request::get("/sim/requests")
-            .body(Vec::new())
-            .map_err(|e| HarnessError::Manifest(e.to_string()))?;
-        let text = self.client.request_text(request).await?;
+        let text = self
+            .sim_admin("GET", "/sim/requests", serde_json::Value::Null)
+            .await?;
         #[derive(serde::Deserialize)]
         struct Log {
             items: Vec<rbac::Call>,

@@ -24,22 +24,6 @@ async fn start(routers: bool) -> Result<Env, HarnessError> {
         .await
 }
 
-/// Sends a request to the simulator's own admin endpoints (`/sim/...`).
-async fn sim(
-    s: &Env,
-    method: &str,
-    path: &str,
-    body: serde_json::Value,
-) -> Result<String, HarnessError> {
-    let request = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json")
-        .body(body.to_string().into_bytes())
-        .map_err(|e| HarnessError::Manifest(e.to_string()))?;
-    Ok(s.cluster.client.request_text(request).await?)
-}
-
 /// TestCanaryPromoteFull: promote-full after an abort takes the update to Healthy, the abort
 /// cleared, with no step run again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,9 +136,10 @@ async fn a_transient_error_is_retried_without_alarm() -> Result<(), HarnessError
     s.ro.set_image("web", "web", "web:2").await?;
     s.ro.paused_at("web", 1).await?;
     // The log first: a write between the two would otherwise take the fault unseen.
-    sim(&s, "DELETE", "/sim/requests", json!({})).await?;
-    sim(
-        &s,
+    s.cluster
+        .sim_admin("DELETE", "/sim/requests", json!({}))
+        .await?;
+    s.cluster.sim_admin(
         "PUT",
         "/sim/faults",
         json!({"verbs": {"patch": {"errorRate": 1.0, "code": 500, "resource": "trafficsplits", "times": 1}}}),
@@ -163,7 +148,10 @@ async fn a_transient_error_is_retried_without_alarm() -> Result<(), HarnessError
     s.ro.patch_status("web", json!({"pauseConditions": null}))
         .await?;
     let ro = s.ro.paused_at("web", 3).await?;
-    let log = sim(&s, "GET", "/sim/requests", json!({})).await?;
+    let log = s
+        .cluster
+        .sim_admin("GET", "/sim/requests", json!({}))
+        .await?;
     assert!(
         log.contains("\"code\":500"),
         "the injected error was served: {log}"

@@ -90,13 +90,7 @@ async fn a_timed_pause_ends_on_time_after_a_slow_status_write() -> Result<(), Ha
     s.ro.healthy("web").await?;
     // Every status write of a Rollout now takes 2 s to answer.
     let faults = json!({"verbs": {"update": {"latencyMs": 2000, "resource": "rollouts"}}});
-    let request = http::Request::builder()
-        .method("PUT")
-        .uri("/sim/faults")
-        .header("content-type", "application/json")
-        .body(faults.to_string().into_bytes())
-        .map_err(|e| HarnessError::Manifest(e.to_string()))?;
-    s.cluster.client.request_text(request).await?;
+    s.cluster.sim_admin("PUT", "/sim/faults", faults).await?;
     s.ro.set_image("web", "web", "web:2").await?;
     let paused = s.ro.paused_at("web", 1).await?;
     let started = paused

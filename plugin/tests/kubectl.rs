@@ -309,13 +309,7 @@ async fn friendly_errors() -> R {
     // The simulator's fault injection answers every patch of a Rollout with 403.
     let faults =
         json!({"verbs": {"patch": {"errorRate": 1.0, "code": 403, "resource": "rollouts"}}});
-    let request = http::Request::builder()
-        .method("PUT")
-        .uri("/sim/faults")
-        .header("content-type", "application/json")
-        .body(faults.to_string().into_bytes())
-        .map_err(|e| HarnessError::Manifest(e.to_string()))?;
-    env.cluster.client.request_text(request).await?;
+    env.cluster.sim_admin("PUT", "/sim/faults", faults).await?;
     let out = plugin(&env, &["promote", "web"]).await?;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
