@@ -692,6 +692,12 @@ fn list_json(srv: &Server, t: &Target, query: &HashMap<String, String>) -> Respo
         .into_response()
 }
 
+/// The namespace whose objects a list or watch reads (`None`: every namespace, or a
+/// cluster-scoped kind).
+fn scope(t: &Target) -> Option<&str> {
+    t.rt.namespaced.then_some(t.namespace.as_deref()).flatten()
+}
+
 /// The objects a list asks for (shared, in order) and the list's metadata (resourceVersion,
 /// continue token).
 fn listed(
@@ -721,12 +727,7 @@ fn listed(
     let mut items: Vec<Arc<Value>> = Vec::new();
     let mut last = None;
     let mut more = false;
-    let namespace = if t.rt.namespaced {
-        t.namespace.as_deref()
-    } else {
-        None
-    };
-    for (key, obj) in state.list_shared(&t.rt.storage_key(), namespace) {
+    for (key, obj) in state.list_shared(&t.rt.storage_key(), scope(t)) {
         if after.as_ref().is_some_and(|a| key <= a) || !filter.matches(obj) {
             continue;
         }
@@ -1078,12 +1079,13 @@ async fn watch(
                     .filter_map(|e| event_line(&rt, &filter, e, as_table))
                     .collect(),
             },
+            // A namespaced watch reads its namespace's range only, as a list does.
             None => state
-                .list(&storage)
+                .list_shared(&storage, scope(&t))
                 .filter(|(_, o)| filter.matches(o))
                 .map(|(_, o)| {
                     if as_table {
-                        watch_line("ADDED", &watch_object(&rt, o.clone(), true))
+                        watch_line("ADDED", &watch_object(&rt, Value::clone(o), true))
                     } else {
                         line_of("ADDED", |out| write_versioned(out, &rt, o))
                     }
