@@ -386,16 +386,24 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = kube::Result<T>>,
 {
-    let mut last = String::new();
-    for attempt in 0..5u32 {
-        match call().await {
+    use backon::BackoffBuilder;
+    // Five tries, 200 ms apart at first, doubling.
+    let mut delays = backon::ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(200))
+        .with_factor(2.0)
+        .with_max_times(4)
+        .build();
+    loop {
+        let last = match call().await {
             Ok(_) => return Ok(()),
             Err(kube::Error::Api(e)) if e.code == 409 => return Ok(()),
-            Err(e) => last = e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        match delays.next() {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => return Err(format!("{what}: {last}")),
         }
-        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
     }
-    Err(format!("{what}: {last}"))
 }
 
 #[derive(Clone)]
