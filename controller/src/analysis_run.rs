@@ -144,6 +144,7 @@ async fn run(client: Client, http: Http, namespace: Option<String>, process: Pro
         queue,
     });
     // Decoded and cached on a task of its own, not in the controller's.
+    let stream = crate::process::errors_logged(stream, "AnalysisRuns");
     Controller::for_stream(crate::process::on_own_task(stream), reader)
         .reconcile_all_on(process.leadership.gained())
         .graceful_shutdown_on(process.shutdown())

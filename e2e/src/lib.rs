@@ -231,6 +231,40 @@ impl Cluster {
         Ok(log.items)
     }
 
+    /// Waits until the request log holds `count` calls that `which` picks, woken by the log
+    /// itself (`?after=`) rather than by polling it.
+    pub async fn wait_for_calls(
+        &self,
+        count: usize,
+        timeout: Duration,
+        which: impl Fn(&rbac::Call) -> bool,
+    ) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Log {
+            items: Vec<rbac::Call>,
+            recorded: u64,
+        }
+        let what = || format!("{count} such requests in the simulator's log");
+        let waited = tokio::time::timeout(timeout, async {
+            let mut after = 0;
+            loop {
+                let path = format!("/sim/requests?after={after}");
+                let text = self
+                    .sim_admin("GET", &path, serde_json::Value::Null)
+                    .await?;
+                let log: Log = serde_json::from_str(&text)
+                    .map_err(|e| HarnessError::Manifest(format!("the request log: {e}")))?;
+                if log.items.iter().filter(|c| which(c)).count() >= count {
+                    return Ok(());
+                }
+                after = log.recorded;
+            }
+        });
+        waited
+            .await
+            .map_err(|_| HarnessError::Timeout(timeout, what()))?
+    }
+
     /// Fails with the list of the in-process controllers' calls so far that `grants` (the
     /// rules a rendering of the chart gives the controller's ServiceAccount) do not allow.
     pub async fn check_controller_rbac(&self, grants: &rbac::Grants) -> Result<usize> {

@@ -276,3 +276,42 @@ async fn basic_canary_moves_honour_max_surge_and_max_unavailable() -> Result<(),
     assert!(bad.is_empty(), "{}", bad.join("\n"));
     Ok(())
 }
+
+/// An API outage (here every list of Rollouts failing, as for a controller started before its
+/// CRDs) holds nothing up once it ends: a Rollout made then is reconciled at once. Each failed
+/// list used to reach kube-runtime's controller as an error, and each error in a row paused its
+/// whole queue for longer (0.8 s, 1.6 s, ... up to 30 s each): half a minute of outage held
+/// every Rollout for minutes, pause ends and aborts included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_that_failed_for_a_while_holds_nothing_up_once_it_works() -> Result<(), HarnessError>
+{
+    if rollout_rs_e2e::real_cluster() {
+        return Ok(());
+    }
+    let mut s = Env::builder("outage")
+        .services(&["web-canary", "web-stable"])
+        .without_controller()
+        .timeout(Duration::from_secs(30))
+        .start()
+        .await?;
+    let outage =
+        json!({"verbs": {"list": {"errorRate": 1.0, "code": 404, "resource": "rollouts"}}});
+    s.cluster.sim_admin("PUT", "/sim/faults", outage).await?;
+    s.cluster.start_controller();
+    // Six failed lists in a row: enough for the old backoffs to add up to well over the 30 s
+    // the Rollout below is given.
+    let failed_list = |c: &rollout_rs_e2e::rbac::Call| {
+        c.user_agent == rollout_rs_e2e::CONTROLLER_USER_AGENT
+            && (c.verb.as_str(), c.resource.as_str(), c.code) == ("list", "rollouts", 404)
+    };
+    s.cluster
+        .wait_for_calls(6, Duration::from_secs(60), failed_list)
+        .await?;
+    s.cluster.sim_admin("PUT", "/sim/faults", json!({})).await?;
+    let spec = RolloutFixture::canary("web")
+        .replicas(1)
+        .steps(json!([{"setWeight": 50}]));
+    s.deploy(&spec.image("web:1")).await?;
+    s.ro.healthy("web").await?;
+    Ok(())
+}

@@ -135,7 +135,13 @@ pub async fn run<S: Fetcher + 'static, R: Render>(
         .modify(|gs: &mut GitSync| gs.metadata.managed_fields = None)
         .reflect(writer)
         .applied_objects()
-        .inspect(move |gs| {
+        // Errors stop here: the watcher retries on its own backoff, and one passed on would
+        // also pause the controller's whole queue, longer with each error in a row.
+        .filter_map(|gs| {
+            let gs = gs.inspect_err(|e| tracing::warn!("watching GitSyncs failed, retrying: {e}"));
+            std::future::ready(gs.ok().map(Ok))
+        })
+        .inspect(move |gs: &Result<GitSync, watcher::Error>| {
             if let Ok(gs) = gs {
                 changed(&gs.namespace().unwrap_or_default(), &gs.name_any());
             }

@@ -265,3 +265,46 @@ async fn g8_a_paused_rollout_is_suspended_and_an_aborted_one_degraded() -> R {
     .await?;
     Ok(())
 }
+
+/// A GitSync made after the API server failed the loop's lists for a while (as when the
+/// controller starts before its CRDs) is synced at once: failed lists reach the controller as
+/// errors no more, which paused its queue for longer with each one (up to 30 s each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_that_failed_for_a_while_holds_nothing_up_once_it_works() -> R {
+    let env = Env::builder("gitsync").start().await?;
+    let outage =
+        json!({"verbs": {"list": {"errorRate": 1.0, "code": 404, "resource": "gitsyncs"}}});
+    env.cluster.sim_admin("PUT", "/sim/faults", outage).await?;
+    let remote = Remote::new();
+    remote.commit("a1", Ok(vec![config_map("one")]));
+    let client = env.cluster.client.clone();
+    let ns = env.ns.clone();
+    tokio::spawn(rollout_rs_gitops::reconcile::run(
+        client.clone(),
+        Some(ns.clone()),
+        remote.clone(),
+        remote,
+        Default::default(),
+    ));
+    let failed_list = |c: &rollout_rs_e2e::rbac::Call| {
+        (c.verb.as_str(), c.resource.as_str(), c.code) == ("list", "gitsyncs", 404)
+    };
+    env.cluster
+        .wait_for_calls(6, std::time::Duration::from_secs(60), failed_list)
+        .await?;
+    env.cluster
+        .sim_admin("PUT", "/sim/faults", json!({}))
+        .await?;
+    env.apply(&json!({
+        "apiVersion": "rollout-rs.io/v1alpha1", "kind": "GitSync", "metadata": {"name": "app"},
+        "spec": {"source": {"repoURL": "file:///fake"}, "interval": "1s",
+                 "syncPolicy": {"automated": {"prune": false}}}
+    }))
+    .await?;
+    let api: Api<GitSync> = Api::namespaced(client, &ns);
+    until(&env, &api, "synced at a1", |gs| {
+        at(gs, "a1", SyncStatusCode::Synced)
+    })
+    .await?;
+    Ok(())
+}

@@ -192,6 +192,45 @@ impl Queue {
     }
 }
 
+/// A watch's objects without its errors, each logged here as a warning. The watcher retries
+/// on its own backoff; an error passed on to a kube-runtime controller would also pause that
+/// controller's whole queue, for longer with each error in a row, and errors buffered on
+/// [`on_own_task`] arrive in a row: a minute's outage (or a controller started before its
+/// CRDs) held every Rollout, pause ends and aborts too, for many minutes after it ended.
+pub(crate) fn errors_logged<K, S>(
+    stream: S,
+    what: &'static str,
+) -> impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static
+where
+    K: Send + 'static,
+    S: futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
+{
+    use futures::StreamExt;
+    stream.filter_map(move |event| {
+        std::future::ready(match event {
+            Ok(object) => Some(Ok(object)),
+            Err(e) => {
+                tracing::warn!("watching {what} failed, retrying: {e}{}", hint(&e));
+                None
+            }
+        })
+    })
+}
+
+/// What a user can do about a watch that fails for want of its resource.
+fn hint(e: &kube::runtime::watcher::Error) -> &'static str {
+    use kube::runtime::watcher::Error;
+    match e {
+        Error::InitialListFailed(kube::Error::Api(s))
+        | Error::WatchStartFailed(kube::Error::Api(s))
+            if s.code == 404 =>
+        {
+            " (the API server does not serve this kind: are the rollout-rs CRDs installed?)"
+        }
+        _ => "",
+    }
+}
+
 /// The stream's items, produced on a task of its own: a watch decodes and caches its objects
 /// there, on any core, rather than inside the controller's task that polls it. Its order is
 /// kept; a full buffer holds the watch back.

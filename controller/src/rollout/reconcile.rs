@@ -31,7 +31,7 @@ use crate::events::{Event, EventType, Recorder};
 use crate::index::{orphan_key, owner_key};
 use crate::io::{EXISTS, GONE, MANAGER, NOT_OURS, strip_meta, unless};
 use crate::lenient::Lenient;
-use crate::process::on_own_task;
+use crate::process::{errors_logged, on_own_task};
 
 use super::analysis::{RunKind, RunView};
 use super::decide::{
@@ -229,9 +229,9 @@ pub(crate) async fn run(client: Client, options: Options, process: crate::proces
     ]
     .map(|t| on_own_task(watches::queued_refs(t, queue.clone())));
     // Every watch decodes and caches on a task of its own, not in the controller's.
-    let rollout_events = on_own_task(rollout_events);
-    let replica_set_events = on_own_task(replica_set_events);
-    let run_events = on_own_task(run_events);
+    let rollout_events = on_own_task(errors_logged(rollout_events, "Rollouts"));
+    let replica_set_events = on_own_task(errors_logged(replica_set_events, "ReplicaSets"));
+    let run_events = on_own_task(errors_logged(run_events, "AnalysisRuns"));
 
     let ctx = Arc::new(Context {
         client: client.clone(),
