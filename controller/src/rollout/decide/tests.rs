@@ -167,9 +167,18 @@ fn timed_pause_requeues_at_its_end_and_then_completes() {
         Some(Duration::from_secs(20)),
         "exactly at the pause's end"
     );
+    // The end is a plan of its own: the step moves on and nothing else yet, so that the end
+    // is one write, however many others wait for their turn. That write's watch event brings
+    // the next plan.
     let p = plan(updating("web:2", at(30)), rss());
     assert_eq!(p.status.current_step_index, Some(4));
     assert!(p.status.pause_conditions.is_empty());
+    assert!(!p.status.controller_pause);
+    assert_eq!(p.scale, [], "nothing scales with the pause's end");
+    assert_eq!(reasons(&p), ["RolloutStepCompleted"]);
+    // The next plan, on that status, does the next step's work.
+    let p = plan(updating("web:2", |s| s.current_step_index = Some(4)), rss());
+    assert_eq!(p.status.current_step_index, Some(4));
     assert_eq!(
         scaled(&p, "web:2"),
         Some(8),
@@ -596,6 +605,46 @@ fn routed_weight_is_exact_and_never_reaches_a_canary_without_pods() {
         Some(20),
         "the weight holds during the pause"
     );
+}
+
+#[test]
+fn a_timed_pause_that_ends_moves_the_step_on_before_the_next_weight_moves() {
+    // setWeight 20, pause 10s, setWeight 50; the pause began 30 s ago at weight 20.
+    let at = |index: i32, paused: bool| {
+        let mut r = routed("web:2", |s| with_weight(s, 20));
+        let canary = r.spec.strategy.canary.as_mut().expect("canary");
+        canary.steps = serde_json::from_value(serde_json::json!(
+            [{"setWeight": 20}, {"pause": {"duration": "10s"}}, {"setWeight": 50}]
+        ))
+        .expect("steps");
+        let hash = steps_hash(&canary.steps);
+        let st = r.status.as_mut().expect("status");
+        st.current_step_hash = Some(hash);
+        st.current_step_index = Some(index);
+        if paused {
+            st.controller_pause = true;
+            st.pause_conditions = vec![PauseCondition {
+                reason: PauseReason::CanaryPauseStep,
+                start_time: MicroTime(ago(30).0),
+            }];
+        }
+        r
+    };
+    let rss = || vec![rs("web:1", 1, 10, 10), rs("web:2", 2, 2, 2)];
+    let p = plan(at(1, true), rss());
+    assert_eq!(p.status.current_step_index, Some(2));
+    assert!(p.status.pause_conditions.is_empty());
+    assert_eq!(
+        planned_weight(&p),
+        Some(20),
+        "the weight holds for this write"
+    );
+    assert_eq!(p.scale, [], "no pods move with the pause's end");
+    // Written: the next plan works toward setWeight 50, pods first.
+    let p = plan(at(2, false), rss());
+    assert_eq!(p.status.current_step_index, Some(2));
+    assert_eq!(scaled(&p, "web:2"), Some(5));
+    assert_eq!(planned_weight(&p), Some(20), "no weight before its pods");
 }
 
 #[test]

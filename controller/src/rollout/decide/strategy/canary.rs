@@ -103,15 +103,17 @@ pub(in crate::rollout::decide) fn decide(
     let weight_in_force = written
         .filter(|_| written_hash.as_deref().is_none_or(|h| h == new_hash))
         .map(|w| w.canary.weight);
-    let target = if initial || promoted {
+    // `acting_at`: the step whose weight and pods this plan works toward; `index`, but for a
+    // pause that ends.
+    let (target, acting_at) = if initial || promoted {
         index = n_steps;
-        Target::Full
+        (Target::Full, index)
     } else if st.abort {
         abort_started(&mut st, &mut plan, &new_hash, now);
         index = 0;
         st.pause_conditions.clear();
         st.controller_pause = false;
-        Target::Abort
+        (Target::Abort, index)
     } else {
         if st.promote_full {
             index = n_steps;
@@ -141,10 +143,20 @@ pub(in crate::rollout::decide) fn decide(
         index = walked.index;
         hold_message = walked.hold;
         awaiting_analysis = walked.awaiting_analysis;
-        if index >= n_steps {
-            Target::Full
+        let acting_at = if walked.pause_ended {
+            // A timed pause that ends is written on its own: the status moves to the next
+            // step, and everything else holds as the pause had it for one more plan (the
+            // next, which that write's own watch event brings). Behind a thousand other
+            // writes, the end of a pause is then one write that waits, not all of the next
+            // step's.
+            index - 1
         } else {
-            Target::Weight(current_weight(steps, index))
+            index
+        };
+        if acting_at >= n_steps {
+            (Target::Full, acting_at)
+        } else {
+            (Target::Weight(current_weight(steps, acting_at)), acting_at)
         }
     };
     st.current_step_index = Some(index);
@@ -155,7 +167,7 @@ pub(in crate::rollout::decide) fn decide(
         &mut plan,
         BackgroundAt {
             active: background_active,
-            index,
+            index: acting_at,
             hash: &new_hash,
             revision,
             recorded: recorded_background.as_deref(),
@@ -188,7 +200,7 @@ pub(in crate::rollout::decide) fn decide(
             st: &st,
             target,
             steps,
-            index,
+            index: acting_at,
             replicas,
             max_weight,
             written: written.map(|w| (w.canary.weight, written_hash.clone())),

@@ -1,8 +1,9 @@
 //! The canary step walk: from the current step, every step whose condition holds is completed
-//! in this plan (a setWeight whose pods and weight are there, a pause that ended or was
-//! promoted, a setCanaryScale whose pods are there, an analysis that succeeded), until one
-//! holds the rollout. Also what a step asks for: the weight and the setCanaryScale in force,
-//! and the canary pods a routed weight needs. Pure, like the rest of `decide`.
+//! in this plan (a setWeight whose pods and weight are there, a pause that was promoted, a
+//! setCanaryScale whose pods are there, an analysis that succeeded), until one holds the
+//! rollout or a timed pause ends (that end is a plan of its own: see `Walked::pause_ended`).
+//! Also what a step asks for: the weight and the setCanaryScale in force, and the canary pods
+//! a routed weight needs. Pure, like the rest of `decide`.
 
 use rollout_rs_crds::analysis::AnalysisPhase;
 use rollout_rs_crds::conditions::reason;
@@ -43,6 +44,9 @@ pub(super) struct Walked {
     pub hold: Option<String>,
     /// Waiting on a step's analysis is progress: the deadline does not run meanwhile.
     pub awaiting_analysis: bool,
+    /// A timed pause ended at `index - 1`: the walk stops there, so that the plan moves the
+    /// step on and nothing else.
+    pub pause_ended: bool,
 }
 
 /// Completes every step from `index` whose condition holds; Events, pauses, runs to start and
@@ -73,6 +77,7 @@ pub(super) fn walk(
     let routed = canary.traffic_routing.is_some();
     let mut hold_message: Option<String> = None;
     let mut awaiting_analysis = false;
+    let mut pause_ended = false;
     let new_counts = counts(new_rs);
     let stable_counts = counts(stable_rs);
     // A manual pause freezes the steps where they are (the current weight still holds), and
@@ -166,6 +171,8 @@ pub(super) fn walk(
                             ),
                         ));
                         index += 1;
+                        pause_ended = true;
+                        break;
                     } else {
                         plan.wake_at(now, ends);
                         break;
@@ -269,6 +276,7 @@ pub(super) fn walk(
         index,
         hold: hold_message,
         awaiting_analysis,
+        pause_ended,
     }
 }
 
