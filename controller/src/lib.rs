@@ -148,7 +148,7 @@ pub async fn run_controllers(
         .unwrap_or_else(Leadership::always);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let process = Process::with_metrics(metrics, leadership, stopped);
-    process::trim::after_bursts(process.drained.clone());
+    process::trim::after_bursts(process.activity.clone());
     let server = process::server::serve(&process, run.metrics_addr, run.health_addr, run.log_level)
         .await
         .map_err(|e| RunError::Serve(e.to_string()))?;

@@ -35,8 +35,8 @@ pub(crate) struct Process {
     pub leadership: Leadership,
     pub readiness: Arc<Readiness>,
     shutdown: watch::Receiver<bool>,
-    /// Told each time a work queue drains: when memory freed by a burst is given back.
-    pub drained: Arc<tokio::sync::Notify>,
+    /// Work started and queues drained: when memory freed by a burst is given back.
+    pub activity: Arc<trim::Activity>,
     /// The writers working at once, across the controllers, most urgent first.
     pub gate: Arc<gate::Gate>,
 }
@@ -56,7 +56,7 @@ impl Process {
             leadership,
             readiness: Arc::default(),
             shutdown,
-            drained: Arc::default(),
+            activity: Arc::default(),
             gate: gate::Gate::new(WRITING_AT_ONCE),
         }
     }
@@ -87,7 +87,7 @@ impl Process {
             controller,
             waiting: Mutex::default(),
             metrics: self.metrics.clone(),
-            drained: self.drained.clone(),
+            activity: self.activity.clone(),
             parked: Mutex::default(),
         })
     }
@@ -130,7 +130,7 @@ pub(crate) struct Queue {
     controller: &'static str,
     waiting: Mutex<HashSet<String>>,
     metrics: Arc<Metrics>,
-    drained: Arc<tokio::sync::Notify>,
+    activity: Arc<trim::Activity>,
     /// Reconciles waiting for their turn to write, told when their object changes.
     parked: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Notify>>>,
 }
@@ -166,6 +166,7 @@ impl Queue {
         {
             changed.notify_one();
         }
+        self.activity.worked();
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         waiting.insert(key);
         self.metrics.queue_depth(self.controller, waiting.len());
@@ -184,9 +185,11 @@ impl Queue {
     }
 
     pub(crate) fn started(&self, key: &str) {
+        // Also a reconcile no change triggered (a deadline: a pause's end, a measurement).
+        self.activity.worked();
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         if waiting.remove(key) && waiting.is_empty() {
-            self.drained.notify_one();
+            self.activity.drained();
         }
         self.metrics.queue_depth(self.controller, waiting.len());
     }
