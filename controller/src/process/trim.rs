@@ -97,12 +97,18 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         activity.worked();
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert!((&mut wait).now_or_never().is_none(), "work came after the drain");
+        assert!(
+            (&mut wait).now_or_never().is_none(),
+            "work came after the drain"
+        );
         // That work's drain, then nothing: the moment, `quiet` after it.
         activity.drained();
         assert!((&mut wait).now_or_never().is_none());
         tokio::time::advance(Duration::from_millis(1_999)).await;
-        assert!((&mut wait).now_or_never().is_none(), "not before the quiet time");
+        assert!(
+            (&mut wait).now_or_never().is_none(),
+            "not before the quiet time"
+        );
         tokio::time::advance(Duration::from_millis(1)).await;
         assert!((&mut wait).now_or_never().is_some());
     }
