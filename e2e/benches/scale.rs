@@ -386,24 +386,19 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = kube::Result<T>>,
 {
-    use backon::BackoffBuilder;
+    use backon::Retryable;
     // Five tries, 200 ms apart at first, doubling.
-    let mut delays = backon::ExponentialBuilder::new()
+    let tries = backon::ExponentialBuilder::new()
         .with_min_delay(Duration::from_millis(200))
         .with_factor(2.0)
-        .with_max_times(4)
-        .build();
-    loop {
-        let last = match call().await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 409 => return Ok(()),
-            Err(e) => e.to_string(),
-        };
-        match delays.next() {
-            Some(delay) => tokio::time::sleep(delay).await,
-            None => return Err(format!("{what}: {last}")),
+        .with_max_times(4);
+    let once = || async {
+        match call().await {
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+            result => result.map(|_| ()),
         }
-    }
+    };
+    once.retry(tries).await.map_err(|e| format!("{what}: {e}"))
 }
 
 #[derive(Clone)]

@@ -114,6 +114,15 @@ pub fn hash_of(rs: &k8s_openapi::api::apps::v1::ReplicaSet) -> String {
         .unwrap_or_default()
 }
 
+/// The simulator's request log (`GET /sim/requests`), and how many requests it has recorded
+/// since it started (answered with `?after=` only).
+#[derive(serde::Deserialize)]
+struct RequestLog {
+    items: Vec<rbac::Call>,
+    #[serde(default)]
+    recorded: u64,
+}
+
 /// Whether tests run against the real cluster of `KUBECONFIG`.
 pub fn real_cluster() -> bool {
     std::env::var("ROLLOUT_RS_E2E_REAL").is_ok_and(|v| v == "1")
@@ -214,21 +223,7 @@ impl Cluster {
 
     /// The simulator's request log, every client's requests in the order they came.
     pub async fn requests(&self) -> Result<Vec<rbac::Call>> {
-        if self.real {
-            return Err(HarnessError::Manifest(
-                "a real cluster has no request log; the RBAC check needs the simulator".into(),
-            ));
-        }
-        let text = self
-            .sim_admin("GET", "/sim/requests", serde_json::Value::Null)
-            .await?;
-        #[derive(serde::Deserialize)]
-        struct Log {
-            items: Vec<rbac::Call>,
-        }
-        let log: Log = serde_json::from_str(&text)
-            .map_err(|e| HarnessError::Manifest(format!("the request log: {e}")))?;
-        Ok(log.items)
+        Ok(self.request_log("/sim/requests").await?.items)
     }
 
     /// Waits until the request log holds `count` calls that `which` picks, woken by the log
@@ -239,30 +234,36 @@ impl Cluster {
         timeout: Duration,
         which: impl Fn(&rbac::Call) -> bool,
     ) -> Result<()> {
-        #[derive(serde::Deserialize)]
-        struct Log {
-            items: Vec<rbac::Call>,
-            recorded: u64,
-        }
-        let what = || format!("{count} such requests in the simulator's log");
         let waited = tokio::time::timeout(timeout, async {
             let mut after = 0;
             loop {
-                let path = format!("/sim/requests?after={after}");
-                let text = self
-                    .sim_admin("GET", &path, serde_json::Value::Null)
+                let log = self
+                    .request_log(&format!("/sim/requests?after={after}"))
                     .await?;
-                let log: Log = serde_json::from_str(&text)
-                    .map_err(|e| HarnessError::Manifest(format!("the request log: {e}")))?;
                 if log.items.iter().filter(|c| which(c)).count() >= count {
                     return Ok(());
                 }
                 after = log.recorded;
             }
         });
-        waited
-            .await
-            .map_err(|_| HarnessError::Timeout(timeout, what()))?
+        waited.await.map_err(|_| {
+            HarnessError::Timeout(
+                timeout,
+                format!("{count} such requests in the simulator's log"),
+            )
+        })?
+    }
+
+    /// The request log as `path` answers it (with `?after=N`, once more than N were recorded).
+    async fn request_log(&self, path: &str) -> Result<RequestLog> {
+        if self.real {
+            return Err(HarnessError::Manifest(
+                "a real cluster has no request log; the RBAC check needs the simulator".into(),
+            ));
+        }
+        let text = self.sim_admin("GET", path, serde_json::Value::Null).await?;
+        serde_json::from_str(&text)
+            .map_err(|e| HarnessError::Manifest(format!("the request log: {e}")))
     }
 
     /// Fails with the list of the in-process controllers' calls so far that `grants` (the

@@ -1083,13 +1083,7 @@ async fn watch(
             None => state
                 .list_shared(&storage, scope(&t))
                 .filter(|(_, o)| filter.matches(o))
-                .map(|(_, o)| {
-                    if as_table {
-                        watch_line("ADDED", &watch_object(&rt, Value::clone(o), true))
-                    } else {
-                        line_of("ADDED", |out| write_versioned(out, &rt, o))
-                    }
-                })
+                .map(|(_, o)| object_line(&rt, "ADDED", o, as_table))
                 .collect(),
         };
         (initial, live, state.resource_version())
@@ -1164,27 +1158,22 @@ fn event_line(rt: &ResourceType, filter: &Filter, e: &Event, as_table: bool) -> 
         (EventType::Modified, true, false) => "DELETED",
         _ => return None,
     };
-    if as_table {
-        return Some(watch_line(
-            kind,
-            &watch_object(rt, Value::clone(&e.object), true),
-        ));
-    }
-    Some(line_of(kind, |out| write_versioned(out, rt, &e.object)))
+    Some(object_line(rt, kind, &e.object, as_table))
 }
 
-/// The object of a watch event: the object itself, or a one-row Table for `kubectl get -w`.
-fn watch_object(rt: &ResourceType, obj: Value, as_table: bool) -> Value {
-    let obj = with_version(rt, obj);
+/// The watch line of a stored object: the object in the version asked for (written in place,
+/// not copied), or a one-row Table for `kubectl get -w`.
+fn object_line(rt: &ResourceType, kind: &str, obj: &Value, as_table: bool) -> Bytes {
     if !as_table {
-        return obj;
+        return line_of(kind, |out| write_versioned(out, rt, obj));
     }
+    let obj = with_version(rt, Value::clone(obj));
     let rv = obj
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    table::render(rt, &[obj], &rv)
+    watch_line(kind, &table::render(rt, &[obj], &rv))
 }
 
 /// The simulator's admin endpoints: fault settings, the request log and tokens.
