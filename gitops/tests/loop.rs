@@ -227,9 +227,17 @@ async fn g6_and_bad_renders_apply_and_prune_nothing_then_recover() -> R {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g8_a_paused_rollout_is_suspended_and_an_aborted_one_degraded() -> R {
     let (env, remote, api) = start(false).await?;
-    remote.commit("a1", Ok(canary("web", "web:1")));
-    until(&env, &api, "Healthy at a1", |gs| {
-        at(gs, "a1", SyncStatusCode::Synced)
+    // A commit of its own: `start` synced "a1" already, so waiting for "a1" could pass before
+    // the Rollout was even applied, and the update below would then find no stable version
+    // to step away from (a first version goes straight to full size). The ConfigMap `start`
+    // delivered stays in Git: without pruning, an object left out keeps the sync OutOfSync.
+    let with_one = |mut objects: Vec<Value>| {
+        objects.push(config_map("one"));
+        Ok(objects)
+    };
+    remote.commit("a2", with_one(canary("web", "web:1")));
+    until(&env, &api, "Healthy at a2", |gs| {
+        at(gs, "a2", SyncStatusCode::Synced)
             && gs
                 .status
                 .as_ref()
@@ -238,7 +246,7 @@ async fn g8_a_paused_rollout_is_suspended_and_an_aborted_one_degraded() -> R {
                 == Some(HealthStatusCode::Healthy)
     })
     .await?;
-    remote.commit("b2", Ok(canary("web", "web:2")));
+    remote.commit("b2", with_one(canary("web", "web:2")));
     let gs = until(&env, &api, "Suspended at the pause", |gs| {
         gs.status
             .as_ref()
